@@ -1,0 +1,26 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+
+app = Celery("readiness")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _tune_embedded_broker() -> None:
+    """Poll the SQLite broker every 0.1 s instead of 1 s (~110 ms task latency).
+
+    kombu passes broker_transport_options to create_engine for this transport, so the
+    polling interval has to be set on the transport class itself.
+    """
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("sqla+"):
+        from kombu.transport import sqlalchemy
+
+        sqlalchemy.Transport.polling_interval = 0.1
+
+
+app.on_after_configure.connect(lambda sender, **kwargs: _tune_embedded_broker(), weak=False)

@@ -1,0 +1,131 @@
+import re
+
+from django import forms
+from django.core.validators import RegexValidator, URLValidator
+
+from readiness.models import ChecklistTemplate, DeploymentState, ItemStatus
+from readiness.selectors import latest_templates, teams_of
+
+ENVIRONMENT_SUGGESTIONS = ("production", "staging", "qa", "development")
+_NAME_VALIDATOR = RegexValidator(
+    re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]*$"),
+    "Use letters, digits and . _ / @ + - (no spaces).",
+)
+
+
+class TemplateChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ChecklistTemplate) -> str:
+        default = " (default)" if obj.is_default else ""
+        return f"{obj.name} — v{obj.version}, {obj.item_count} items{default}"
+
+
+class DeploymentCreateForm(forms.Form):
+    service = forms.CharField(
+        max_length=100,
+        validators=[_NAME_VALIDATOR],
+        widget=forms.TextInput(attrs={"placeholder": "payments-api", "autofocus": True}),
+    )
+    version = forms.CharField(
+        max_length=100,
+        validators=[_NAME_VALIDATOR],
+        widget=forms.TextInput({"placeholder": "2.4.0"}),
+    )
+    environment = forms.CharField(
+        max_length=50,
+        validators=[_NAME_VALIDATOR],
+        initial="production",
+        widget=forms.TextInput(attrs={"list": "environment-suggestions"}),
+    )
+    planned_date = forms.DateField(
+        label="Planned deployment date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    team = forms.ModelChoiceField(queryset=None, empty_label=None)
+    template = TemplateChoiceField(queryset=None, empty_label=None, label="Checklist template")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams_of(user)
+        templates = latest_templates()
+        self.fields["template"].queryset = ChecklistTemplate.objects.filter(
+            pk__in=[t.pk for t in templates]
+        )
+        # Keep the annotated objects (item counts) for the labels, default first.
+        self.fields["template"].choices = [
+            (t.pk, self.fields["template"].label_from_instance(t)) for t in templates
+        ]
+
+
+class ItemForm(forms.Form):
+    """One checklist item's edit; `version` is the version the page showed."""
+
+    status = forms.ChoiceField(choices=ItemStatus.choices, widget=forms.RadioSelect)
+    na_reason = forms.CharField(
+        label="Why it does not apply",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    note = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    evidence_url = forms.URLField(
+        label="Evidence link",
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+        widget=forms.URLInput(attrs={"placeholder": "https://…"}),
+    )
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("status") == ItemStatus.NOT_APPLICABLE
+            and not cleaned.get("na_reason", "").strip()
+        ):
+            self.add_error("na_reason", "Say why this item does not apply.")
+        return cleaned
+
+    @classmethod
+    def for_item(cls, item, data=None) -> "ItemForm":
+        return cls(
+            data,
+            prefix=f"item{item.pk}",
+            initial={
+                "status": item.status,
+                "na_reason": item.na_reason,
+                "note": item.note,
+                "evidence_url": item.evidence_url,
+                "version": item.version,
+            },
+        )
+
+
+class DashboardFilterForm(forms.Form):
+    text = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.SearchInput(attrs={"placeholder": "Service, environment or version"}),
+    )
+    team = forms.ChoiceField(required=False)
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *DeploymentState.choices])
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "All my teams")] + [
+            (team.slug, team.name) for team in teams_of(user)
+        ]
+
+
+class TemplateImportForm(forms.Form):
+    file = forms.FileField(
+        label="Markdown file", help_text="A checklist in the default template's format."
+    )
+    name = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Optional: defaults to the file's '# Title'.",
+    )

@@ -1,0 +1,114 @@
+import datetime
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from readiness import selectors, services
+from readiness.models import Deployment, ItemStatus, Team
+
+DEMO_USERS = (
+    # username, first name, last name, staff
+    ("admin", "Ada", "Admin", True),
+    ("lead", "Lee", "Tran", False),
+    ("security", "Jane", "Doe", False),
+    ("devops", "Dev", "Okafor", False),
+    ("product", "Priya", "Shah", False),
+)
+DEMO_TEAM = "Payments"
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo users (passwords generated once and kept in DATA_DIR), a Payments team and "
+        "a demo deployment with a few items filled in. Safe to re-run."
+    )
+
+    def handle(self, *args, **options):
+        credentials_file = settings.DATA_DIR / "demo-credentials.txt"
+        passwords = {}
+        if credentials_file.exists():
+            for line in credentials_file.read_text().splitlines():
+                username, _, password = line.partition(" ")
+                passwords[username] = password
+        with transaction.atomic():
+            users = self._users(passwords)
+            team = self._team(users)
+            self._deployment(team, users["lead"])
+        credentials_file.touch(mode=0o600)
+        credentials_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
+        self.stdout.write(self.style.SUCCESS(f"Demo users (also in {credentials_file}):"))
+        for username, *_ in DEMO_USERS:
+            self.stdout.write(f"  {username:<9} {passwords[username]}")
+
+    def _users(self, passwords: dict) -> dict:
+        user_model = get_user_model()
+        users = {}
+        for username, first, last, staff in DEMO_USERS:
+            user, created = user_model.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@example.com",
+                    "is_staff": staff,
+                    "is_superuser": staff,
+                },
+            )
+            if created or username not in passwords:
+                passwords[username] = secrets.token_urlsafe(9)
+                user.set_password(passwords[username])
+                user.save(update_fields=["password"])
+            users[username] = user
+        return users
+
+    def _team(self, users: dict) -> Team:
+        team, _ = Team.objects.get_or_create(name=DEMO_TEAM, defaults={"slug": "payments"})
+        team.members.add(*users.values())
+        return team
+
+    def _deployment(self, team: Team, lead) -> None:
+        if Deployment.objects.filter(team=team, service="payments-api").exists():
+            return
+        deployment = services.deployment_create(
+            user=lead,
+            team=team,
+            template=selectors.default_template(),
+            service="payments-api",
+            environment="production",
+            version="2.4.0",
+            planned_date=datetime.date(2026, 12, 10),
+        )
+        filled = {
+            "Secrets Management": (
+                ItemStatus.DONE,
+                "No credentials in the repository; Gitleaks clean.",
+                "",
+            ),
+            "Penetration Test": (
+                ItemStatus.NOT_APPLICABLE,
+                "",
+                "No externally reachable change in this release.",
+            ),
+            "Unit Tests": (ItemStatus.DONE, "Line coverage 86% on main.", ""),
+            "Load Testing": (
+                ItemStatus.FAILED,
+                "p99 latency 1.8 s at 2x traffic; target 800 ms.",
+                "",
+            ),
+        }
+        for section in selectors.deployment_sections(deployment):
+            for item in section.items.all():
+                if item.title in filled:
+                    status, note, reason = filled[item.title]
+                    services.item_update(
+                        item=item,
+                        user=lead,
+                        expected_version=item.version,
+                        status=status,
+                        note=note,
+                        evidence_url="",
+                        na_reason=reason,
+                    )

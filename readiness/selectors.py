@@ -1,0 +1,143 @@
+"""Reads shared by views, commands and (later) the PDF; they own the query shapes."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from readiness.models import (
+    ChecklistItem,
+    ChecklistTemplate,
+    Deployment,
+    DeploymentSection,
+    ItemStatus,
+    Team,
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    done: int
+    not_applicable: int
+    failed: int
+
+    @property
+    def complete(self) -> int:
+        return self.done + self.not_applicable
+
+    @property
+    def open(self) -> int:
+        return self.total - self.complete - self.failed
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.complete / self.total) if self.total else 0
+
+    @classmethod
+    def of(cls, items) -> "Progress":
+        statuses = [item.status for item in items]
+        return cls(
+            total=len(statuses),
+            done=statuses.count(ItemStatus.DONE),
+            not_applicable=statuses.count(ItemStatus.NOT_APPLICABLE),
+            failed=statuses.count(ItemStatus.FAILED),
+        )
+
+
+def _progress_counts(prefix: str = "") -> dict:
+    return {
+        "total_items": Count(f"{prefix}id"),
+        "done_items": Count(f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.DONE})),
+        "na_items": Count(
+            f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.NOT_APPLICABLE})
+        ),
+        "failed_items": Count(f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.FAILED})),
+    }
+
+
+def _progress_from(row: dict) -> Progress:
+    return Progress(
+        total=row["total_items"],
+        done=row["done_items"],
+        not_applicable=row["na_items"],
+        failed=row["failed_items"],
+    )
+
+
+def teams_of(user) -> QuerySet[Team]:
+    return Team.objects.filter(members=user)
+
+
+def deployments_visible_to(user) -> QuerySet[Deployment]:
+    """Only the user's teams' deployments exist for them; anything else is a 404."""
+    if not user.is_authenticated:
+        return Deployment.objects.none()
+    return Deployment.objects.filter(team__members=user).select_related("team", "template", "owner")
+
+
+def dashboard_deployments(
+    *, user, team: str = "", state: str = "", text: str = ""
+) -> QuerySet[Deployment]:
+    deployments = deployments_visible_to(user)
+    if team:
+        deployments = deployments.filter(team__slug=team)
+    if state:
+        deployments = deployments.filter(state=state)
+    for word in text.split():
+        deployments = deployments.filter(
+            Q(service__icontains=word) | Q(environment__icontains=word) | Q(version__icontains=word)
+        )
+    return deployments.annotate(**_progress_counts("sections__items__")).order_by(
+        "-created_at", "-pk"
+    )
+
+
+def deployment_progress(deployment) -> Progress:
+    row = ChecklistItem.objects.filter(section__deployment=deployment).aggregate(
+        **_progress_counts()
+    )
+    return _progress_from(row)
+
+
+def section_progress(section) -> Progress:
+    return _progress_from(
+        ChecklistItem.objects.filter(section=section).aggregate(**_progress_counts())
+    )
+
+
+def deployment_sections(deployment) -> list[DeploymentSection]:
+    """Every section with its items (and who changed them) in two queries, plus progress."""
+    items = ChecklistItem.objects.select_related("updated_by").order_by("position")
+    sections = list(
+        DeploymentSection.objects.filter(deployment=deployment)
+        .order_by("position")
+        .prefetch_related(Prefetch("items", queryset=items))
+    )
+    for section in sections:
+        section.progress = Progress.of(section.items.all())
+    return sections
+
+
+def item_of_deployment(*, deployment, item_id: int) -> QuerySet[ChecklistItem]:
+    return ChecklistItem.objects.select_related("section__deployment__team", "updated_by").filter(
+        pk=item_id, section__deployment=deployment
+    )
+
+
+def item_history(item) -> QuerySet:
+    return item.changes.select_related("changed_by").order_by("-version")
+
+
+def latest_templates() -> list[ChecklistTemplate]:
+    """The newest version of each template name, the default one first."""
+    templates = ChecklistTemplate.objects.order_by("name", "-version").annotate(
+        item_count=Count("sections__items")
+    )
+    latest: dict[str, ChecklistTemplate] = {}
+    for template in templates:
+        latest.setdefault(template.name, template)
+    return sorted(latest.values(), key=lambda t: (not t.is_default, t.name))
+
+
+def default_template() -> ChecklistTemplate | None:
+    return ChecklistTemplate.objects.filter(is_default=True).first()

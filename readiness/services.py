@@ -1,0 +1,208 @@
+"""State changes of the checklist domain. Views and commands call these; nothing else writes."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from django.apps import apps as global_apps
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from readiness import markdown_import
+from readiness.models import (
+    ChecklistItem,
+    ChecklistTemplate,
+    Deployment,
+    DeploymentSection,
+    ItemChange,
+    ItemStatus,
+    PostDeploymentCheck,
+    Team,
+)
+
+DEFAULT_TEMPLATE_FILE = Path(__file__).parent / "data" / "production-readiness-checklist.md"
+
+
+def store_parsed_template(
+    *, apps, parsed: markdown_import.ParsedTemplate, source: str, is_default: bool, user_id=None
+):
+    """Write one new template version. Takes an app registry so migrations can use it too."""
+    template_model = apps.get_model("readiness", "ChecklistTemplate")
+    section_model = apps.get_model("readiness", "TemplateSection")
+    item_model = apps.get_model("readiness", "TemplateItem")
+    latest = template_model.objects.filter(name=parsed.name).aggregate(v=Max("version"))["v"]
+    template = template_model.objects.create(
+        name=parsed.name,
+        version=(latest or 0) + 1,
+        introduction=parsed.introduction,
+        source=source,
+        content_sha256=parsed.sha256,
+        sign_off_roles=list(parsed.sign_off_roles),
+        has_deployment_date=parsed.has_deployment_date,
+        post_deployment_items=list(parsed.post_deployment_items),
+        is_default=is_default,
+        created_by_id=user_id,
+    )
+    for section_position, parsed_section in enumerate(parsed.sections, start=1):
+        section = section_model.objects.create(
+            template=template, position=section_position, title=parsed_section.title
+        )
+        item_model.objects.bulk_create(
+            item_model(
+                section=section,
+                position=item_position,
+                title=item.title,
+                description=item.description,
+                qualifier=item.qualifier,
+            )
+            for item_position, item in enumerate(parsed_section.items, start=1)
+        )
+    return template
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    template: ChecklistTemplate
+    created: bool
+
+
+@transaction.atomic
+def template_import(
+    *, source: str, name: str = "", user=None, max_bytes: int = markdown_import.MAX_BYTES
+) -> ImportResult:
+    """Import Markdown as a template; the same name and content again returns the existing one.
+
+    Raises TemplateImportError (every problem with its line) and imports nothing on error.
+    """
+    parsed = markdown_import.parse(source, default_name=name, max_bytes=max_bytes)
+    if name and name != parsed.name:
+        parsed = markdown_import.ParsedTemplate(**{**parsed.__dict__, "name": name})
+    existing = ChecklistTemplate.objects.filter(
+        name=parsed.name, content_sha256=parsed.sha256
+    ).first()
+    if existing:
+        return ImportResult(template=existing, created=False)
+    template = store_parsed_template(
+        apps=global_apps,
+        parsed=parsed,
+        source=source,
+        is_default=False,
+        user_id=user.pk if user else None,
+    )
+    return ImportResult(template=template, created=True)
+
+
+def _require_member(*, team: Team, user) -> None:
+    if not team.members.filter(pk=user.pk).exists():
+        raise PermissionDenied("You are not a member of this team.")
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    user,
+    team: Team,
+    template: ChecklistTemplate,
+    service: str,
+    environment: str,
+    version: str,
+    planned_date: date | None,
+) -> Deployment:
+    """Create a deployment and snapshot the template's sections and items into it.
+
+    The snapshot is what makes a later template change leave existing deployments alone.
+    """
+    _require_member(team=team, user=user)
+    deployment = Deployment.objects.create(
+        team=team,
+        template=template,
+        service=service,
+        environment=environment,
+        version=version,
+        planned_date=planned_date,
+        owner=user,
+    )
+    template_sections = list(template.sections.prefetch_related("items"))
+    sections = DeploymentSection.objects.bulk_create(
+        DeploymentSection(deployment=deployment, position=s.position, title=s.title)
+        for s in template_sections
+    )
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(
+            section=section,
+            template_item=item,
+            position=item.position,
+            title=item.title,
+            description=item.description,
+            qualifier=item.qualifier,
+        )
+        for section, template_section in zip(sections, template_sections, strict=True)
+        for item in template_section.items.all()
+    )
+    PostDeploymentCheck.objects.bulk_create(
+        PostDeploymentCheck(deployment=deployment, position=position, label=label)
+        for position, label in enumerate(template.post_deployment_items, start=1)
+    )
+    return deployment
+
+
+class StaleEdit(Exception):
+    """The item changed after the page was loaded; `current` is the item as it is now."""
+
+    def __init__(self, current: ChecklistItem):
+        self.current = current
+        super().__init__(f"'{current.title}' was changed since this page was loaded.")
+
+
+@transaction.atomic
+def item_update(
+    *,
+    item: ChecklistItem,
+    user,
+    expected_version: int,
+    status: str,
+    note: str,
+    evidence_url: str,
+    na_reason: str,
+) -> ChecklistItem:
+    """Save an edit made on version `expected_version`; raise StaleEdit if it moved on since."""
+    _require_member(team=item.section.deployment.team, user=user)
+    if status not in ItemStatus.values:
+        raise ValidationError({"status": "Unknown status."})
+    na_reason = na_reason.strip()
+    if status == ItemStatus.NOT_APPLICABLE and not na_reason:
+        raise ValidationError({"na_reason": "Say why this item does not apply."})
+    if status != ItemStatus.NOT_APPLICABLE:
+        na_reason = ""
+    previous_status = item.status
+    now = timezone.now()
+    # The version in the WHERE clause is the lock: of two edits made on the same version,
+    # only the first matches a row.
+    updated = ChecklistItem.objects.filter(pk=item.pk, version=expected_version).update(
+        status=status,
+        note=note.strip(),
+        evidence_url=evidence_url.strip(),
+        na_reason=na_reason,
+        updated_by=user,
+        updated_at=now,
+        version=F("version") + 1,
+    )
+    if not updated:
+        current = ChecklistItem.objects.select_related("updated_by").get(pk=item.pk)
+        raise StaleEdit(current)
+    item.refresh_from_db()
+    ItemChange.objects.create(
+        item=item,
+        version=item.version,
+        changed_by=user,
+        changed_at=now,
+        previous_status=previous_status,
+        status=item.status,
+        note=item.note,
+        evidence_url=item.evidence_url,
+        na_reason=item.na_reason,
+    )
+    Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
+    return item

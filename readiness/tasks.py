@@ -1,0 +1,9 @@
+"""Celery entry points: thin wrappers that load by id and call domain code."""
+
+from celery import shared_task
+
+
+@shared_task(name="readiness.worker_ping", ignore_result=False, time_limit=10, soft_time_limit=5)
+def worker_ping() -> str:
+    """Answers /healthz's round trip: proof that a worker is consuming the queue."""
+    return "pong"

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from readiness import views
+
+handler403 = "readiness.views.permission_denied"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("deployments/new/", views.deployment_create, name="deployment_create"),
+    path("deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
+    path("deployments/<int:pk>/items/<int:item_id>/", views.item_update, name="item_update"),
+    path(
+        "deployments/<int:pk>/items/<int:item_id>/history/",
+        views.item_history,
+        name="item_history",
+    ),
+    path("templates/", views.template_list, name="template_list"),
+    path("templates/import/", views.template_import, name="template_import"),
+    path("templates/<int:pk>/", views.template_detail, name="template_detail"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,303 @@
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from readiness import markdown_import, selectors, services
+from readiness.forms import (
+    ENVIRONMENT_SUGGESTIONS,
+    DashboardFilterForm,
+    DeploymentCreateForm,
+    ItemForm,
+    TemplateImportForm,
+)
+from readiness.models import ChecklistTemplate
+
+DETAIL_TEMPLATE = "readiness/deployment_detail.html"
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    filters = DashboardFilterForm(request.GET, user=request.user)
+    filters.is_valid()
+    cleaned = {key: filters.cleaned_data.get(key) or "" for key in ("team", "state", "text")}
+    deployments = selectors.dashboard_deployments(user=request.user, **cleaned)
+    page = Paginator(deployments, settings.DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    for deployment in page:
+        deployment.progress = selectors.Progress(
+            total=deployment.total_items,
+            done=deployment.done_items,
+            not_applicable=deployment.na_items,
+            failed=deployment.failed_items,
+        )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filters": filters, "page": page, "query": query.urlencode()}
+    template = "readiness/dashboard.html"
+    if request.htmx and request.htmx.target == "deployment-results":
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_create(request: HttpRequest) -> HttpResponse:
+    form = DeploymentCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        deployment = services.deployment_create(user=request.user, **form.cleaned_data)
+        messages.success(request, f"Created {deployment}.")
+        return redirect("deployment_detail", pk=deployment.pk)
+    if not form.fields["team"].queryset.exists():
+        messages.warning(request, "You are not in a team yet: ask an administrator to add you.")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "readiness/deployment_create.html",
+        {"form": form, "environments": ENVIRONMENT_SUGGESTIONS},
+        status=status,
+    )
+
+
+def _detail_context(deployment, *, bound_item=None) -> dict:
+    sections = selectors.deployment_sections(deployment)
+    for section in sections:
+        for item in section.items.all():
+            item.form = (
+                bound_item.form
+                if bound_item and bound_item.pk == item.pk
+                else ItemForm.for_item(item)
+            )
+    return {
+        "deployment": deployment,
+        "sections": sections,
+        "progress": selectors.Progress.of(
+            [item for section in sections for item in section.items.all()]
+        ),
+    }
+
+
+@require_GET
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    return render(request, DETAIL_TEMPLATE, _detail_context(deployment))
+
+
+def _item_fragment(request, deployment, item, *, conflict=None, rejected=None) -> str:
+    return render_to_string(
+        f"{DETAIL_TEMPLATE}#item",
+        {"deployment": deployment, "item": item, "conflict": conflict, "rejected": rejected},
+        request=request,
+    )
+
+
+def _saved_response(request, deployment, item) -> HttpResponse:
+    """The item itself plus out-of-band progress bars for its section and the deployment."""
+    item.form = ItemForm.for_item(item)
+    section = item.section
+    section.progress = selectors.section_progress(section)
+    parts = [
+        _item_fragment(request, deployment, item),
+        render_to_string(
+            f"{DETAIL_TEMPLATE}#section-progress",
+            {"section": section, "oob": True},
+            request=request,
+        ),
+        render_to_string(
+            f"{DETAIL_TEMPLATE}#overall-progress",
+            {"progress": selectors.deployment_progress(deployment), "oob": True},
+            request=request,
+        ),
+    ]
+    return HttpResponse("".join(parts))
+
+
+@require_http_methods(["GET", "POST"])
+def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
+        item.form = ItemForm.for_item(item)
+        return HttpResponse(_item_fragment(request, deployment, item))
+    form = ItemForm.for_item(item, data=request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            item = services.item_update(
+                item=item,
+                user=request.user,
+                expected_version=data["version"],
+                status=data["status"],
+                note=data["note"],
+                evidence_url=data["evidence_url"],
+                na_reason=data["na_reason"],
+            )
+        except services.StaleEdit as stale:
+            return _conflict_response(request, deployment, stale.current, rejected=data)
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            if request.htmx:
+                return _saved_response(request, deployment, item)
+            messages.success(request, f"Saved “{item.title}”.")
+            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
+    item.form = form
+    if request.htmx:
+        return HttpResponse(_item_fragment(request, deployment, item), status=400)
+    context = _detail_context(deployment, bound_item=item)
+    return render(request, DETAIL_TEMPLATE, context, status=400)
+
+
+def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpResponse:
+    """Refuse a stale edit: show what the item holds now and what was not saved."""
+    current.form = ItemForm.for_item(current)
+    if request.htmx:
+        html = _item_fragment(request, deployment, current, conflict=True, rejected=rejected)
+        return HttpResponse(html, status=409)
+    current.conflict = True
+    current.rejected = rejected
+    context = _detail_context(deployment, bound_item=current)
+    for section in context["sections"]:
+        for item in section.items.all():
+            if item.pk == current.pk:
+                item.conflict, item.rejected = True, rejected
+    return render(request, DETAIL_TEMPLATE, context, status=409)
+
+
+def deployment_url(deployment) -> str:
+    return reverse("deployment_detail", kwargs={"pk": deployment.pk})
+
+
+@require_GET
+def item_history(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
+    template = "readiness/item_history.html"
+    if request.htmx:
+        template += "#changes"
+    context = {"deployment": deployment, "item": item, "changes": selectors.item_history(item)}
+    return render(request, template, context)
+
+
+@require_GET
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = ChecklistTemplate.objects.order_by("name", "-version").select_related("created_by")
+    return render(request, "readiness/template_list.html", {"templates": templates})
+
+
+@require_GET
+def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    sections = template.sections.prefetch_related("items")
+    return render(
+        request, "readiness/template_detail.html", {"template": template, "sections": sections}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def template_import(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only administrators can import templates.")
+    form = TemplateImportForm(request.POST or None, request.FILES or None)
+    import_errors: list = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        limit = settings.TEMPLATE_UPLOAD_MAX_BYTES
+        try:
+            # Read one byte past the limit: enough to refuse a huge file without loading it.
+            source = markdown_import.decode(upload.read(limit + 1), max_bytes=limit)
+            result = services.template_import(
+                source=source, name=form.cleaned_data["name"], user=request.user, max_bytes=limit
+            )
+        except markdown_import.TemplateImportError as error:
+            import_errors = error.errors
+        else:
+            verb = "Imported" if result.created else "Already imported:"
+            messages.success(request, f"{verb} {result.template}.")
+            return redirect("template_detail", pk=result.template.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "readiness/template_import.html",
+        {"form": form, "import_errors": import_errors},
+        status=status,
+    )
+
+
+def _check(name: str, probe) -> dict:
+    started = time.monotonic()
+    try:
+        detail = probe()
+        ok = True
+    except Exception as exc:
+        detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
+    return {"ok": ok, "detail": detail, "ms": round(1000 * (time.monotonic() - started), 1)}
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def _broker() -> str:
+    from readiness.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_WORKER_TIMEOUT)
+        return conn.as_uri()
+
+
+def _worker() -> str:
+    from readiness.tasks import worker_ping
+
+    timeout = settings.HEALTHZ_WORKER_TIMEOUT
+    # A ping nobody picks up expires instead of piling up behind a dead worker.
+    result = worker_ping.apply_async(expires=timeout)
+    try:
+        return result.get(timeout=timeout, interval=0.05)
+    finally:
+        result.forget()
+
+
+HEALTH_CHECKS = {"database": _database, "broker": _broker, "worker": _worker}
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, broker and a real round trip to a worker; 503 when any of them fails.
+
+    `?check=database&check=broker` limits the checks (the web container's own health check
+    must not depend on the worker's).
+    """
+    wanted = request.GET.getlist("check") or list(HEALTH_CHECKS)
+    unknown = sorted(set(wanted) - set(HEALTH_CHECKS))
+    if unknown:
+        return JsonResponse(
+            {"error": f"unknown check: {', '.join(unknown)}", "checks": list(HEALTH_CHECKS)},
+            status=400,
+        )
+    results = {name: _check(name, HEALTH_CHECKS[name]) for name in HEALTH_CHECKS if name in wanted}
+    healthy = all(result["ok"] for result in results.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "fail", "checks": results}, status=200 if healthy else 503
+    )
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    message = str(exception) if isinstance(exception, PermissionDenied) and str(exception) else ""
+    return render(request, "403.html", {"message": message}, status=403)

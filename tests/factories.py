@@ -1,0 +1,59 @@
+import datetime
+
+import factory
+from django.contrib.auth import get_user_model
+
+from readiness import selectors, services
+from readiness.models import Team
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+    @factory.post_generation
+    def members(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.members.add(*extracted)
+
+
+def make_deployment(*, user, team=None, template=None, **fields):
+    """A deployment created the way the app creates one (through the service)."""
+    team = team or TeamFactory(members=[user])
+    defaults = {
+        "service": "payments-api",
+        "environment": "production",
+        "version": "2.4.0",
+        "planned_date": datetime.date(2026, 12, 10),
+    }
+    return services.deployment_create(
+        user=user,
+        team=team,
+        template=template or selectors.default_template(),
+        **{**defaults, **fields},
+    )
