@@ -30,7 +30,7 @@ test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run -v0
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DATA_DIR=$(CURDIR)/data/test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .
