@@ -67,21 +67,21 @@ def deployment_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _detail_context(deployment, *, bound_item=None) -> dict:
+def _detail_context(deployment, *, shown_item=None) -> dict:
+    """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
     sections = selectors.deployment_sections(deployment)
-    for section in sections:
-        for item in section.items.all():
-            item.form = (
-                bound_item.form
-                if bound_item and bound_item.pk == item.pk
-                else ItemForm.for_item(item)
-            )
+    items = [item for section in sections for item in section.items.all()]
+    for item in items:
+        if shown_item is not None and item.pk == shown_item.pk:
+            item.form = shown_item.form
+            item.conflict = getattr(shown_item, "conflict", False)
+            item.rejected = getattr(shown_item, "rejected", None)
+        else:
+            item.form = ItemForm.for_item(item)
     return {
         "deployment": deployment,
         "sections": sections,
-        "progress": selectors.Progress.of(
-            [item for section in sections for item in section.items.all()]
-        ),
+        "progress": selectors.Progress.of(items),
     }
 
 
@@ -155,7 +155,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     item.form = form
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, item), status=400)
-    context = _detail_context(deployment, bound_item=item)
+    context = _detail_context(deployment, shown_item=item)
     return render(request, DETAIL_TEMPLATE, context, status=400)
 
 
@@ -167,11 +167,7 @@ def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpR
         return HttpResponse(html, status=409)
     current.conflict = True
     current.rejected = rejected
-    context = _detail_context(deployment, bound_item=current)
-    for section in context["sections"]:
-        for item in section.items.all():
-            if item.pk == current.pk:
-                item.conflict, item.rejected = True, rejected
+    context = _detail_context(deployment, shown_item=current)
     return render(request, DETAIL_TEMPLATE, context, status=409)
 
 

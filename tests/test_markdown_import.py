@@ -3,8 +3,8 @@ import pytest
 from readiness import markdown_import
 from readiness.markdown_import import TemplateImportError, parse
 from readiness.models import ChecklistTemplate, TemplateItem, TemplateSection
-from readiness.services import DEFAULT_TEMPLATE_FILE, template_import
 from readiness.selectors import default_template
+from readiness.services import DEFAULT_TEMPLATE_FILE, template_import
 
 SEED = DEFAULT_TEMPLATE_FILE.read_text(encoding="utf-8")
 
@@ -255,3 +255,10 @@ def test_a_template_without_a_sign_off_table_gets_the_four_seed_roles():
     parsed = parse("# T\n## S\n- [ ] **A:** x\n")
     assert parsed.sign_off_roles == ("Tech Lead", "Security", "DevOps", "Product")
     assert parsed.post_deployment_items == ()
+
+
+def test_code_spans_in_descriptions_render_as_code_and_stay_escaped():
+    from readiness.templatetags.readiness_tags import inline_code
+
+    assert inline_code("Created in `docs/runbook.md`") == "Created in <code>docs/runbook.md</code>"
+    assert inline_code("<b>`x<y`</b>") == "&lt;b&gt;<code>x&lt;y</code>&lt;/b&gt;"

@@ -19,9 +19,7 @@ def save(item, user, **changes):
         "na_reason": item.na_reason,
         **changes,
     }
-    return services.item_update(
-        item=item, user=user, expected_version=expected_version, **values
-    )
+    return services.item_update(item=item, user=user, expected_version=expected_version, **values)
 
 
 @pytest.mark.django_db
@@ -38,9 +36,7 @@ def test_creating_a_deployment_snapshots_every_template_section_and_item(deploym
 
 @pytest.mark.django_db
 def test_editing_the_template_later_never_changes_an_existing_deployment(deployment):
-    TemplateItem.objects.filter(title="IAM Policies").update(
-        title="Changed", description="Changed"
-    )
+    TemplateItem.objects.filter(title="IAM Policies").update(title="Changed", description="Changed")
     TemplateItem.objects.filter(title="MFA").delete()
     item = first_item(deployment)
     assert (item.title, item.description) == (

@@ -1,0 +1,16 @@
+import re
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+@register.filter
+def inline_code(text: str) -> SafeString:
+    """Show Markdown `code` spans of template text (e.g. `docs/runbook.md`) as code."""
+    # Escaping first keeps the text safe; the backticks survive escaping unchanged.
+    return mark_safe(_CODE_SPAN.sub(r"<code>\1</code>", escape(text)))  # noqa: S308
