@@ -236,7 +236,7 @@ def _check(name: str, probe) -> dict:
     try:
         detail = probe()
         ok = True
-    except Exception as exc:
+    except Exception as exc:  # a health check reports every failure instead of raising
         detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
     return {"ok": ok, "detail": detail, "ms": round(1000 * (time.monotonic() - started), 1)}
 
