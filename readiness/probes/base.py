@@ -1,0 +1,336 @@
+"""The probe framework: what a probe declares, what it returns, and how errors become results.
+
+A probe is a plain function over a ProbeContext (a boto3 session, one region, the policy
+settings) that returns a ProbeResult. Probes never touch the ORM, so they run and are tested
+alone against a moto server. `execute()` is the only way a probe is run: it turns every way
+AWS or an emulator can fail into an `error` result, never a pass and never an exception.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+GLOBAL = "global"
+# Global services (IAM, CloudFront, Route 53, Budgets, Organizations) answer from us-east-1.
+GLOBAL_API_REGION = "us-east-1"
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Scope(StrEnum):
+    GLOBAL = "global"
+    REGIONAL = "regional"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One resource the probe judged: its id or ARN, its verdict and why."""
+
+    resource: str
+    status: Status
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"id": self.resource, "status": str(self.status), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    status: Status
+    summary: str
+    findings: tuple[Finding, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "status": str(self.status),
+            "summary": self.summary,
+            "resources": [finding.as_json() for finding in self.findings],
+            "facts": dict(self.facts),
+        }
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Thresholds that are policy, not fact; shown in the evidence of the probes using them."""
+
+    allowed_public_ports: tuple[int, ...] = (80, 443)
+    backup_retention_days: int = 7
+    certificate_expiry_days: int = 30
+    rto_target_seconds: int = 4 * 3600
+    rpo_target_seconds: int = 3600
+    recent_traces_minutes: int = 60 * 24
+
+
+@dataclass
+class ProbeContext:
+    """What a probe gets: a session, one region, the settings, and cached clients."""
+
+    session: boto3.Session
+    region: str
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
+    endpoint_url: str | None = None
+    max_attempts: int = 4
+    timeout_seconds: float = 10.0
+    last_call: tuple[str, str] | None = None
+    _clients: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def api_region(self) -> str:
+        return GLOBAL_API_REGION if self.region == GLOBAL else self.region
+
+    def client(self, service: str, region: str | None = None):
+        region = region or self.api_region
+        key = (service, region)
+        if key not in self._clients:
+            config = Config(
+                region_name=region,
+                retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                connect_timeout=self.timeout_seconds,
+                read_timeout=self.timeout_seconds,
+                user_agent_extra="readiness-probe",
+            )
+            client = client_factory(self.session, service, config, self.endpoint_url)
+            client.meta.events.register_first("provide-client-params", self._remember_call)
+            self._clients[key] = client
+        return self._clients[key]
+
+    def _remember_call(self, model, **kwargs) -> None:
+        # Kept so an AccessDenied can name the exact IAM action that was refused.
+        self.last_call = (model.service_model.signing_name, model.name)
+
+    def paginate(self, service: str, operation: str, key: str, **kwargs) -> Iterator[Any]:
+        """Every element of `key` across all pages of a paginated call."""
+        paginator = self.client(service).get_paginator(operation)
+        for page in paginator.paginate(**kwargs):
+            yield from page.get(key, [])
+
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+
+_client_lock = threading.Lock()
+
+
+def client_factory(session: boto3.Session, service: str, config: Config, endpoint_url: str | None):
+    # boto3 sessions are not thread-safe when creating clients; clients themselves are.
+    with _client_lock:
+        return session.client(service, config=config, endpoint_url=endpoint_url)
+
+
+@dataclass(frozen=True)
+class Probe:
+    key: str
+    section: str
+    item: str
+    title: str
+    actions: tuple[str, ...]
+    scope: Scope
+    severity: Severity
+    remediation: str
+    check: Callable[[ProbeContext], ProbeResult]
+
+    @property
+    def regions_label(self) -> str:
+        return "global" if self.scope == Scope.GLOBAL else "per region"
+
+
+_REGISTRY: dict[str, Probe] = {}
+
+
+def probe(
+    *,
+    key: str,
+    section: str,
+    item: str,
+    title: str,
+    actions: Iterable[str],
+    scope: Scope = Scope.REGIONAL,
+    severity: Severity = Severity.HIGH,
+    remediation: str,
+) -> Callable[[Callable[[ProbeContext], ProbeResult]], Callable[[ProbeContext], ProbeResult]]:
+    """Register a check function as a probe of the item `section` / `item` of the template."""
+
+    def register(check: Callable[[ProbeContext], ProbeResult]):
+        if key in _REGISTRY:
+            raise ValueError(f"probe key {key!r} registered twice")
+        _REGISTRY[key] = Probe(
+            key=key,
+            section=section,
+            item=item,
+            title=title,
+            actions=tuple(actions),
+            scope=scope,
+            severity=severity,
+            remediation=remediation,
+            check=check,
+        )
+        return check
+
+    return register
+
+
+def registry() -> dict[str, Probe]:
+    from readiness import probes  # noqa: F401 - importing the package registers every module
+
+    return dict(_REGISTRY)
+
+
+# IAM action prefixes that differ from the API's signing name.
+_ACTION_PREFIX = {"monitoring": "cloudwatch", "elasticloadbalancing": "elasticloadbalancing"}
+_ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+}
+_THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+}
+
+
+def error_result(exc: BaseException, context: ProbeContext) -> ProbeResult:
+    """Describe a failure to read AWS as an `error` result a person can act on."""
+    call = context.last_call
+    where = f"{_ACTION_PREFIX.get(call[0], call[0])}:{call[1]}" if call else "the AWS API"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "") or "")
+        http = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _ACCESS_DENIED:
+            summary = f"Access denied: the probe needs {where}"
+        elif code in _THROTTLED:
+            summary = f"Throttled by AWS on {where} after {context.max_attempts} attempts"
+        elif not code or code.isdigit():
+            summary = f"{where} answered HTTP {http or code} with no error code (not supported?)"
+        else:
+            summary = f"{where} failed: {code}: {error.get('Message', '')}".strip()
+        return ProbeResult(Status.ERROR, summary[:500], facts={"error_code": code or http})
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        summary = f"Timed out calling {where} after {context.timeout_seconds:g} s"
+    elif isinstance(exc, EndpointConnectionError):
+        summary = f"Could not connect to the endpoint for {where}: {exc}"
+    elif isinstance(exc, ResponseParserError):
+        summary = f"Unreadable response from {where} (the API may not be supported there)"
+    elif isinstance(exc, NoCredentialsError):
+        summary = "No AWS credentials available to the worker"
+    elif isinstance(exc, BotoCoreError):
+        summary = f"AWS client error on {where}: {exc}"
+    else:
+        summary = f"The probe failed on {where}: {type(exc).__name__}: {exc}"
+    return ProbeResult(Status.ERROR, summary[:500], facts={"exception": type(exc).__name__})
+
+
+@dataclass(frozen=True)
+class Execution:
+    probe: Probe
+    region: str
+    result: ProbeResult
+    duration_ms: int
+
+
+def execute(probe: Probe, context: ProbeContext) -> Execution:
+    """Run one probe in one region; every failure becomes an `error` result."""
+    started = time.monotonic()
+    try:
+        result = probe.check(context)
+        if not isinstance(result, ProbeResult):
+            raise TypeError(f"probe {probe.key} returned {type(result).__name__}")
+    except Exception as exc:  # a probe run never crashes: the error is the result
+        result = error_result(exc, context)
+    return Execution(
+        probe=probe,
+        region=context.region,
+        result=result,
+        duration_ms=round(1000 * (time.monotonic() - started)),
+    )
+
+
+def verdict(
+    findings: Iterable[Finding],
+    *,
+    passed: str,
+    failed: str,
+    empty: str,
+    warned: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> ProbeResult:
+    """The usual shape: fail if any resource fails, warn if any warns, pass otherwise.
+
+    Summaries may use {failed}, {warned} and {total}; `empty` is the summary when there was
+    nothing to judge (not applicable).
+    """
+    findings = tuple(findings)
+    facts = dict(facts or {})
+    if not findings:
+        return ProbeResult(Status.NOT_APPLICABLE, empty, facts=facts)
+    counts = {
+        "total": len(findings),
+        "failed": sum(f.status == Status.FAIL for f in findings),
+        "warned": sum(f.status == Status.WARN for f in findings),
+    }
+    if counts["failed"]:
+        status, summary = Status.FAIL, failed
+    elif counts["warned"]:
+        status, summary = Status.WARN, warned or failed
+    else:
+        status, summary = Status.PASS, passed
+    ordered = tuple(sorted(findings, key=lambda f: _STATUS_ORDER[f.status]))
+    return ProbeResult(status, summary.format(**counts), ordered, facts)
+
+
+_STATUS_ORDER = {
+    Status.FAIL: 0,
+    Status.ERROR: 1,
+    Status.WARN: 2,
+    Status.PASS: 3,
+    Status.NOT_APPLICABLE: 4,
+}
+
+
+def with_facts(result: ProbeResult, **facts: Any) -> ProbeResult:
+    return replace(result, facts={**result.facts, **facts})

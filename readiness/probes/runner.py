@@ -1,0 +1,61 @@
+"""Run probes without Celery or the ORM: the `probe` command and the tests use this."""
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+
+from readiness.probes.base import (
+    GLOBAL,
+    Execution,
+    Probe,
+    ProbeContext,
+    ProbeSettings,
+    Scope,
+    execute,
+    registry,
+)
+
+
+def plan(probes: Iterable[Probe], regions: Iterable[str]) -> list[tuple[Probe, str]]:
+    """(probe, region) pairs: regional probes once per region, global probes once."""
+    regions = list(dict.fromkeys(regions))
+    return [
+        (probe, region)
+        for probe in probes
+        for region in ([GLOBAL] if probe.scope == Scope.GLOBAL else regions)
+    ]
+
+
+def select(keys: Iterable[str] = ()) -> list[Probe]:
+    """The registered probes, or only the named ones (unknown names raise KeyError)."""
+    probes = registry()
+    keys = list(keys)
+    unknown = [key for key in keys if key not in probes]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    return [probes[key] for key in keys] if keys else sorted(probes.values(), key=lambda p: p.key)
+
+
+def run_all(
+    *,
+    session: boto3.Session,
+    regions: Iterable[str],
+    keys: Iterable[str] = (),
+    settings: ProbeSettings | None = None,
+    max_attempts: int = 4,
+    workers: int = 8,
+) -> list[Execution]:
+    """Run the selected probes concurrently in threads; results keep the plan's order."""
+    settings = settings or ProbeSettings()
+    pairs = plan(select(keys), regions)
+
+    def run(pair: tuple[Probe, str]) -> Execution:
+        probe, region = pair
+        context = ProbeContext(
+            session=session, region=region, settings=settings, max_attempts=max_attempts
+        )
+        return execute(probe, context)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(run, pairs))
