@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class ReadinessConfig(AppConfig):
     name = "readiness"
     verbose_name = "Readiness checklists"
+
+    def ready(self) -> None:
+        from readiness.probe_runs import probe_settings
+
+        # Fail at start-up, naming the variable, rather than on the first probe run.
+        try:
+            probe_settings()
+        except TypeError as exc:
+            raise ImproperlyConfigured(f"PROBE_SETTINGS: {exc}") from None

@@ -4,6 +4,7 @@ from django import forms
 from django.core.validators import RegexValidator, URLValidator
 
 from readiness.models import ChecklistTemplate, DeploymentState, ItemStatus
+from readiness.probes.session import ACCOUNT_ID_RE, ROLE_ARN_RE, known_regions
 from readiness.selectors import latest_templates, teams_of
 
 ENVIRONMENT_SUGGESTIONS = ("production", "staging", "qa", "development")
@@ -78,6 +79,12 @@ class ItemForm(forms.Form):
         validators=[URLValidator(schemes=["http", "https"])],
         widget=forms.URLInput(attrs={"placeholder": "https://…"}),
     )
+    reason = forms.CharField(
+        label="Why you override the probe",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
     def clean(self):
@@ -129,3 +136,76 @@ class TemplateImportForm(forms.Form):
         max_length=200,
         help_text="Optional: defaults to the file's '# Title'.",
     )
+
+
+class AwsTargetForm(forms.Form):
+    """Where the probes look. No secret is asked for: the worker's own credentials are used,
+    or the role given here is assumed with STS (the external id guards against confused
+    deputies when the role lives in another account)."""
+
+    aws_account_id = forms.CharField(
+        label="AWS account id",
+        max_length=12,
+        validators=[RegexValidator(ACCOUNT_ID_RE, "An AWS account id is 12 digits.")],
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "123456789012"}),
+    )
+    aws_regions = forms.CharField(
+        label="Regions",
+        help_text="Comma-separated, e.g. eu-west-1, us-east-1.",
+        widget=forms.TextInput(attrs={"placeholder": "eu-west-1, us-east-1"}),
+    )
+    aws_role_arn = forms.CharField(
+        label="Role to assume (optional)",
+        required=False,
+        max_length=2048,
+        help_text="Leave empty to use the worker's own credentials.",
+        widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:role/readiness"}),
+    )
+    aws_external_id = forms.CharField(
+        label="External id (optional)",
+        required=False,
+        min_length=2,
+        max_length=1224,
+        validators=[RegexValidator(r"^[\w+=,.@:/-]+$", "Letters, digits and +=,.@:/- only.")],
+    )
+
+    def clean_aws_regions(self) -> list[str]:
+        names = [name.strip() for name in self.cleaned_data["aws_regions"].split(",")]
+        names = list(dict.fromkeys(name for name in names if name))
+        if not names:
+            raise forms.ValidationError("Name at least one region.")
+        known = set(known_regions())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise forms.ValidationError(f"Unknown region: {', '.join(unknown)}.")
+        if len(names) > 20:
+            raise forms.ValidationError("At most 20 regions.")
+        return names
+
+    def clean(self):
+        cleaned = super().clean()
+        role_arn = cleaned.get("aws_role_arn", "").strip()
+        if role_arn:
+            match = ROLE_ARN_RE.match(role_arn)
+            if not match:
+                self.add_error(
+                    "aws_role_arn", "Expected arn:aws:iam::<12-digit account>:role/<name>."
+                )
+            elif cleaned.get("aws_account_id") and match["account"] != cleaned["aws_account_id"]:
+                self.add_error("aws_role_arn", "The role must be in the account above.")
+        elif cleaned.get("aws_external_id"):
+            self.add_error("aws_external_id", "An external id is only used with a role.")
+        cleaned["aws_role_arn"] = role_arn
+        return cleaned
+
+    @classmethod
+    def for_deployment(cls, deployment, data=None) -> "AwsTargetForm":
+        return cls(
+            data,
+            initial={
+                "aws_account_id": deployment.aws_account_id,
+                "aws_regions": ", ".join(deployment.aws_regions),
+                "aws_role_arn": deployment.aws_role_arn,
+                "aws_external_id": deployment.aws_external_id,
+            },
+        )

@@ -127,6 +127,12 @@ class Deployment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The AWS target the probes read. Credentials are never stored: the worker uses its own,
+    # or assumes this role with STS for each run.
+    aws_account_id = models.CharField("AWS account id", max_length=12, blank=True)
+    aws_regions = models.JSONField("AWS regions", default=list, blank=True)
+    aws_role_arn = models.CharField("role to assume", max_length=2048, blank=True)
+    aws_external_id = models.CharField("external id", max_length=1224, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -134,6 +140,10 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.version} → {self.environment}"
+
+    @property
+    def has_aws_target(self) -> bool:
+        return bool(self.aws_account_id and self.aws_regions)
 
 
 class DeploymentSection(models.Model):
@@ -165,6 +175,14 @@ class ItemStatus(models.TextChoices):
 COMPLETE_STATUSES = (ItemStatus.DONE, ItemStatus.NOT_APPLICABLE)
 
 
+class DecisionSource(models.TextChoices):
+    """Who set an item's current status: nobody yet, a person, or a probe run."""
+
+    NONE = "", "Not set"
+    PERSON = "person", "Person"
+    PROBE = "probe", "Probe"
+
+
 class ChecklistItem(models.Model):
     """A snapshot of a template item inside one deployment, with its current state.
 
@@ -189,6 +207,10 @@ class ChecklistItem(models.Model):
     )
     updated_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    source = models.CharField(max_length=10, choices=DecisionSource.choices, blank=True)
+    status_reason = models.TextField(
+        blank=True, help_text="Why the status is what it is: a probe's summary or an override."
+    )
 
     class Meta:
         ordering = ["section", "position"]
@@ -217,7 +239,21 @@ class ItemChange(models.Model):
     item = models.ForeignKey(ChecklistItem, on_delete=models.CASCADE, related_name="changes")
     version = models.PositiveIntegerField()
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when a probe run made the change.",
+    )
+    source = models.CharField(
+        max_length=10, choices=DecisionSource.choices, default=DecisionSource.PERSON
+    )
+    reason = models.TextField(
+        blank=True, help_text="A probe's summary, or why a person overrode it."
+    )
+    probe_run = models.ForeignKey(
+        "ProbeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     changed_at = models.DateTimeField()
     previous_status = models.CharField(max_length=20, choices=ItemStatus.choices)
@@ -258,3 +294,124 @@ class PostDeploymentCheck(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ProbeRunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Finished"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RUN_STATES = (ProbeRunState.QUEUED, ProbeRunState.RUNNING)
+
+
+class ProbeRun(models.Model):
+    """One click of "Run probes": a task per (probe, region), progress kept as done/total."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="probe_runs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(
+        max_length=10, choices=ProbeRunState.choices, default=ProbeRunState.QUEUED
+    )
+    regions = models.JSONField(default=list)
+    account_id = models.CharField(max_length=12, blank=True)
+    role_arn = models.CharField(max_length=2048, blank=True)
+    thresholds = models.JSONField(default=dict)
+    total = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # A second click while a run is active joins it instead of starting another.
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=Q(state__in=["queued", "running"]),
+                name="one_active_probe_run",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Probe run #{self.pk} of {self.deployment}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_RUN_STATES
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.completed / self.total) if self.total else 100
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at and self.created_at:
+            return (self.finished_at - self.created_at).total_seconds()
+        return None
+
+
+class ProbeOutcome(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    WARN = "warn", "Warning"
+    ERROR = "error", "Error"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class ProbeResultState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class ProbeResult(models.Model):
+    """What one probe read in one region during one run: verdict, evidence, remediation."""
+
+    run = models.ForeignKey(ProbeRun, on_delete=models.CASCADE, related_name="results")
+    item = models.ForeignKey(
+        ChecklistItem,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="probe_results",
+    )
+    probe_key = models.CharField(max_length=100)
+    region = models.CharField(max_length=30)
+    section_title = models.CharField(max_length=200)
+    item_title = models.CharField(max_length=200)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=10)
+    actions = models.JSONField(default=list)
+    remediation = models.TextField(blank=True)
+    state = models.CharField(
+        max_length=10, choices=ProbeResultState.choices, default=ProbeResultState.PENDING
+    )
+    status = models.CharField(max_length=20, choices=ProbeOutcome.choices, blank=True)
+    summary = models.TextField(blank=True)
+    findings = models.JSONField(default=list)
+    facts = models.JSONField(default=dict)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "section_title", "item_title", "probe_key", "region"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "probe_key", "region"], name="probe_result_per_region"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.probe_key} @ {self.region}: {self.status or self.state}"
+
+    @property
+    def failing_findings(self) -> list:
+        return [f for f in self.findings if f.get("status") in ("fail", "warn", "error")]

@@ -14,6 +14,7 @@ from readiness import markdown_import
 from readiness.models import (
     ChecklistItem,
     ChecklistTemplate,
+    DecisionSource,
     Deployment,
     DeploymentSection,
     ItemChange,
@@ -94,7 +95,7 @@ def template_import(
     return ImportResult(template=template, created=True)
 
 
-def _require_member(*, team: Team, user) -> None:
+def require_member(*, team: Team, user) -> None:
     if not team.members.filter(pk=user.pk).exists():
         raise PermissionDenied("You are not a member of this team.")
 
@@ -114,7 +115,7 @@ def deployment_create(
 
     The snapshot is what makes a later template change leave existing deployments alone.
     """
-    _require_member(team=team, user=user)
+    require_member(team=team, user=user)
     deployment = Deployment.objects.create(
         team=team,
         template=template,
@@ -166,18 +167,30 @@ def item_update(
     note: str,
     evidence_url: str,
     na_reason: str,
+    reason: str = "",
 ) -> ChecklistItem:
-    """Save an edit made on version `expected_version`; raise StaleEdit if it moved on since."""
-    _require_member(team=item.section.deployment.team, user=user)
+    """Save an edit made on version `expected_version`; raise StaleEdit if it moved on since.
+
+    Changing a status that a probe run set is an override: it needs a reason, which is kept
+    with the change.
+    """
+    require_member(team=item.section.deployment.team, user=user)
     if status not in ItemStatus.values:
         raise ValidationError({"status": "Unknown status."})
-    na_reason = na_reason.strip()
+    na_reason, reason = na_reason.strip(), reason.strip()
     if status == ItemStatus.NOT_APPLICABLE and not na_reason:
         raise ValidationError({"na_reason": "Say why this item does not apply."})
     if status != ItemStatus.NOT_APPLICABLE:
         na_reason = ""
+    status_changed = status != item.status
+    overriding = status_changed and item.source == DecisionSource.PROBE
+    if overriding and not reason and item.version == expected_version:
+        raise ValidationError({"reason": "Say why you override the probe's verdict."})
     previous_status = item.status
     now = timezone.now()
+    decision = {}
+    if status_changed:
+        decision = {"source": DecisionSource.PERSON, "status_reason": reason}
     # The version in the WHERE clause is the lock: of two edits made on the same version,
     # only the first matches a row.
     updated = ChecklistItem.objects.filter(pk=item.pk, version=expected_version).update(
@@ -188,6 +201,7 @@ def item_update(
         updated_by=user,
         updated_at=now,
         version=F("version") + 1,
+        **decision,
     )
     if not updated:
         current = ChecklistItem.objects.select_related("updated_by").get(pk=item.pk)
@@ -198,6 +212,8 @@ def item_update(
         version=item.version,
         changed_by=user,
         changed_at=now,
+        source=DecisionSource.PERSON,
+        reason=reason if overriding else "",
         previous_status=previous_status,
         status=item.status,
         note=item.note,
@@ -206,3 +222,30 @@ def item_update(
     )
     Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
     return item
+
+
+@transaction.atomic
+def deployment_set_aws_target(
+    *,
+    deployment: Deployment,
+    user,
+    aws_account_id: str,
+    aws_regions: list[str],
+    aws_role_arn: str = "",
+    aws_external_id: str = "",
+) -> Deployment:
+    require_member(team=deployment.team, user=user)
+    deployment.aws_account_id = aws_account_id
+    deployment.aws_regions = list(aws_regions)
+    deployment.aws_role_arn = aws_role_arn
+    deployment.aws_external_id = aws_external_id if aws_role_arn else ""
+    deployment.save(
+        update_fields=[
+            "aws_account_id",
+            "aws_regions",
+            "aws_role_arn",
+            "aws_external_id",
+            "updated_at",
+        ]
+    )
+    return deployment

@@ -173,6 +173,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
+CELERY_BEAT_SCHEDULE = {
+    "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
+}
+
+# AWS probes. PROBE_SETTINGS overrides policy thresholds as JSON, e.g.
+# {"allowed_public_ports": [443], "backup_retention_days": 14}.
+PROBE_SETTINGS = env.json("PROBE_SETTINGS", {})
+if not isinstance(PROBE_SETTINGS, dict):
+    raise ImproperlyConfigured(
+        'PROBE_SETTINGS must be a JSON object, e.g. {"backup_retention_days": 14}'
+    )
+PROBE_RUN_TIMEOUT = env.int("PROBE_RUN_TIMEOUT", 300)
+PROBE_MAX_ATTEMPTS = env.int("PROBE_MAX_ATTEMPTS", 4)
+PROBE_CALL_TIMEOUT = env.float("PROBE_CALL_TIMEOUT", 10.0)
 
 TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
 DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)

@@ -1,9 +1,35 @@
 """Celery entry points: thin wrappers that load by id and call domain code."""
 
 from celery import shared_task
+from django.db import DatabaseError
+
+from readiness import probe_runs
 
 
 @shared_task(name="readiness.worker_ping", ignore_result=False, time_limit=10, soft_time_limit=5)
 def worker_ping() -> str:
     """Answers /healthz's round trip: proof that a worker is consuming the queue."""
     return "pong"
+
+
+@shared_task(
+    bind=True,
+    name="readiness.probe_result_execute",
+    # Only the database is retried here: AWS throttling and timeouts are retried inside
+    # botocore (standard mode, exponential backoff with jitter) and end as `error` results.
+    autoretry_for=(DatabaseError,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=3,
+    time_limit=120,
+    soft_time_limit=100,
+    acks_late=True,
+)
+def probe_result_execute(self, result_id: int) -> None:
+    probe_runs.probe_result_execute(result_id=result_id, retrying=self.request.retries > 0)
+
+
+@shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)
+def probe_runs_sweep() -> int:
+    return probe_runs.probe_runs_sweep()

@@ -11,11 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from readiness import markdown_import, selectors, services
+from readiness import markdown_import, probe_runs, selectors, services
 from readiness.forms import (
     ENVIRONMENT_SUGGESTIONS,
+    AwsTargetForm,
     DashboardFilterForm,
     DeploymentCreateForm,
     ItemForm,
@@ -71,18 +72,31 @@ def _detail_context(deployment, *, shown_item=None) -> dict:
     """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
     sections = selectors.deployment_sections(deployment)
     items = [item for section in sections for item in section.items.all()]
-    for item in items:
-        if shown_item is not None and item.pk == shown_item.pk:
-            item.form = shown_item.form
-            item.conflict = getattr(shown_item, "conflict", False)
-            item.rejected = getattr(shown_item, "rejected", None)
-        else:
-            item.form = ItemForm.for_item(item)
+    latest_run = selectors.latest_finished_run(deployment)
+    results = selectors.results_by_item(latest_run)
+    coverage = selectors.probe_keys_by_item()
+    for section in sections:
+        for item in section.items.all():
+            _decorate_item(item, section, results, coverage)
+            if shown_item is not None and item.pk == shown_item.pk:
+                item.form = shown_item.form
+                item.conflict = getattr(shown_item, "conflict", False)
+                item.rejected = getattr(shown_item, "rejected", None)
     return {
         "deployment": deployment,
         "sections": sections,
         "progress": selectors.Progress.of(items),
+        "run": selectors.with_counts(selectors.active_probe_run(deployment) or latest_run),
     }
+
+
+def _decorate_item(item, section, results: dict, coverage: dict) -> None:
+    """Attach what the item partial shows besides the item: form, probe evidence, conflict."""
+    item.form = ItemForm.for_item(item)
+    item.latest_results = results.get(item.pk, [])
+    item.probes = coverage.get((section.title, item.title), [])
+    item.probe_conflict = selectors.probe_conflict(item, item.latest_results)
+    item.conflict, item.rejected = False, None
 
 
 @require_GET
@@ -91,17 +105,24 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, DETAIL_TEMPLATE, _detail_context(deployment))
 
 
-def _item_fragment(request, deployment, item, *, conflict=None, rejected=None) -> str:
+def _item_fragment(request, deployment, item) -> str:
     return render_to_string(
-        f"{DETAIL_TEMPLATE}#item",
-        {"deployment": deployment, "item": item, "conflict": conflict, "rejected": rejected},
-        request=request,
+        f"{DETAIL_TEMPLATE}#item", {"deployment": deployment, "item": item}, request=request
     )
+
+
+def _single_item(deployment, item, form=None):
+    """Decorate one item the way the checklist page does, for its fragment."""
+    results = selectors.results_by_item(selectors.latest_finished_run(deployment))
+    _decorate_item(item, item.section, results, selectors.probe_keys_by_item())
+    if form is not None:
+        item.form = form
+    return item
 
 
 def _saved_response(request, deployment, item) -> HttpResponse:
     """The item itself plus out-of-band progress bars for its section and the deployment."""
-    item.form = ItemForm.for_item(item)
+    _single_item(deployment, item)
     section = item.section
     section.progress = selectors.section_progress(section)
     parts = [
@@ -127,7 +148,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     if request.method == "GET":
         if not request.htmx:
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-        item.form = ItemForm.for_item(item)
+        _single_item(deployment, item)
         return HttpResponse(_item_fragment(request, deployment, item))
     form = ItemForm.for_item(item, data=request.POST)
     if form.is_valid():
@@ -141,6 +162,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                 note=data["note"],
                 evidence_url=data["evidence_url"],
                 na_reason=data["na_reason"],
+                reason=data["reason"],
             )
         except services.StaleEdit as stale:
             return _conflict_response(request, deployment, stale.current, rejected=data)
@@ -152,7 +174,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                 return _saved_response(request, deployment, item)
             messages.success(request, f"Saved “{item.title}”.")
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-    item.form = form
+    _single_item(deployment, item, form)
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, item), status=400)
     context = _detail_context(deployment, shown_item=item)
@@ -161,18 +183,78 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
 
 def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpResponse:
     """Refuse a stale edit: show what the item holds now and what was not saved."""
-    current.form = ItemForm.for_item(current)
+    _single_item(deployment, current)
+    current.conflict, current.rejected = True, rejected
     if request.htmx:
-        html = _item_fragment(request, deployment, current, conflict=True, rejected=rejected)
-        return HttpResponse(html, status=409)
-    current.conflict = True
-    current.rejected = rejected
+        return HttpResponse(_item_fragment(request, deployment, current), status=409)
     context = _detail_context(deployment, shown_item=current)
     return render(request, DETAIL_TEMPLATE, context, status=409)
 
 
 def deployment_url(deployment) -> str:
     return reverse("deployment_detail", kwargs={"pk": deployment.pk})
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
+    """The deployment's AWS target: account, regions and an optional role to assume."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    form = AwsTargetForm.for_deployment(deployment, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.deployment_set_aws_target(
+            deployment=deployment, user=request.user, **form.cleaned_data
+        )
+        messages.success(request, "Saved the AWS target. Probes will read this account.")
+        return redirect("deployment_detail", pk=deployment.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"deployment": deployment, "form": form}
+    return render(request, "readiness/deployment_aws.html", context, status=status)
+
+
+@require_POST
+def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    try:
+        run, created = probe_runs.probe_run_start(deployment=deployment, user=request.user)
+    except ValidationError as error:
+        if request.htmx:
+            return HttpResponse(
+                render_to_string(
+                    "readiness/probe_run.html#run-panel",
+                    {"deployment": deployment, "error": " ".join(error.messages)},
+                    request=request,
+                ),
+                status=400,
+            )
+        messages.error(request, " ".join(error.messages))
+        return redirect("deployment_detail", pk=deployment.pk)
+    if request.htmx:
+        context = {"deployment": deployment, "run": selectors.with_counts(run)}
+        return render(request, "readiness/probe_run.html#run-panel", context)
+    if not created:
+        messages.info(request, f"Probe run #{run.pk} was already running; showing its progress.")
+    return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
+
+
+@require_GET
+def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """A run's results grouped by section; htmx polls its progress panel while it runs."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    run = get_object_or_404(deployment.probe_runs.select_related("requested_by"), pk=run_id)
+    if request.htmx and request.htmx.target == "probe-run-panel":
+        response = render(
+            request, "readiness/probe_run.html#run-panel", {"deployment": deployment, "run": run}
+        )
+        if not run.is_active and request.GET.get("refresh") == "1":
+            # The results now live on the items: reload the checklist to show them.
+            response["HX-Refresh"] = "true"
+        return response
+    context = {
+        "deployment": deployment,
+        "run": run,
+        "sections": selectors.run_results_by_section(run) if not run.is_active else [],
+    }
+    return render(request, "readiness/probe_run.html", context)
 
 
 @require_GET

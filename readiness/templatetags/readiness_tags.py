@@ -14,3 +14,19 @@ def inline_code(text: str) -> SafeString:
     """Show Markdown `code` spans of template text (e.g. `docs/runbook.md`) as code."""
     # Escaping first keeps the text safe; the backticks survive escaping unchanged.
     return mark_safe(_CODE_SPAN.sub(r"<code>\1</code>", escape(text)))
+
+
+_PROBE_LABELS = {
+    "pass": "pass",
+    "fail": "fail",
+    "warn": "warning",
+    "error": "error",
+    "not_applicable": "n/a",
+    "pending": "pending",
+    "running": "running",
+}
+
+
+@register.filter
+def probe_label(status: str) -> str:
+    return _PROBE_LABELS.get(status, status)

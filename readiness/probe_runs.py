@@ -1,0 +1,332 @@
+"""State changes of probe runs: start (or join) a run, execute one (probe, region), finish,
+apply verdicts to checklist items, and sweep runs whose workers died.
+
+Tasks call these with ids; every step is safe to run twice (conditional updates claim work).
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from readiness.models import (
+    ACTIVE_RUN_STATES,
+    ChecklistItem,
+    DecisionSource,
+    Deployment,
+    ItemChange,
+    ItemStatus,
+    ProbeOutcome,
+    ProbeResult,
+    ProbeResultState,
+    ProbeRun,
+    ProbeRunState,
+)
+from readiness.probes.base import ProbeContext, ProbeSettings, error_result, execute, registry
+from readiness.probes.runner import plan
+from readiness.probes.session import target_session
+from readiness.services import require_member
+
+log = logging.getLogger(__name__)
+
+
+def probe_settings() -> ProbeSettings:
+    """The policy thresholds: defaults overridden by the PROBE_SETTINGS setting."""
+    overrides = dict(settings.PROBE_SETTINGS)
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            overrides[name] = tuple(value)
+    return ProbeSettings(**overrides)
+
+
+def thresholds_json(probe_settings: ProbeSettings) -> dict:
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in dataclasses.asdict(probe_settings).items()
+    }
+
+
+def probes_for(deployment: Deployment) -> list[tuple]:
+    """(probe, item) for every registered probe whose item exists in this checklist."""
+    items = {
+        (item.section.title, item.title): item
+        for item in ChecklistItem.objects.filter(section__deployment=deployment).select_related(
+            "section"
+        )
+    }
+    return [
+        (probe, items[(probe.section, probe.item)])
+        for probe in sorted(registry().values(), key=lambda p: p.key)
+        if (probe.section, probe.item) in items
+    ]
+
+
+def probe_run_start(*, deployment: Deployment, user) -> tuple[ProbeRun, bool]:
+    """Start a run, or return the active one (a second click joins it): (run, created)."""
+    require_member(team=deployment.team, user=user)
+    if not deployment.has_aws_target:
+        raise ValidationError("Set the AWS account and regions of this deployment first.")
+    active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
+    if active:
+        return active, False
+    thresholds = probe_settings()
+    pairs = probes_for(deployment)
+    item_of = {probe.key: item for probe, item in pairs}
+    planned = plan([probe for probe, _ in pairs], deployment.aws_regions)
+    try:
+        with transaction.atomic():
+            run = ProbeRun.objects.create(
+                deployment=deployment,
+                requested_by=user,
+                regions=list(deployment.aws_regions),
+                account_id=deployment.aws_account_id,
+                role_arn=deployment.aws_role_arn,
+                thresholds=thresholds_json(thresholds),
+                total=len(planned),
+            )
+            ProbeResult.objects.bulk_create(
+                ProbeResult(
+                    run=run,
+                    item=item_of[probe.key],
+                    probe_key=probe.key,
+                    region=region,
+                    section_title=probe.section,
+                    item_title=probe.item,
+                    title=probe.title,
+                    severity=str(probe.severity),
+                    actions=list(probe.actions),
+                    remediation=probe.remediation,
+                )
+                for probe, region in planned
+            )
+            transaction.on_commit(lambda: _enqueue(run.pk))
+    except IntegrityError:
+        # Another request started a run between our check and our insert: join that one.
+        return deployment.probe_runs.get(state__in=ACTIVE_RUN_STATES), False
+    if not planned:
+        probe_run_finish(run_id=run.pk)
+        run.refresh_from_db()
+    return run, True
+
+
+def _enqueue(run_id: int) -> None:
+    from readiness.tasks import probe_result_execute
+
+    for result_id in ProbeResult.objects.filter(run_id=run_id).values_list("pk", flat=True):
+        probe_result_execute.delay(result_id)
+
+
+# Assumed-role sessions are reused within a worker process for a while instead of calling
+# STS once per (probe, region).
+_SESSION_TTL = 15 * 60
+_sessions: dict[tuple, tuple[float, object]] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session_for(run: ProbeRun):
+    key = (run.role_arn, run.deployment.aws_external_id if run.role_arn else "", run.deployment_id)
+    with _sessions_lock:
+        cached = _sessions.get(key)
+        if cached and time.monotonic() - cached[0] < _SESSION_TTL:
+            return cached[1]
+    session = target_session(
+        role_arn=run.role_arn,
+        external_id=run.deployment.aws_external_id if run.role_arn else "",
+        name=f"deployment-{run.deployment_id}",
+        region=run.regions[0] if run.regions else "us-east-1",
+    )
+    with _sessions_lock:
+        _sessions[key] = (time.monotonic(), session)
+    return session
+
+
+def probe_result_execute(*, result_id: int, retrying: bool = False) -> None:
+    """Run one (probe, region) of an active run and store what it found."""
+    now = timezone.now()
+    claimable = [ProbeResultState.PENDING]
+    if retrying:  # a retry of this very task may take back the row it had claimed
+        claimable.append(ProbeResultState.RUNNING)
+    claimed = ProbeResult.objects.filter(
+        pk=result_id, state__in=claimable, run__state__in=ACTIVE_RUN_STATES
+    ).update(state=ProbeResultState.RUNNING, started_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return
+    result = ProbeResult.objects.select_related("run__deployment").get(pk=result_id)
+    run = result.run
+    ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.QUEUED).update(
+        state=ProbeRunState.RUNNING, started_at=now
+    )
+    probe = registry().get(result.probe_key)
+    thresholds = ProbeSettings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in run.thresholds.items()}
+    )
+    started = time.monotonic()
+    if probe is None:
+        outcome = dict(
+            status=ProbeOutcome.ERROR,
+            summary=f"The probe {result.probe_key} no longer exists in this version",
+            findings=[],
+            facts={},
+        )
+    else:
+        try:
+            session = _session_for(run)
+        except Exception as exc:  # STS refused or unreachable: every probe of the run says so
+            context = ProbeContext(session=None, region=result.region, settings=thresholds)
+            outcome = error_result(exc, context).as_json()
+            outcome["summary"] = f"Could not get AWS credentials: {outcome['summary']}"
+        else:
+            context = ProbeContext(
+                session=session,
+                region=result.region,
+                settings=thresholds,
+                max_attempts=settings.PROBE_MAX_ATTEMPTS,
+                timeout_seconds=settings.PROBE_CALL_TIMEOUT,
+            )
+            outcome = execute(probe, context).result.as_json()
+    with transaction.atomic():
+        stored = ProbeResult.objects.filter(pk=result_id, state=ProbeResultState.RUNNING).update(
+            state=ProbeResultState.DONE,
+            status=outcome["status"],
+            summary=outcome["summary"],
+            findings=outcome.get("resources", outcome.get("findings", [])),
+            facts=outcome.get("facts", {}),
+            duration_ms=round(1000 * (time.monotonic() - started)),
+            finished_at=timezone.now(),
+        )
+        if stored:
+            ProbeRun.objects.filter(pk=run.pk).update(completed=F("completed") + 1)
+    if stored:
+        probe_run_finish(run_id=run.pk)
+
+
+def probe_run_finish(*, run_id: int) -> bool:
+    """Close the run once every result is in and apply the verdicts; only one caller wins."""
+    with transaction.atomic():
+        closed = ProbeRun.objects.filter(
+            pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
+        ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())
+        if closed:
+            apply_run(ProbeRun.objects.get(pk=run_id))
+    return bool(closed)
+
+
+def item_verdict(statuses: list[str]) -> str | None:
+    """The item's status a set of probe results proposes, or None to leave it to people.
+
+    Any failure fails the item. Everything else must pass (or not apply) for it to be done:
+    an error or a warning anywhere means the probes could not verify it.
+    """
+    if ProbeOutcome.FAIL in statuses:
+        return ItemStatus.FAILED
+    if ProbeOutcome.ERROR in statuses or ProbeOutcome.WARN in statuses:
+        return None
+    if ProbeOutcome.PASS in statuses:
+        return ItemStatus.DONE
+    return None
+
+
+def apply_run(run: ProbeRun) -> int:
+    """Set items from the run's verdicts unless a person decided them; returns items changed.
+
+    A person's decision is never overwritten: the disagreement is shown on the page instead.
+    """
+    by_item: dict[int, list[ProbeResult]] = defaultdict(list)
+    for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE):
+        by_item[result.item_id].append(result)
+    changed = 0
+    now = timezone.now()
+    items = ChecklistItem.objects.filter(pk__in=by_item).exclude(source=DecisionSource.PERSON)
+    for item in items:
+        results = by_item[item.pk]
+        target = item_verdict([r.status for r in results])
+        if target is None:
+            continue
+        if target == ItemStatus.FAILED:
+            failing = [r for r in results if r.status == ProbeOutcome.FAIL]
+            reason = "Probe failed: " + "; ".join(_where(r) + r.summary for r in failing)
+        else:
+            passing = [r for r in results if r.status == ProbeOutcome.PASS]
+            reason = "Verified by probe: " + "; ".join(_where(r) + r.summary for r in passing)
+        reason = reason[:2000]
+        if item.status == target and item.status_reason == reason:
+            continue
+        # Conditional on the version and on nobody having decided meanwhile.
+        updated = (
+            ChecklistItem.objects.filter(pk=item.pk, version=item.version)
+            .exclude(source=DecisionSource.PERSON)
+            .update(
+                status=target,
+                na_reason="",
+                source=DecisionSource.PROBE,
+                status_reason=reason,
+                updated_by=None,
+                updated_at=now,
+                version=F("version") + 1,
+            )
+        )
+        if updated:
+            changed += 1
+            ItemChange.objects.create(
+                item=item,
+                version=item.version + 1,
+                changed_by=None,
+                changed_at=now,
+                source=DecisionSource.PROBE,
+                reason=reason,
+                probe_run=run,
+                previous_status=item.status,
+                status=target,
+                note=item.note,
+                evidence_url=item.evidence_url,
+            )
+    return changed
+
+
+def _where(result: ProbeResult) -> str:
+    return f"[{result.region}] " if result.region != "global" else ""
+
+
+def probe_runs_sweep(*, now=None) -> int:
+    """Close runs that outlived PROBE_RUN_TIMEOUT: their unfinished probes become errors."""
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.PROBE_RUN_TIMEOUT)
+    closed = 0
+    for run_id in ProbeRun.objects.filter(
+        state__in=ACTIVE_RUN_STATES, created_at__lt=deadline
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            unfinished = ProbeResult.objects.filter(run_id=run_id).exclude(
+                state=ProbeResultState.DONE
+            )
+            lost = unfinished.update(
+                state=ProbeResultState.DONE,
+                status=ProbeOutcome.ERROR,
+                summary=(
+                    "No result: the worker running this probe stopped before it finished "
+                    "(time limit, crash or lost task)"
+                ),
+                finished_at=now,
+            )
+            updated = ProbeRun.objects.filter(pk=run_id, state__in=ACTIVE_RUN_STATES).update(
+                state=ProbeRunState.FAILED,
+                completed=F("total"),
+                finished_at=now,
+                error=(
+                    f"{lost} probe(s) did not finish within {settings.PROBE_RUN_TIMEOUT} s; "
+                    "the run was closed by the sweeper"
+                ),
+            )
+            if updated:
+                closed += 1
+                apply_run(ProbeRun.objects.get(pk=run_id))
+                log.warning("closed probe run %s: %s probes never finished", run_id, lost)
+    return closed
