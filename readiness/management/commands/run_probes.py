@@ -1,0 +1,59 @@
+import time
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from readiness import probe_runs
+from readiness.models import Deployment, ProbeRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Start a probe run for a deployment on the Celery workers (or join the active one); "
+        "--wait follows it to the end."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("deployment_id", type=int)
+        parser.add_argument("--user", help="Team member the run is recorded for (default: owner)")
+        parser.add_argument("--wait", action="store_true")
+        parser.add_argument("--timeout", type=float, default=300.0)
+
+    def handle(self, *args, deployment_id, user, wait, timeout, **options):
+        try:
+            deployment = Deployment.objects.select_related("owner", "team").get(pk=deployment_id)
+        except Deployment.DoesNotExist:
+            raise CommandError(f"no deployment {deployment_id}", returncode=2) from None
+        requester = deployment.owner
+        if user:
+            requester = deployment.team.members.filter(username=user).first()
+            if requester is None:
+                raise CommandError(f"{user} is not in team {deployment.team}", returncode=2)
+        try:
+            run, created = probe_runs.probe_run_start(deployment=deployment, user=requester)
+        except (ValidationError, PermissionDenied) as exc:
+            raise CommandError(
+                " ".join(getattr(exc, "messages", [str(exc)])), returncode=2
+            ) from exc
+        verb = "Started" if created else "Joined active"
+        self.stdout.write(
+            f"{verb} probe run #{run.pk}: {run.total} checks in {', '.join(run.regions)}"
+        )
+        if not wait:
+            return
+        deadline = time.monotonic() + timeout
+        while run.is_active:
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"run #{run.pk} still running after {timeout:g} s ({run.completed}/{run.total})"
+                )
+            time.sleep(0.2)
+            run = ProbeRun.objects.get(pk=run.pk)
+        counts: dict[str, int] = {}
+        for status in run.results.values_list("status", flat=True):
+            counts[status] = counts.get(status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        state = run.get_state_display().lower()
+        self.stdout.write(f"Run #{run.pk} {state} in {run.duration_seconds:.2f} s: {summary}")
+        if run.error:
+            self.stdout.write(run.error)
