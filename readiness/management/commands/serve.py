@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -16,10 +17,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
-        parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+        parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes")
+        parser.add_argument(
+            "--demo-aws",
+            action="store_true",
+            help="Start a moto server (an emulated AWS account with demo resources) on "
+            "127.0.0.1 and point the workers and the demo deployment at it.",
+        )
+        parser.add_argument("--moto-port", type=int, default=5055)
 
-    def handle(self, *args, bind: str, concurrency: int, **options):
+    def handle(self, *args, bind: str, concurrency: int, demo_aws: bool, moto_port: int, **options):
         python = sys.executable
+        env = os.environ.copy()
+        moto = None
+        if demo_aws:
+            moto, env = self._start_demo_aws(moto_port, env)
         commands = {
             "web": [
                 python,
@@ -48,10 +60,9 @@ class Command(BaseCommand):
                 str(concurrency),
             ],
         }
-        processes = {
-            name: subprocess.Popen(command, env=os.environ.copy())
-            for name, command in commands.items()
-        }
+        processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
+        if moto is not None:
+            processes["moto"] = moto
         self.stdout.write(
             self.style.SUCCESS(f"Readiness is starting on http://{bind}/ (Ctrl-C stops)")
         )
@@ -76,3 +87,28 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     process.kill()
         sys.exit(exit_code)
+
+    def _start_demo_aws(self, port: int, env: dict):
+        from readiness.demo_aws import (
+            DEMO_ACCOUNT,
+            DEMO_ENV,
+            DEMO_REGIONS,
+            seed_account,
+            start_moto_server,
+        )
+        from readiness.models import Deployment
+
+        endpoint = f"http://127.0.0.1:{port}"
+        log_path = str(settings.DATA_DIR / "moto.log")
+        self.stdout.write(f"Starting the demo AWS account (moto) on {endpoint} …")
+        moto = start_moto_server(port, log_path=log_path)
+        seed_account(endpoint)
+        updated = Deployment.objects.filter(service="payments-api", aws_account_id="").update(
+            aws_account_id=DEMO_ACCOUNT, aws_regions=list(DEMO_REGIONS)
+        )
+        if updated:
+            self.stdout.write(f"Pointed {updated} demo deployment(s) at the emulated account.")
+        env = {**env, **DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            env.pop(name, None)
+        return moto, env
