@@ -173,7 +173,7 @@ def main() -> None:
             f"\nclick → last result: median {statistics.median(timings):.3f} s, "
             f"min {min(timings):.3f} s, max {max(timings):.3f} s over {len(timings)} runs "
             f"({run.total} checks, {len(regions)} regions, scale {args.scale}, "
-            f"{args.workers} worker(s) × {args.concurrency} {args.pool})"
+            f"{args.workers} worker(s) x {args.concurrency} {args.pool})"
         )
         print(f"peak worker RSS: {', '.join(f'{value:.0f} MB' for value in rss)}")
     finally:
