@@ -8,6 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = (
         "Run the web server (gunicorn) and a Celery worker together in the foreground; "
@@ -67,6 +71,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Readiness is starting on http://{bind}/ (Ctrl-C stops)")
         )
         exit_code = 0
+        # `kill`, systemd and `timeout` send SIGTERM: stop the children as Ctrl-C would.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while all(process.poll() is None for process in processes.values()):
                 time.sleep(0.5)
