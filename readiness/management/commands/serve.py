@@ -62,6 +62,10 @@ class Command(BaseCommand):
                 "INFO",
                 "--concurrency",
                 str(concurrency),
+                # One machine, one worker: it also runs the beat schedule (the run sweeper).
+                "--beat",
+                "--schedule",
+                str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }
         processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
