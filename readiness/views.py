@@ -27,6 +27,11 @@ from readiness.models import ChecklistTemplate
 DETAIL_TEMPLATE = "readiness/deployment_detail.html"
 
 
+def _posted(request: HttpRequest):
+    """The POST data of a POST (even an empty one, so it is validated), None otherwise."""
+    return request.POST if request.method == "POST" else None
+
+
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     filters = DashboardFilterForm(request.GET, user=request.user)
@@ -52,7 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def deployment_create(request: HttpRequest) -> HttpResponse:
-    form = DeploymentCreateForm(request.POST or None, user=request.user)
+    form = DeploymentCreateForm(_posted(request), user=request.user)
     if request.method == "POST" and form.is_valid():
         deployment = services.deployment_create(user=request.user, **form.cleaned_data)
         messages.success(request, f"Created {deployment}.")
@@ -199,7 +204,7 @@ def deployment_url(deployment) -> str:
 def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
     """The deployment's AWS target: account, regions and an optional role to assume."""
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    form = AwsTargetForm.for_deployment(deployment, request.POST or None)
+    form = AwsTargetForm.for_deployment(deployment, _posted(request))
     if request.method == "POST" and form.is_valid():
         services.deployment_set_aws_target(
             deployment=deployment, user=request.user, **form.cleaned_data
@@ -287,14 +292,21 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def template_import(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied("Only administrators can import templates.")
-    form = TemplateImportForm(request.POST or None, request.FILES or None)
+    form = TemplateImportForm(_posted(request), request.FILES if request.method == "POST" else None)
     import_errors: list = []
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         limit = settings.TEMPLATE_UPLOAD_MAX_BYTES
         try:
-            # Read one byte past the limit: enough to refuse a huge file without loading it.
-            source = markdown_import.decode(upload.read(limit + 1), max_bytes=limit)
+            if upload.size > limit:
+                raise markdown_import.TemplateImportError(
+                    [
+                        markdown_import.LineError(
+                            0, f"the file is {upload.size:,} bytes; the limit is {limit:,} bytes"
+                        )
+                    ]
+                )
+            source = markdown_import.decode(upload.read(), max_bytes=limit)
             result = services.template_import(
                 source=source, name=form.cleaned_data["name"], user=request.user, max_bytes=limit
             )

@@ -90,6 +90,7 @@ class ProbeSettings:
     rto_target_seconds: int = 4 * 3600
     rpo_target_seconds: int = 3600
     recent_traces_minutes: int = 60 * 24
+    dr_tag_key: str = "DR"
 
 
 @dataclass
