@@ -30,7 +30,14 @@ from readiness.models import (
     ProbeRun,
     ProbeRunState,
 )
-from readiness.probes.base import ProbeContext, ProbeSettings, error_result, execute, registry
+from readiness.probes.base import (
+    ProbeContext,
+    ProbeSettings,
+    error_result,
+    execute,
+    forget_last_call,
+    registry,
+)
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
 from readiness.services import require_member
@@ -178,6 +185,7 @@ def probe_result_execute(*, result_id: int, retrying: bool = False) -> None:
         )
     else:
         try:
+            forget_last_call()
             session = _session_for(run)
         except Exception as exc:  # STS refused or unreachable: every probe of the run says so
             context = ProbeContext(session=None, region=result.region, settings=thresholds)

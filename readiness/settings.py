@@ -4,6 +4,7 @@ With no environment at all the app runs on embedded defaults: a SQLite database 
 SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and kept there.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from environs import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Only the process environment is read: docker-compose hands `.env` to the containers, and
+# a host checkout must not pick up production values from a `.env` lying beside it.
 env = Env()
-env.read_env(BASE_DIR / ".env", recurse=False)
 
 
 def _data_dir() -> Path:
@@ -26,19 +28,32 @@ def _data_dir() -> Path:
 
 
 def _secret_key(data_dir: Path) -> str:
-    """An explicit SECRET_KEY wins; otherwise one is generated once and kept in DATA_DIR."""
+    """An explicit SECRET_KEY wins; otherwise one is generated once and kept in DATA_DIR.
+
+    Several processes may start at once on an empty DATA_DIR (gunicorn workers, the worker):
+    the key is written to a private temporary file and hard-linked into place, which fails if
+    another process got there first; every process then reads the one file that won.
+    """
     key_file = data_dir / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    key = secrets.token_urlsafe(50)
-    key_file.touch(mode=0o600)
-    key_file.write_text(key)
-    return key
+    if not key_file.exists():
+        temporary = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return key_file.read_text().strip()
 
 
 DATA_DIR = _data_dir()
 DEBUG = env.bool("DEBUG", False)
 SECRET_KEY = env.str("SECRET_KEY", "") or _secret_key(DATA_DIR)
+if not DEBUG and SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured("SECRET_KEY: replace the placeholder from .env.example")
 # Health checks inside the containers call /healthz on localhost; the public names come
 # from ALLOWED_HOSTS.
 ALLOWED_HOSTS = [*env.list("ALLOWED_HOSTS", []), "localhost", "127.0.0.1"]
@@ -143,7 +158,7 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 

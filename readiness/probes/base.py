@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -93,6 +94,25 @@ class ProbeSettings:
     dr_tag_key: str = "DR"
 
 
+# The last AWS operation called in this thread: an AccessDenied then names the exact IAM
+# action refused. Per thread, because clients are shared by the probes of a worker process.
+_calls = threading.local()
+
+
+def _remember_call(model, **kwargs) -> None:
+    _calls.last = (model.service_model.signing_name, model.name)
+
+
+def forget_last_call() -> None:
+    _calls.last = None
+
+
+# boto3 clients are expensive to build (tens of ms of CPU each) and thread-safe to use, so
+# they are kept per session for as long as the session lives, not rebuilt per probe.
+_clients: weakref.WeakKeyDictionary[boto3.Session, dict] = weakref.WeakKeyDictionary()
+_client_lock = threading.Lock()
+
+
 @dataclass
 class ProbeContext:
     """What a probe gets: a session, one region, the settings, and cached clients."""
@@ -103,32 +123,34 @@ class ProbeContext:
     endpoint_url: str | None = None
     max_attempts: int = 4
     timeout_seconds: float = 10.0
-    last_call: tuple[str, str] | None = None
-    _clients: dict = field(default_factory=dict, repr=False)
 
     @property
     def api_region(self) -> str:
         return GLOBAL_API_REGION if self.region == GLOBAL else self.region
 
+    @property
+    def last_call(self) -> tuple[str, str] | None:
+        return getattr(_calls, "last", None)
+
     def client(self, service: str, region: str | None = None):
         region = region or self.api_region
-        key = (service, region)
-        if key not in self._clients:
-            config = Config(
-                region_name=region,
-                retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-                connect_timeout=self.timeout_seconds,
-                read_timeout=self.timeout_seconds,
-                user_agent_extra="readiness-probe",
-            )
-            client = client_factory(self.session, service, config, self.endpoint_url)
-            client.meta.events.register_first("provide-client-params", self._remember_call)
-            self._clients[key] = client
-        return self._clients[key]
-
-    def _remember_call(self, model, **kwargs) -> None:
-        # Kept so an AccessDenied can name the exact IAM action that was refused.
-        self.last_call = (model.service_model.signing_name, model.name)
+        key = (service, region, self.max_attempts, self.timeout_seconds, self.endpoint_url)
+        # boto3 sessions are not thread-safe when creating clients; clients themselves are.
+        with _client_lock:
+            cached = _clients.setdefault(self.session, {})
+            if key not in cached:
+                config = Config(
+                    region_name=region,
+                    retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                    connect_timeout=self.timeout_seconds,
+                    read_timeout=self.timeout_seconds,
+                    user_agent_extra="readiness-probe",
+                    max_pool_connections=20,
+                )
+                client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
+                client.meta.events.register_first("provide-client-params", _remember_call)
+                cached[key] = client
+            return cached[key]
 
     def paginate(self, service: str, operation: str, key: str, **kwargs) -> Iterator[Any]:
         """Every element of `key` across all pages of a paginated call."""
@@ -138,15 +160,6 @@ class ProbeContext:
 
     def account_id(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]
-
-
-_client_lock = threading.Lock()
-
-
-def client_factory(session: boto3.Session, service: str, config: Config, endpoint_url: str | None):
-    # boto3 sessions are not thread-safe when creating clients; clients themselves are.
-    with _client_lock:
-        return session.client(service, config=config, endpoint_url=endpoint_url)
 
 
 @dataclass(frozen=True)
@@ -207,8 +220,28 @@ def registry() -> dict[str, Probe]:
     return dict(_REGISTRY)
 
 
-# IAM action prefixes that differ from the API's signing name.
-_ACTION_PREFIX = {"monitoring": "cloudwatch", "elasticloadbalancing": "elasticloadbalancing"}
+# IAM action prefixes that differ from the API's signing name, and IAM actions whose names
+# differ from the API operation they authorize.
+_ACTION_PREFIX = {"monitoring": "cloudwatch"}
+_ACTION_OF_OPERATION = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "GetBucketReplication"): "s3:GetReplicationConfiguration",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+}
+
+
+def _action(call: tuple[str, str]) -> str:
+    service, operation = call
+    if (service, operation) in _ACTION_OF_OPERATION:
+        return _ACTION_OF_OPERATION[(service, operation)]
+    if service == "apigateway":  # API Gateway authorizes by HTTP verb on a resource path
+        return "apigateway:GET"
+    return f"{_ACTION_PREFIX.get(service, service)}:{operation}"
+
+
 _ACCESS_DENIED = {
     "AccessDenied",
     "AccessDeniedException",
@@ -237,7 +270,7 @@ _THROTTLED = {
 def error_result(exc: BaseException, context: ProbeContext) -> ProbeResult:
     """Describe a failure to read AWS as an `error` result a person can act on."""
     call = context.last_call
-    where = f"{_ACTION_PREFIX.get(call[0], call[0])}:{call[1]}" if call else "the AWS API"
+    where = _action(call) if call else "the AWS API"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "") or "")
@@ -277,6 +310,7 @@ class Execution:
 def execute(probe: Probe, context: ProbeContext) -> Execution:
     """Run one probe in one region; every failure becomes an `error` result."""
     started = time.monotonic()
+    forget_last_call()
     try:
         result = probe.check(context)
         if not isinstance(result, ProbeResult):
