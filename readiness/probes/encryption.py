@@ -228,7 +228,7 @@ def s3_at_rest(context: ProbeContext) -> ProbeResult:
     section=SECTION,
     item=ITEM,
     title="Every enabled customer-managed symmetric KMS key has automatic rotation on",
-    actions=("kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus"),
+    actions=("kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus"),
     scope=Scope.REGIONAL,
     severity=Severity.MEDIUM,
     remediation=(
@@ -242,7 +242,19 @@ def kms_rotation(context: ProbeContext) -> ProbeResult:
     kms = context.client("kms")
     findings = []
     skipped = 0
+    aws_managed = {
+        alias["TargetKeyId"]
+        for alias in context.paginate("kms", "list_aliases", "Aliases")
+        if alias.get("AliasName", "").startswith("alias/aws/") and alias.get("TargetKeyId")
+    }
     for key in context.paginate("kms", "list_keys", "Keys"):
+        if key["KeyId"] in aws_managed:  # alias/aws/*: AWS rotates these itself
+            skipped += 1
+            continue
+        # Keys are regional; an emulator listing another region's keys must not judge them
+        # here (their rotation status would be read from the wrong region).
+        if key.get("KeyArn", "").split(":")[3:4] not in ([context.api_region], []):
+            continue
         metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
         # AWS-managed keys rotate yearly on their own; asymmetric and HMAC keys, disabled keys
         # and keys with imported or external key material cannot be rotated automatically.

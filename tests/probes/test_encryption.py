@@ -592,8 +592,8 @@ def test_every_probe_verifies_the_encryption_item_of_the_checklist():
             REGION,
         ),
         ("encryption.rds", "rds", "describe_db_clusters", "rds:DescribeDBClusters", REGION),
-        ("encryption.s3_at_rest", "s3", "list_buckets", "s3:ListBuckets", REGION),
-        ("encryption.kms_rotation", "kms", "list_keys", "kms:ListKeys", REGION),
+        ("encryption.s3_at_rest", "s3", "list_buckets", "s3:ListAllMyBuckets", REGION),
+        ("encryption.kms_rotation", "kms", "list_aliases", "kms:ListAliases", REGION),
         ("encryption.dynamodb", "dynamodb", "list_tables", "dynamodb:ListTables", REGION),
         (
             "encryption.load_balancers",
@@ -602,7 +602,7 @@ def test_every_probe_verifies_the_encryption_item_of_the_checklist():
             "elasticloadbalancing:DescribeLoadBalancers",
             REGION,
         ),
-        ("encryption.s3_in_transit", "s3", "list_buckets", "s3:ListBuckets", REGION),
+        ("encryption.s3_in_transit", "s3", "list_buckets", "s3:ListAllMyBuckets", REGION),
         (
             "encryption.cloudfront",
             "cloudfront",

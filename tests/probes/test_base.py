@@ -1,0 +1,130 @@
+"""The framework's promise: every way AWS or an emulator fails is an `error`, never a pass."""
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+from readiness.probes.base import (
+    Finding,
+    Probe,
+    ProbeContext,
+    ProbeResult,
+    Scope,
+    Severity,
+    Status,
+    execute,
+    registry,
+    verdict,
+)
+from readiness.probes.runner import plan
+
+
+def raising(exc):
+    def check(context):
+        raise exc
+
+    return Probe(
+        key="test.raises",
+        section="Security",
+        item="MFA",
+        title="raises",
+        actions=("iam:ListUsers",),
+        scope=Scope.GLOBAL,
+        severity=Severity.LOW,
+        remediation="",
+        check=check,
+    )
+
+
+def client_error(code, status=400):
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "nope"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "ListUsers",
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (client_error("AccessDenied", 403), "Access denied: the probe needs"),
+        (client_error("ThrottlingException"), "Throttled by AWS"),
+        (client_error("500", 500), "answered HTTP 500 with no error code"),
+        (client_error("", 404), "answered HTTP 404 with no error code"),
+        (client_error("ValidationError"), "failed: ValidationError: nope"),
+        (ConnectTimeoutError(endpoint_url="http://x"), "Timed out calling"),
+        (ReadTimeoutError(endpoint_url="http://x"), "Timed out calling"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "Could not connect"),
+        (ResponseParserError("bad XML"), "Unreadable response"),
+        (NoCredentialsError(), "No AWS credentials"),
+        (KeyError("Users"), "The probe failed on"),
+    ],
+)
+def test_every_failure_becomes_an_error_result(exc, expected):
+    execution = execute(raising(exc), ProbeContext(session=None, region="global"))
+    assert execution.result.status == Status.ERROR
+    assert expected in execution.result.summary
+
+
+def test_a_probe_returning_something_else_is_an_error_not_a_pass():
+    probe = raising(None)
+    probe = Probe(**{**probe.__dict__, "check": lambda context: "looks fine"})
+    assert execute(probe, ProbeContext(session=None, region="global")).result.status == "error"
+
+
+def test_access_denied_names_the_iam_action_of_the_refused_call(aws, make_context):
+    from botocore.stub import Stubber
+
+    context = make_context()
+    s3 = context.client("s3")
+    with Stubber(s3) as stubber:
+        stubber.add_client_error("list_buckets", service_error_code="AccessDenied")
+        probe = raising(None)
+        probe = Probe(**{**probe.__dict__, "check": lambda c: c.client("s3").list_buckets()})
+        result = execute(probe, context).result
+    assert result.summary == "Access denied: the probe needs s3:ListAllMyBuckets"
+
+
+def test_verdict_fails_warns_passes_and_is_not_applicable_when_empty():
+    fail = Finding("a", Status.FAIL, "x")
+    warn = Finding("b", Status.WARN, "y")
+    ok = Finding("c", Status.PASS, "z")
+    kwargs = {
+        "passed": "{total} ok",
+        "failed": "{failed} bad",
+        "warned": "{warned} meh",
+        "empty": "none",
+    }
+    assert verdict([ok, warn, fail], **kwargs).status == Status.FAIL
+    assert verdict([ok, warn, fail], **kwargs).findings[0] == fail  # failures first
+    assert verdict([ok, warn], **kwargs).summary == "1 meh"
+    assert verdict([ok], **kwargs) == ProbeResult(Status.PASS, "1 ok", (ok,), {})
+    assert verdict([], **kwargs).status == Status.NOT_APPLICABLE
+
+
+def test_the_plan_runs_global_probes_once_and_regional_probes_per_region():
+    probes = list(registry().values())
+    pairs = plan(probes, ["us-east-1", "eu-west-1", "us-east-1"])
+    for probe in probes:
+        regions = [region for p, region in pairs if p is probe]
+        assert regions == (["global"] if probe.scope == "global" else ["us-east-1", "eu-west-1"])
+
+
+def test_every_probe_points_at_an_item_of_the_default_template_and_declares_its_actions():
+    from readiness import markdown_import
+    from readiness.services import DEFAULT_TEMPLATE_FILE
+
+    template = markdown_import.parse(DEFAULT_TEMPLATE_FILE.read_text())
+    items = {(s.title, i.title) for s in template.sections for i in s.items}
+    for probe in registry().values():
+        assert (probe.section, probe.item) in items, probe.key
+        assert probe.actions and all(":" in action for action in probe.actions), probe.key
+        assert probe.remediation.strip(), probe.key

@@ -1,0 +1,124 @@
+"""The operator commands against the demo account on the moto server."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from readiness.demo_aws import DEMO_ACCOUNT, seed_account
+from readiness.models import ProbeRun
+from readiness.probes.base import registry
+
+
+@pytest.fixture
+def demo_account(aws, moto_server):
+    seed_account(moto_server, regions=("us-east-1", "eu-west-1"))
+
+
+def probe_json(*args) -> list[dict]:
+    out = StringIO()
+    call_command("probe", *args, "--format", "json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def failing(row) -> set[str]:
+    return {r["id"] for r in row["resources"] if r["status"] in ("fail", "warn")}
+
+
+def test_probe_json_reports_pass_and_fail_with_the_failing_resource_ids(demo_account):
+    rows = probe_json("--region", "us-east-1", "--region", "eu-west-1")
+    keys = {
+        "probe",
+        "section",
+        "item",
+        "region",
+        "status",
+        "summary",
+        "resources",
+        "remediation",
+        "duration_ms",
+    }
+    assert all(set(row) == keys for row in rows)
+    probes = registry()
+    expected = sum(1 if p.scope == "global" else 2 for p in probes.values())
+    assert len(rows) == expected
+    by = {(row["probe"], row["region"]): row for row in rows}
+    assert {row["region"] for row in rows if probes[row["probe"]].scope == "global"} == {"global"}
+    assert "error" not in {row["status"] for row in rows}, [
+        (r["probe"], r["summary"]) for r in rows if r["status"] == "error"
+    ]
+
+    iam = by[("iam.least_privilege", "global")]
+    assert iam["status"] == "fail"
+    assert failing(iam) == {f"arn:aws:iam::{DEMO_ACCOUNT}:user/legacy-admin"}
+    assert iam["section"] == "Security" and iam["item"] == "IAM Policies"
+    assert "Access Analyzer" in iam["remediation"]
+    assert f"arn:aws:iam::{DEMO_ACCOUNT}:user/alice" in failing(by[("iam.mfa", "global")])
+    assert by[("cloudtrail.trail", "global")]["status"] == "pass"
+    for region in ("us-east-1", "eu-west-1"):
+        s3 = by[("encryption.s3_at_rest", region)]
+        assert s3["status"] == "fail"
+        assert f"demo-assets-{region}-0" in {i.split(":")[-1] for i in failing(s3)}
+        assert f"demo-records-{region}-0" not in {i.split(":")[-1] for i in failing(s3)}
+        assert by[("encryption.dynamodb", region)]["status"] == "pass"
+        assert by[("monitoring.cloudwatch_alarms", region)]["status"] == "pass"
+        assert by[("secrets.rotation", region)]["status"] == "fail"
+        assert any(
+            "unused-topic" in i for i in failing(by[("monitoring.sns_subscriptions", region)])
+        )
+        rotation = by[("encryption.kms_rotation", region)]
+        assert rotation["status"] == "fail" and len(failing(rotation)) == 1
+    assert (
+        by[("encryption.ebs", "us-east-1")]["summary"]
+        != by[("encryption.ebs", "eu-west-1")]["summary"]
+    )
+
+
+def test_probe_table_format_and_only(demo_account):
+    out = StringIO()
+    call_command("probe", "--region", "us-east-1", "--only", "iam.least_privilege", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("FAIL")
+    assert f"- arn:aws:iam::{DEMO_ACCOUNT}:user/legacy-admin:" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--region", "mars-1"], "unknown region: mars-1"),
+        (["--region", "us-east-1", "--only", "nope.nothing"], "unknown probe: nope.nothing"),
+    ],
+)
+def test_probe_refuses_bad_arguments_with_exit_code_2(args, message):
+    with pytest.raises(CommandError, match=message) as caught:
+        call_command("probe", *args)
+    assert caught.value.returncode == 2
+
+
+def test_probe_list_names_every_probe():
+    out = StringIO()
+    call_command("probe", "--region", "us-east-1", "--list", stdout=out)
+    assert len(out.getvalue().splitlines()) == len(registry())
+
+
+@pytest.mark.django_db
+def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
+    from readiness import services
+
+    with pytest.raises(CommandError, match="no deployment 999999"):
+        call_command("run_probes", "999999")
+    with pytest.raises(CommandError, match="Set the AWS account and regions"):
+        call_command("run_probes", str(deployment.pk))
+    services.deployment_set_aws_target(
+        deployment=deployment,
+        user=deployment.owner,
+        aws_account_id=DEMO_ACCOUNT,
+        aws_regions=["us-east-1"],
+    )
+    out = StringIO()
+    call_command("run_probes", str(deployment.pk), stdout=out)
+    run = ProbeRun.objects.get(deployment=deployment)
+    assert out.getvalue().startswith(f"Started probe run #{run.pk}: {run.total} checks")
+    with pytest.raises(CommandError, match="is not in team"):
+        call_command("run_probes", str(deployment.pk), "--user", "nobody")
