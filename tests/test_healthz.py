@@ -5,8 +5,12 @@ from readiness.celery import app as celery_app
 
 
 @pytest.fixture
-def celery_worker_running(transactional_db):
-    """A real worker thread consuming the configured broker (Redis in CI)."""
+def celery_worker_running(transactional_db, django_db_serialized_rollback):
+    """A real worker thread consuming the configured broker (Redis in CI).
+
+    The worker needs committed rows, so the test is transactional; serialized rollback puts
+    back the default template the flush removes, for the transactional tests after it.
+    """
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield
 

@@ -250,7 +250,7 @@ def test_a_role_is_assumed_with_a_session_name_naming_the_deployment(aws, deploy
     assert identity["Arn"].endswith(f"assumed-role/readiness/readiness-deployment-{deployment.pk}")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_whole_run_completes_on_a_real_worker(aws, member, team):
     deployment = make_deployment(user=member, team=team)
     admin_user(aws)

@@ -312,7 +312,7 @@ def test_disaster_recovery_fails_when_nothing_is_covered(aws, make_context):
             "s3",
             "list_buckets",
             "500",
-            "s3:ListBuckets answered HTTP 500 with no error code",
+            "s3:ListAllMyBuckets answered HTTP 500 with no error code",
         ),
     ],
 )

@@ -103,4 +103,4 @@ def test_unreadable_log_bucket_is_an_error_not_a_pass(aws, make_context):
         stubber.add_client_error("get_public_access_block", service_error_code="AccessDenied")
         result = run(context)
     assert result.status == Status.ERROR
-    assert result.summary.startswith("Access denied: the probe needs s3:GetPublicAccessBlock")
+    assert result.summary.startswith("Access denied: the probe needs s3:GetBucketPublicAccessBlock")
