@@ -12,6 +12,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -105,6 +106,32 @@ def _remember_call(model, **kwargs) -> None:
 
 def forget_last_call() -> None:
     _calls.last = None
+
+
+def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> list:
+    """`function` over `items` in threads, for a probe that must make many independent calls.
+
+    An exception is re-raised in the caller with the failing call remembered, so an
+    AccessDenied still names the refused action.
+    """
+
+    def call(item):
+        forget_last_call()
+        try:
+            return function(item), None, None
+        except Exception as exc:  # handed back to the caller's thread below
+            return None, exc, getattr(_calls, "last", None)
+
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        outcomes = list(pool.map(call, items))
+    for _, exc, last in outcomes:
+        if exc is not None:
+            _calls.last = last
+            raise exc
+    return [value for value, _, _ in outcomes]
 
 
 # boto3 clients are expensive to build (tens of ms of CPU each) and thread-safe to use, so
