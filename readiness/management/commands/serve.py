@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
-        parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes")
+        parser.add_argument("--concurrency", type=int, default=8, help="Celery worker threads")
         parser.add_argument(
             "--demo-aws",
             action="store_true",
@@ -60,6 +60,9 @@ class Command(BaseCommand):
                 "worker",
                 "--loglevel",
                 "INFO",
+                # Probes wait on AWS: threads share one process's clients (see docker-compose).
+                "--pool",
+                "threads",
                 "--concurrency",
                 str(concurrency),
                 # One machine, one worker: it also runs the beat schedule (the run sweeper).
@@ -68,7 +71,11 @@ class Command(BaseCommand):
                 str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }
-        processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
+        environments = {"web": env, "worker": {**env, "MALLOC_ARENA_MAX": "2"}}
+        processes = {
+            name: subprocess.Popen(command, env=environments[name])
+            for name, command in commands.items()
+        }
         if moto is not None:
             processes["moto"] = moto
         self.stdout.write(
