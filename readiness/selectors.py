@@ -170,13 +170,28 @@ def latest_finished_run(deployment) -> ProbeRun | None:
     )
 
 
+# What a reader needs first: failures, then what could not be read, then the rest.
+RESULT_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3, "not_applicable": 4, "": 5}
+
+
 def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
+    """The run's results per checklist item id, worst first."""
     if run is None:
         return {}
     grouped: dict[int, list[ProbeResult]] = {}
-    for result in run.results.filter(item__isnull=False).order_by("probe_key", "region"):
+    results = run.results.filter(item__isnull=False).order_by("probe_key", "region")
+    for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
         grouped.setdefault(result.item_id, []).append(result)
     return grouped
+
+
+def result_counts(results: list[ProbeResult]) -> list[tuple[str, int]]:
+    """[(status, count)] worst first, for a compact summary of an item's evidence."""
+    counts: dict[str, int] = {}
+    for result in results:
+        status = result.status or result.state
+        counts[status] = counts.get(status, 0) + 1
+    return sorted(counts.items(), key=lambda pair: RESULT_ORDER.get(pair[0], 5))
 
 
 def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, list]]]]:
@@ -190,7 +205,11 @@ def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, lis
         for r in results
     }
     sections: dict[str, dict[str, list]] = {}
-    for result in sorted(results, key=lambda r: order[(r.section_title, r.item_title)]):
+    ordered = sorted(
+        results,
+        key=lambda r: (order[(r.section_title, r.item_title)], RESULT_ORDER.get(r.status, 5)),
+    )
+    for result in ordered:
         sections.setdefault(result.section_title, {}).setdefault(result.item_title, []).append(
             result
         )

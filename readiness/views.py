@@ -99,6 +99,7 @@ def _decorate_item(item, section, results: dict, coverage: dict) -> None:
     """Attach what the item partial shows besides the item: form, probe evidence, conflict."""
     item.form = ItemForm.for_item(item)
     item.latest_results = results.get(item.pk, [])
+    item.result_counts = selectors.result_counts(item.latest_results)
     item.probes = coverage.get((section.title, item.title), [])
     item.probe_conflict = selectors.probe_conflict(item, item.latest_results)
     item.conflict, item.rejected = False, None
