@@ -9,6 +9,7 @@ from readiness.models import (
     TemplateItem,
     TemplateSection,
 )
+from signoff.admin import RoleMembershipInline
 
 
 @admin.register(Team)
@@ -17,6 +18,7 @@ class TeamAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("members",)
     search_fields = ("name",)
+    inlines = [RoleMembershipInline]
 
 
 class TemplateSectionInline(admin.TabularInline):
@@ -52,10 +54,12 @@ class ChecklistTemplateAdmin(admin.ModelAdmin):
 
 
 class TemplateItemInline(admin.TabularInline):
+    """The wording is the imported Markdown's; only the owner role is chosen here."""
+
     model = TemplateItem
     extra = 0
-    fields = ("position", "title", "description", "qualifier")
-    readonly_fields = fields
+    fields = ("position", "title", "description", "qualifier", "owner_role")
+    readonly_fields = ("position", "title", "description", "qualifier")
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -87,6 +87,14 @@ class TemplateItem(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     qualifier = models.CharField(max_length=20, choices=Qualifier.choices, blank=True)
+    owner_role = models.ForeignKey(
+        "signoff.Role",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="template_items",
+        help_text="The role whose members fill in and sign for this item.",
+    )
 
     class Meta:
         ordering = ["section", "position"]

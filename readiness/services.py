@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from django.apps import apps as global_apps
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -33,6 +33,7 @@ def store_parsed_template(
     template_model = apps.get_model("readiness", "ChecklistTemplate")
     section_model = apps.get_model("readiness", "TemplateSection")
     item_model = apps.get_model("readiness", "TemplateItem")
+    owners = _default_owner_roles(apps)
     latest = template_model.objects.filter(name=parsed.name).aggregate(v=Max("version"))["v"]
     template = template_model.objects.create(
         name=parsed.name,
@@ -57,10 +58,31 @@ def store_parsed_template(
                 title=item.title,
                 description=item.description,
                 qualifier=item.qualifier,
+                **(
+                    {"owner_role": owners[parsed_section.title]}
+                    if parsed_section.title in owners
+                    else {}
+                ),
             )
             for item_position, item in enumerate(parsed_section.items, start=1)
         )
     return template
+
+
+def _default_owner_roles(apps) -> dict:
+    """Section title → the role owning its items by default (none before roles existed)."""
+    from signoff.models import DEFAULT_SECTION_OWNERS
+
+    try:
+        role_model = apps.get_model("signoff", "Role")
+        item_model = apps.get_model("readiness", "TemplateItem")
+        item_model._meta.get_field("owner_role")
+    except (LookupError, FieldDoesNotExist):  # a migration running before roles existed
+        return {}
+    roles = {role.name: role for role in role_model.objects.all()}
+    return {
+        section: roles[role] for section, role in DEFAULT_SECTION_OWNERS.items() if role in roles
+    }
 
 
 @dataclass(frozen=True)

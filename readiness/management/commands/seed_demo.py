@@ -8,14 +8,15 @@ from django.db import transaction
 
 from readiness import selectors, services
 from readiness.models import Deployment, ItemStatus, Team
+from signoff.models import Role, RoleMembership
 
 DEMO_USERS = (
-    # username, first name, last name, staff
-    ("admin", "Ada", "Admin", True),
-    ("lead", "Lee", "Tran", False),
-    ("security", "Jane", "Doe", False),
-    ("devops", "Dev", "Okafor", False),
-    ("product", "Priya", "Shah", False),
+    # username, first name, last name, staff, sign-off role in the demo team
+    ("admin", "Ada", "Admin", True, None),
+    ("lead", "Lee", "Tran", False, "Tech Lead"),
+    ("security", "Jane", "Doe", False, "Security"),
+    ("devops", "Dev", "Okafor", False, "DevOps"),
+    ("product", "Priya", "Shah", False, "Product"),
 )
 DEMO_TEAM = "Payments"
 
@@ -46,7 +47,7 @@ class Command(BaseCommand):
     def _users(self, passwords: dict) -> dict:
         user_model = get_user_model()
         users = {}
-        for username, first, last, staff in DEMO_USERS:
+        for username, first, last, staff, _role in DEMO_USERS:
             user, created = user_model.objects.get_or_create(
                 username=username,
                 defaults={
@@ -67,6 +68,11 @@ class Command(BaseCommand):
     def _team(self, users: dict) -> Team:
         team, _ = Team.objects.get_or_create(name=DEMO_TEAM, defaults={"slug": "payments"})
         team.members.add(*users.values())
+        for username, *_names, role in DEMO_USERS:
+            if role:
+                RoleMembership.objects.get_or_create(
+                    team=team, user=users[username], role=Role.objects.get(name=role)
+                )
         return team
 
     def _deployment(self, team: Team, lead) -> None:
