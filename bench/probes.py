@@ -143,7 +143,8 @@ def main() -> None:
                 f"bench{index}@%h",
             ],
             cwd=ROOT,
-            env=os.environ.copy(),
+            # As docker-compose.yml and `manage.py serve` run their workers.
+            env={"MALLOC_ARENA_MAX": "2", **os.environ},
         )
         for index in range(args.workers)
     ]
