@@ -16,20 +16,20 @@ _NAME_VALIDATOR = RegexValidator(
 
 class TemplateChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: ChecklistTemplate) -> str:
-        default = " (default)" if obj.is_default else ""
-        return f"{obj.name} — v{obj.version}, {obj.item_count} items{default}"
+        default = ", default" if obj.is_default else ""
+        return f"{obj.name} v{obj.version} ({obj.item_count} items{default})"
 
 
 class DeploymentCreateForm(forms.Form):
     service = forms.CharField(
         max_length=100,
         validators=[_NAME_VALIDATOR],
-        widget=forms.TextInput(attrs={"placeholder": "payments-api", "autofocus": True}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. payments-api", "autofocus": True}),
     )
     version = forms.CharField(
         max_length=100,
         validators=[_NAME_VALIDATOR],
-        widget=forms.TextInput({"placeholder": "2.4.0"}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. 2.4.0"}),
     )
     environment = forms.CharField(
         max_length=50,

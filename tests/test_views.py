@@ -484,7 +484,7 @@ def test_create_page_offers_the_users_teams_and_the_default_template(member_clie
     assert is_full_page(response)
     body = text(response)
     assert "Payments" in body
-    assert "Production Readiness Checklist — v1, 56 items (default)" in body
+    assert "Production Readiness Checklist v1 (56 items, default)" in body
     assert "You are not in a team yet" not in body
 
 
@@ -531,7 +531,7 @@ def test_invalid_deployment_input_is_400_with_field_errors_and_creates_nothing(
     response = member_client.post(reverse("deployment_create"), create_form(team, **changes))
     assert response.status_code == 400
     assert field in response.context["form"].errors
-    assert f'id="id_{field}-error"' in text(response)
+    assert f'id="id_{field}_error"' in text(response)
     assert deployment_rows() == before
 
 

@@ -6,4 +6,47 @@ document.addEventListener("change", (event) => {
     const reason = input.form.querySelector(".na-reason textarea");
     if (reason) requestAnimationFrame(() => reason.focus());
   }
+  // A failure wants its note: show "Note and evidence".
+  if (input.matches('.status-group input[value="failed"]') && input.checked) {
+    const more = input.form.querySelector("details.more");
+    if (more) more.open = true;
+  }
+});
+
+// Editing an item again clears its "Saved".
+document.addEventListener("input", (event) => {
+  const status = event.target.closest?.(".item")?.querySelector(".save-status:not(.not-saved)");
+  if (status) status.textContent = "";
+});
+
+// htmx puts the focus back on the element with the same id after a swap, but the Save button
+// is disabled during the request (hx-disabled-elt) and so has lost the focus by then:
+// remember what had it when the request started.
+const focusedBeforeSave = new Map();
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const item = event.target.closest && event.target.closest(".item");
+  const active = document.activeElement;
+  if (item && active && active.id && item.contains(active)) focusedBeforeSave.set(item.id, active.id);
+});
+
+// After htmx replaced an item (outerHTML: the event fires on the new <article>).
+document.addEventListener("htmx:afterSwap", (event) => {
+  const item = event.target;
+  if (!(item instanceof Element) || !item.matches(".item")) return;
+  const focusedId = focusedBeforeSave.get(item.id);
+  focusedBeforeSave.delete(item.id);
+  if (focusedId && (!document.activeElement || document.activeElement === document.body)) {
+    const again = document.getElementById(focusedId);
+    if (again && item.contains(again)) again.focus({ preventScroll: true });
+  }
+  const code = event.detail.xhr && event.detail.xhr.status;
+  if (code === 400) {
+    // The save was refused: put the cursor in the first field to fix.
+    const field = item.querySelector('[aria-invalid="true"], .has-error textarea, .has-error input');
+    if (field) field.focus();
+  } else if (code === 200 && event.detail.requestConfig && event.detail.requestConfig.verb === "post") {
+    // The live region is new: fill it a moment later so screen readers announce it.
+    const status = item.querySelector(".save-status");
+    if (status) setTimeout(() => { status.textContent = "Saved"; }, 100);
+  }
 });
