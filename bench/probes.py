@@ -49,6 +49,18 @@ def children(pid: int) -> list[int]:
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far."""
+    total = 0.0
+    for candidate in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def ensure_database(url: str) -> None:
     if not url.startswith("postgres"):
         return
@@ -151,7 +163,14 @@ def main() -> None:
     try:
         time.sleep(4)  # worker start-up is not part of a click
         timings = []
+        cpu_before = {}
         for number in range(args.runs + 1):
+            if number == 1:  # after the warm-up
+                cpu_before = {
+                    "moto": cpu_seconds(moto.pid),
+                    "workers": sum(cpu_seconds(w.pid) for w in workers),
+                    "bench": time.process_time(),
+                }
             clicked = time.monotonic()
             run, _ = probe_runs.probe_run_start(deployment=deployment, user=user)
             while True:
@@ -170,6 +189,11 @@ def main() -> None:
             if number:
                 timings.append(elapsed)
         rss = [peak_rss_mb(worker.pid) for worker in workers]
+        cpu = {
+            "moto": cpu_seconds(moto.pid) - cpu_before["moto"],
+            "workers": sum(cpu_seconds(w.pid) for w in workers) - cpu_before["workers"],
+            "this process (clicks, polling)": time.process_time() - cpu_before["bench"],
+        }
         print(
             f"\nclick → last result: median {statistics.median(timings):.3f} s, "
             f"min {min(timings):.3f} s, max {max(timings):.3f} s over {len(timings)} runs "
@@ -177,6 +201,10 @@ def main() -> None:
             f"{args.workers} worker(s) x {args.concurrency} {args.pool})"
         )
         print(f"peak worker RSS: {', '.join(f'{value:.0f} MB' for value in rss)}")
+        print(
+            "CPU per run: "
+            + ", ".join(f"{name} {seconds / len(timings):.2f} s" for name, seconds in cpu.items())
+        )
     finally:
         for worker in workers:
             worker.terminate()
