@@ -11,6 +11,7 @@ from readiness.probes.base import (
     Scope,
     Severity,
     Status,
+    bucket_regions,
     probe,
     verdict,
 )
@@ -273,13 +274,7 @@ def _dynamodb_dr_findings(context: ProbeContext, key: str) -> Iterator[Finding]:
 def _s3_dr_findings(context: ProbeContext, key: str) -> Iterator[Finding]:
     s3 = context.client("s3")
     partition = context.session.get_partition_for_region(context.region)
-    region_of_bucket = {}
-    for bucket in context.paginate("s3", "list_buckets", "Buckets"):
-        # ListBuckets names each bucket's region on AWS; emulators may not, so ask then.
-        region = bucket.get("BucketRegion")
-        if region is None:
-            region = s3.get_bucket_location(Bucket=bucket["Name"]).get("LocationConstraint")
-        region_of_bucket[bucket["Name"]] = region or "us-east-1"
+    region_of_bucket = bucket_regions(context)
     for name, region in region_of_bucket.items():
         if region != context.region:
             continue

@@ -189,6 +189,25 @@ class ProbeContext:
         return self.client("sts").get_caller_identity()["Account"]
 
 
+def bucket_regions(context: ProbeContext, *, only_region: str | None = None) -> dict[str, str]:
+    """S3 bucket name → its region; `only_region` lets AWS filter server-side.
+
+    ListBuckets names each bucket's region on AWS; emulators may not (and may ignore the
+    filter), so GetBucketLocation answers then, where the oldest buckets report "" or None
+    for us-east-1 and "EU" for eu-west-1.
+    """
+    s3 = context.client("s3")
+    params = {"BucketRegion": only_region} if only_region else {}
+    regions = {}
+    for bucket in context.paginate("s3", "list_buckets", "Buckets", **params):
+        region = bucket.get("BucketRegion")
+        if region is None:
+            location = s3.get_bucket_location(Bucket=bucket["Name"]).get("LocationConstraint")
+            region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+        regions[bucket["Name"]] = region
+    return regions
+
+
 @dataclass(frozen=True)
 class Probe:
     key: str

@@ -15,6 +15,7 @@ from readiness.probes.base import (
     Scope,
     Severity,
     Status,
+    bucket_regions,
     probe,
     verdict,
 )
@@ -45,17 +46,9 @@ def _partition(context: ProbeContext) -> str:
 
 def _regional_buckets(context: ProbeContext) -> Iterator[str]:
     """Names of the buckets located in the probe's region."""
-    s3 = context.client("s3")
-    # AWS filters on BucketRegion server-side and names each bucket's region; emulators may
-    # ignore the filter and omit the region, so then ask GetBucketLocation.
-    for bucket in context.paginate("s3", "list_buckets", "Buckets", BucketRegion=context.region):
-        region = bucket.get("BucketRegion")
-        if region is None:
-            region = s3.get_bucket_location(Bucket=bucket["Name"]).get("LocationConstraint")
-            # The oldest buckets report "" (us-east-1) or "EU" (eu-west-1).
-            region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(region, region)
+    for name, region in bucket_regions(context, only_region=context.region).items():
         if region == context.region:
-            yield bucket["Name"]
+            yield name
 
 
 # --- at rest -------------------------------------------------------------------------------
