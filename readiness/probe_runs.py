@@ -41,6 +41,7 @@ from readiness.probes.base import (
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
 from readiness.services import require_member
+from signoff.audit import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,13 @@ def probe_run_start(*, deployment: Deployment, user) -> tuple[ProbeRun, bool]:
                     remediation=probe.remediation,
                 )
                 for probe, region in planned
+            )
+            audit_record(
+                actor=user,
+                action="probe_run.started",
+                obj=run,
+                deployment=deployment,
+                after={"regions": run.regions, "account_id": run.account_id, "checks": run.total},
             )
             transaction.on_commit(lambda: _enqueue(run.pk))
     except IntegrityError:
@@ -283,6 +291,15 @@ def apply_run(run: ProbeRun) -> int:
         )
         if updated:
             changed += 1
+            audit_record(
+                actor=None,
+                action="item.set_by_probe",
+                obj=item,
+                deployment=run.deployment,
+                before={"status": item.status, "version": item.version},
+                after={"status": target, "version": item.version + 1, "probe_run": run.pk},
+                reason=reason,
+            )
             ItemChange.objects.create(
                 item=item,
                 version=item.version + 1,

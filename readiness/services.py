@@ -22,6 +22,7 @@ from readiness.models import (
     PostDeploymentCheck,
     Team,
 )
+from signoff.audit import audit_record
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parent / "data" / "production-readiness-checklist.md"
 
@@ -114,6 +115,16 @@ def template_import(
         is_default=False,
         user_id=user.pk if user else None,
     )
+    audit_record(
+        actor=user,
+        action="template.imported",
+        obj=template,
+        after={
+            "name": template.name,
+            "version": template.version,
+            "sha256": template.content_sha256,
+        },
+    )
     return ImportResult(template=template, created=True)
 
 
@@ -168,7 +179,32 @@ def deployment_create(
         PostDeploymentCheck(deployment=deployment, position=position, label=label)
         for position, label in enumerate(template.post_deployment_items, start=1)
     )
+    audit_record(
+        actor=user,
+        action="deployment.created",
+        obj=deployment,
+        deployment=deployment,
+        after={
+            "service": service,
+            "environment": environment,
+            "version": version,
+            "planned_date": planned_date.isoformat() if planned_date else None,
+            "team": team.slug,
+            "template": str(template),
+        },
+    )
     return deployment
+
+
+def _item_state(item: ChecklistItem) -> dict:
+    return {
+        "title": item.title,
+        "status": item.status,
+        "note": item.note,
+        "evidence_url": item.evidence_url,
+        "na_reason": item.na_reason,
+        "version": item.version,
+    }
 
 
 class StaleEdit(Exception):
@@ -228,7 +264,19 @@ def item_update(
     if not updated:
         current = ChecklistItem.objects.select_related("updated_by").get(pk=item.pk)
         raise StaleEdit(current)
+    before = _item_state(item)
+    section = item.section  # refresh_from_db drops the cached relations; keep them
     item.refresh_from_db()
+    item.section = section
+    audit_record(
+        actor=user,
+        action="item.updated",
+        obj=item,
+        deployment=section.deployment,
+        before=before,
+        after=_item_state(item),
+        reason=reason if overriding else "",
+    )
     ItemChange.objects.create(
         item=item,
         version=item.version,
@@ -257,6 +305,7 @@ def deployment_set_aws_target(
     aws_external_id: str = "",
 ) -> Deployment:
     require_member(team=deployment.team, user=user)
+    before = _aws_target(deployment)
     deployment.aws_account_id = aws_account_id
     deployment.aws_regions = list(aws_regions)
     deployment.aws_role_arn = aws_role_arn
@@ -270,4 +319,21 @@ def deployment_set_aws_target(
             "updated_at",
         ]
     )
+    audit_record(
+        actor=user,
+        action="deployment.aws_target_set",
+        obj=deployment,
+        deployment=deployment,
+        before=before,
+        after=_aws_target(deployment),
+    )
     return deployment
+
+
+def _aws_target(deployment: Deployment) -> dict:
+    return {
+        "account_id": deployment.aws_account_id,
+        "regions": list(deployment.aws_regions),
+        "role_arn": deployment.aws_role_arn,
+        "external_id_set": bool(deployment.aws_external_id),
+    }

@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "signoff.audit.AuditRequestMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.urls"

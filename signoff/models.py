@@ -52,3 +52,45 @@ class RoleMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} in {self.team}"
+
+
+class AuditEvent(models.Model):
+    """One change, in the same transaction as the change; rows are never updated or deleted.
+
+    Each event stores the hash of the one before it, so editing, removing or inserting an
+    event breaks the chain (`manage.py verify_audit` names where). In PostgreSQL a trigger
+    refuses UPDATE and DELETE on this table.
+    """
+
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for the system (a probe run, a migration).",
+    )
+    action = models.CharField(max_length=50)
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=50)
+    deployment = models.ForeignKey(
+        "readiness.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["deployment", "id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"

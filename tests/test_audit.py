@@ -1,0 +1,121 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from readiness import services
+from readiness.models import ChecklistItem, ItemStatus
+from signoff.audit import GENESIS, event_hash, verify_chain
+from signoff.models import AuditEvent
+
+
+def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
+    item = ChecklistItem.objects.get(section__deployment=deployment, title=title)
+    return services.item_update(
+        item=item,
+        user=user,
+        expected_version=item.version,
+        status=status,
+        note="checked in IAM",
+        evidence_url="",
+        na_reason="",
+    )
+
+
+def raw(sql, params=()):
+    """Tamper as someone with database access would, past the ORM (and the trigger)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # a superuser can switch user triggers off
+            cursor.execute("SET session_replication_role = replica")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = origin")
+
+
+@pytest.mark.django_db
+def test_changes_write_chained_events_with_before_and_after(deployment, member):
+    edit_item(deployment, member)
+    events = list(AuditEvent.objects.filter(deployment=deployment).order_by("id"))
+    assert [e.action for e in events] == ["deployment.created", "item.updated"]
+    created, updated = events
+    assert created.actor == member and created.after["service"] == "payments-api"
+    assert updated.before["status"] == "open" and updated.after["status"] == "done"
+    assert updated.after["note"] == "checked in IAM"
+    assert updated.prev_hash == created.hash and updated.hash == event_hash(updated)
+    assert AuditEvent.objects.order_by("id").first().prev_hash == GENESIS
+
+
+@pytest.mark.django_db
+def test_verify_audit_reports_an_intact_chain(deployment, member):
+    edit_item(deployment, member)
+    out = __import__("io").StringIO()
+    call_command("verify_audit", stdout=out)
+    assert out.getvalue().startswith(f"audit chain intact: {AuditEvent.objects.count()} events")
+
+
+@pytest.mark.django_db
+def test_verify_audit_names_an_event_edited_through_raw_sql(deployment, member):
+    edit_item(deployment, member)
+    target = AuditEvent.objects.get(action="item.updated")
+    raw(
+        "UPDATE signoff_auditevent SET reason = %s WHERE id = %s",
+        ["nothing to see", target.pk],
+    )
+    with pytest.raises(CommandError, match=f"event #{target.pk} .* was edited"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_verify_audit_names_the_event_after_a_removed_one(deployment, member):
+    edit_item(deployment, member, "MFA")
+    edit_item(deployment, member, "CloudTrail")
+    removed, following = AuditEvent.objects.filter(action="item.updated").order_by("id")
+    raw("DELETE FROM signoff_auditevent WHERE id = %s", [removed.pk])
+    report = verify_chain()
+    assert not report.ok
+    assert report.problem.startswith(f"event #{following.pk}")
+    assert "was removed, or this one was inserted out of order" in report.problem
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_to_update_or_delete_audit_events(deployment):
+    event = AuditEvent.objects.get(deployment=deployment)
+    if connection.vendor == "postgresql":
+        for attempt in (
+            lambda: AuditEvent.objects.filter(pk=event.pk).update(reason="x"),
+            lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
+        ):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                attempt()
+    else:  # the trigger is PostgreSQL's; SQLite (the embedded first run) has none
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+            assert cursor.fetchone()[0] == 0
+    assert AuditEvent.objects.get(pk=event.pk).hash == event.hash
+
+
+@pytest.mark.django_db
+def test_an_edit_through_the_page_records_the_client_address(member_client, deployment):
+    item = ChecklistItem.objects.get(section__deployment=deployment, title="MFA")
+    prefix = f"item{item.pk}"
+    member_client.post(
+        f"/deployments/{deployment.pk}/items/{item.pk}/",
+        {f"{prefix}-status": "done", f"{prefix}-version": item.version},
+        REMOTE_ADDR="203.0.113.9",
+    )
+    event = AuditEvent.objects.get(action="item.updated")
+    assert event.ip == "203.0.113.9"
+
+
+@pytest.mark.django_db
+def test_probe_runs_and_aws_targets_are_audited(deployment, member):
+    from readiness import probe_runs
+
+    services.deployment_set_aws_target(
+        deployment=deployment, user=member, aws_account_id="123456789012", aws_regions=["us-east-1"]
+    )
+    probe_runs.probe_run_start(deployment=deployment, user=member)
+    actions = list(
+        AuditEvent.objects.filter(deployment=deployment).values_list("action", flat=True)
+    )
+    assert actions == ["deployment.created", "deployment.aws_target_set", "probe_run.started"]
+    assert verify_chain().ok
