@@ -206,6 +206,11 @@ class ChecklistItem(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     qualifier = models.CharField(max_length=20, choices=Qualifier.choices, blank=True)
+    # Copied from the template item like the wording, so a later change of the template's
+    # owners leaves deployments already under review alone.
+    owner_role = models.ForeignKey(
+        "signoff.Role", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=20, choices=ItemStatus.choices, default=ItemStatus.OPEN)
     note = models.TextField(blank=True)
     evidence_url = models.URLField(max_length=2000, blank=True)
@@ -293,6 +298,7 @@ class PostDeploymentCheck(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     checked_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="What the person checked and saw.")
 
     class Meta:
         ordering = ["deployment", "position"]

@@ -42,6 +42,7 @@ from readiness.probes.runner import plan
 from readiness.probes.session import target_session
 from readiness.services import require_member
 from signoff.audit import audit_record
+from signoff.services import CLOSED_STATES, deployment_reevaluate
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,9 @@ def apply_run(run: ProbeRun) -> int:
 
     A person's decision is never overwritten: the disagreement is shown on the page instead.
     """
+    if run.deployment.state in CLOSED_STATES:
+        # A deployed record's checklist no longer changes; the results stay on the run.
+        return 0
     by_item: dict[int, list[ProbeResult]] = defaultdict(list)
     for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE):
         by_item[result.item_id].append(result)
@@ -313,6 +317,8 @@ def apply_run(run: ProbeRun) -> int:
                 note=item.note,
                 evidence_url=item.evidence_url,
             )
+    # New probe results are part of what roles approve, even where no item changed.
+    deployment_reevaluate(deployment=run.deployment, actor=None)
     return changed
 
 

@@ -22,7 +22,9 @@ from readiness.models import (
     PostDeploymentCheck,
     Team,
 )
+from signoff import services as signoff_services
 from signoff.audit import audit_record
+from signoff.services import CLOSED_STATES
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parent / "data" / "production-readiness-checklist.md"
 
@@ -171,6 +173,7 @@ def deployment_create(
             title=item.title,
             description=item.description,
             qualifier=item.qualifier,
+            owner_role_id=item.owner_role_id,
         )
         for section, template_section in zip(sections, template_sections, strict=True)
         for item in template_section.items.all()
@@ -207,6 +210,10 @@ def _item_state(item: ChecklistItem) -> dict:
     }
 
 
+class RecordClosed(Exception):
+    """The deployment was deployed: its checklist is part of a closed record."""
+
+
 class StaleEdit(Exception):
     """The item changed after the page was loaded; `current` is the item as it is now."""
 
@@ -232,7 +239,13 @@ def item_update(
     Changing a status that a probe run set is an override: it needs a reason, which is kept
     with the change.
     """
-    require_member(team=item.section.deployment.team, user=user)
+    deployment = item.section.deployment
+    require_member(team=deployment.team, user=user)
+    if deployment.state in CLOSED_STATES:
+        raise RecordClosed(
+            f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
+            " and its checklist no longer changes."
+        )
     if status not in ItemStatus.values:
         raise ValidationError({"status": "Unknown status."})
     na_reason, reason = na_reason.strip(), reason.strip()
@@ -291,6 +304,7 @@ def item_update(
         na_reason=item.na_reason,
     )
     Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
+    signoff_services.deployment_reevaluate(deployment=section.deployment, actor=user)
     return item
 
 

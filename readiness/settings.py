@@ -166,7 +166,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-globals().update(env.dj_email_url("EMAIL_URL", "console://" if DEBUG else "smtp://localhost:25"))
+# Without EMAIL_URL, mail goes to the log (console): the embedded default sends nothing out.
+globals().update(env.dj_email_url("EMAIL_URL", "console://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "readiness@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -206,6 +207,14 @@ if not isinstance(PROBE_SETTINGS, dict):
 PROBE_RUN_TIMEOUT = env.int("PROBE_RUN_TIMEOUT", 300)
 PROBE_MAX_ATTEMPTS = env.int("PROBE_MAX_ATTEMPTS", 4)
 PROBE_CALL_TIMEOUT = env.float("PROBE_CALL_TIMEOUT", 10.0)
+
+# Sign-off.
+SIGNOFF_ONE_ROLE_PER_PERSON = env.bool("SIGNOFF_ONE_ROLE_PER_PERSON", True)
+WAIVER_MAX_DAYS = env.int("WAIVER_MAX_DAYS", 90)
+# Slack-compatible incoming webhook for sign-off events (empty: none).
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", "")
+# Absolute address of the site for links in email and webhook messages.
+SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
 
 TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
 DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)

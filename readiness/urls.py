@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from readiness import views
 
@@ -33,5 +33,7 @@ urlpatterns = [
     path("templates/", views.template_list, name="template_list"),
     path("templates/import/", views.template_import, name="template_import"),
     path("templates/<int:pk>/", views.template_detail, name="template_detail"),
+    path("", include("signoff.urls")),
+    path("", include("signoff.team_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -22,7 +22,8 @@ from readiness.forms import (
     ItemForm,
     TemplateImportForm,
 )
-from readiness.models import ChecklistTemplate
+from readiness.models import ChecklistTemplate, DeploymentState
+from signoff.selectors import standings
 
 DETAIL_TEMPLATE = "readiness/deployment_detail.html"
 
@@ -39,7 +40,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     cleaned = {key: filters.cleaned_data.get(key) or "" for key in ("team", "state", "text")}
     deployments = selectors.dashboard_deployments(user=request.user, **cleaned)
     page = Paginator(deployments, settings.DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    role_standings = standings(list(page))
     for deployment in page:
+        deployment.standings = role_standings.get(deployment.pk, [])
         deployment.progress = selectors.Progress(
             total=deployment.total_items,
             done=deployment.done_items,
@@ -73,7 +76,7 @@ def deployment_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _detail_context(deployment, *, shown_item=None) -> dict:
+def _detail_context(deployment, *, user, shown_item=None) -> dict:
     """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
     sections = selectors.deployment_sections(deployment)
     items = [item for section in sections for item in section.items.all()]
@@ -92,6 +95,27 @@ def _detail_context(deployment, *, shown_item=None) -> dict:
         "sections": sections,
         "progress": selectors.Progress.of(items),
         "run": selectors.with_counts(selectors.active_probe_run(deployment) or latest_run),
+        **lifecycle_context(deployment, user=user),
+    }
+
+
+def lifecycle_context(deployment, *, user) -> dict:
+    """The sign-off block of the checklist page: each role's standing and the next step."""
+    from signoff.forms import DeployedForm, PostCheckForm
+    from signoff.selectors import roles_of, standings
+
+    all_standings = standings([deployment])[deployment.pk]
+    held = roles_of(user=user, team=deployment.team)
+    for standing in all_standings:
+        standing.held = standing.role.pk in held
+    return {
+        "standings": all_standings,
+        "post_checks": list(
+            deployment.post_deployment_checks.select_related("checked_by").order_by("position")
+        ),
+        "deployed_form": DeployedForm(),
+        "deployment_states": DeploymentState.choices,
+        "post_check_form": PostCheckForm(),
     }
 
 
@@ -108,7 +132,7 @@ def _decorate_item(item, section, results: dict, coverage: dict) -> None:
 @require_GET
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    return render(request, DETAIL_TEMPLATE, _detail_context(deployment))
+    return render(request, DETAIL_TEMPLATE, _detail_context(deployment, user=request.user))
 
 
 def _item_fragment(request, deployment, item) -> str:
@@ -144,7 +168,10 @@ def _saved_response(request, deployment, item) -> HttpResponse:
             request=request,
         ),
     ]
-    return HttpResponse("".join(parts))
+    response = HttpResponse("".join(parts))
+    # Role pages show the blockers and whether a sign-off went stale: they reload on this.
+    response["HX-Trigger"] = "checklist-changed"
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -172,6 +199,13 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             )
         except services.StaleEdit as stale:
             return _conflict_response(request, deployment, stale.current, rejected=data)
+        except services.RecordClosed as closed:
+            form.add_error(None, str(closed))
+            _single_item(deployment, item, form)
+            if request.htmx:
+                return HttpResponse(_item_fragment(request, deployment, item), status=409)
+            context = _detail_context(deployment, user=request.user, shown_item=item)
+            return render(request, DETAIL_TEMPLATE, context, status=409)
         except ValidationError as error:
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
@@ -183,7 +217,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     _single_item(deployment, item, form)
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, item), status=400)
-    context = _detail_context(deployment, shown_item=item)
+    context = _detail_context(deployment, user=request.user, shown_item=item)
     return render(request, DETAIL_TEMPLATE, context, status=400)
 
 
@@ -193,7 +227,7 @@ def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpR
     current.conflict, current.rejected = True, rejected
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, current), status=409)
-    context = _detail_context(deployment, shown_item=current)
+    context = _detail_context(deployment, user=request.user, shown_item=current)
     return render(request, DETAIL_TEMPLATE, context, status=409)
 
 

@@ -20,12 +20,16 @@ HTMX = {"HX-Request": "true"}
 
 # Ceilings measured on SQLite and PostgreSQL, which run the same statements (savepoints
 # included); raise one only with a reason, never to make room for a query per row.
-CHECKLIST_PAGE_MAX = 7
-DASHBOARD_MAX = 5
+# The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
+# probe results, waivers, sign-offs, the viewer's roles and the post-deployment checks (+7).
+CHECKLIST_PAGE_MAX = 14
+# The role badges: the same reads for the whole page of deployments at once (+6).
+DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
-# advisory lock that serializes appends (18 there, 17 on SQLite).
-ITEM_SAVE_HTMX_MAX = 18
-ITEM_INVALID_PLAIN_MAX = 9
+# advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
+# any sign-off could have turned stale (+1).
+ITEM_SAVE_HTMX_MAX = 19
+ITEM_INVALID_PLAIN_MAX = 16
 ITEM_HISTORY_MAX = 5
 
 

@@ -1,0 +1,3 @@
+"""Team pages and the per-deployment audit trail (being written)."""
+
+urlpatterns: list = []
