@@ -482,3 +482,19 @@ def test_every_step_is_in_the_verified_chain(in_review, signers):
     assert verify_chain().ok
     assert len(ROLE_SLUGS) == SignOff.objects.filter(deployment=in_review).count()
     assert PASSWORD
+
+
+@pytest.mark.django_db
+def test_the_database_allows_one_sign_off_per_role_and_turn(in_review, signers):
+    complete_items(in_review, "security")
+    signoff = sign(in_review, signers["security"], "security")
+    duplicate = {
+        field: getattr(signoff, field)
+        for field in ("deployment", "role", "sequence", "printed_name", "signed_at", "digest")
+    }
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SignOff.objects.create(
+            **duplicate, user=signers["security"], meaning="approve", approved_state={}
+        )

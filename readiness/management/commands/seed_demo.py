@@ -5,9 +5,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from readiness import selectors, services
 from readiness.models import Deployment, ItemStatus, Team
+from signoff import services as signoff_services
 from signoff.models import Role, RoleMembership
 
 DEMO_USERS = (
@@ -24,7 +26,8 @@ DEMO_TEAM = "Payments"
 class Command(BaseCommand):
     help = (
         "Create demo users (passwords generated once and kept in DATA_DIR), a Payments team and "
-        "a demo deployment with a few items filled in. Safe to re-run."
+        "two demo deployments: one with a few items filled in, one in review with real "
+        "sign-offs (Security approved, DevOps's gone stale). Safe to re-run."
     )
 
     def handle(self, *args, **options):
@@ -38,6 +41,7 @@ class Command(BaseCommand):
             users = self._users(passwords)
             team = self._team(users)
             self._deployment(team, users["lead"])
+            self._in_review(team, users, passwords)
         credentials_file.touch(mode=0o600)
         credentials_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
         self.stdout.write(self.style.SUCCESS(f"Demo users (also in {credentials_file}):"))
@@ -118,3 +122,69 @@ class Command(BaseCommand):
                         evidence_url="",
                         na_reason=reason,
                     )
+
+    def _in_review(self, team: Team, users: dict, passwords: dict) -> None:
+        """A deployment under review: Security approved with a waiver, DevOps signed and then
+        an item changed, so its sign-off shows stale with what changed."""
+        if Deployment.objects.filter(team=team, service="ledger-service").exists():
+            return
+        lead, security, devops = users["lead"], users["security"], users["devops"]
+        deployment = services.deployment_create(
+            user=lead,
+            team=team,
+            template=selectors.default_template(),
+            service="ledger-service",
+            environment="production",
+            version="1.9.0",
+            planned_date=datetime.date(2026, 12, 17),
+        )
+        items = {
+            item.title: item
+            for section in selectors.deployment_sections(deployment)
+            for item in section.items.all()
+        }
+        notes = {
+            "MFA": "Enforced by the AWS SSO permission set; break-glass user has a hardware key.",
+            "Backup Strategy": "AWS Backup daily, 35-day retention; restore drill 2026-11-20.",
+            "Encryption at Rest": "KMS CMK alias/ledger on RDS, S3 and EBS.",
+        }
+        for item in items.values():
+            owner = item.owner_role.name if item.owner_role else ""
+            if owner not in ("Security", "DevOps") or item.title == "Penetration Test":
+                continue
+            services.item_update(
+                item=item,
+                user=security if owner == "Security" else devops,
+                expected_version=item.version,
+                status=ItemStatus.DONE,
+                note=notes.get(item.title, ""),
+                evidence_url="",
+                na_reason="",
+            )
+        signoff_services.signoff_request(deployment=deployment, user=lead)
+        signoff_services.waiver_grant(
+            item=items["Penetration Test"],
+            user=security,
+            reason="External test booked for 2027-01-08; no new public endpoint in this release.",
+            expires_at=timezone.now() + datetime.timedelta(days=45),
+        )
+        for user, role in ((security, "Security"), (devops, "DevOps")):
+            signoff_services.signoff_record(
+                deployment=deployment,
+                role=Role.objects.get(name=role),
+                user=user,
+                meaning="approve",
+                comment="",
+                password=passwords[user.username],
+            )
+        backup = items["Backup Strategy"]
+        backup.refresh_from_db()
+        services.item_update(
+            item=backup,
+            user=lead,
+            expected_version=backup.version,
+            status=ItemStatus.FAILED,
+            note="Restore drill of 2026-11-27 failed: snapshot older than the RPO.",
+            evidence_url="",
+            na_reason="",
+        )
