@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from environs import Env
+from environs import Env, validate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -225,6 +225,21 @@ NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", "")
 # Absolute address of the site for links in email and webhook messages.
 SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
 
+# The signed PDF record.
+RECORD_PAGE_SIZE = env.str("RECORD_PAGE_SIZE", "A4", validate=validate.OneOf(["A4", "Letter"]))
+RECORD_VERIFY_MAX_BYTES = env.int("RECORD_VERIFY_MAX_BYTES", 20 * 1024 * 1024)
+# PAdES signing key: PEM key + certificate files, or a PKCS#12 bundle. Without any of them,
+# `manage.py create_signing_cert` writes a self-signed pair to DATA_DIR/signing/, used when
+# present; with none at all, records carry their SHA-256 only.
+SIGNING_KEY_FILE = env.path("SIGNING_KEY_FILE", DATA_DIR / "signing" / "key.pem")
+SIGNING_CERT_FILE = env.path("SIGNING_CERT_FILE", DATA_DIR / "signing" / "cert.pem")
+SIGNING_KEY_PASSWORD = env.str("SIGNING_KEY_PASSWORD", "")
+SIGNING_PKCS12_FILE = env.path("SIGNING_PKCS12_FILE", None)
+SIGNING_PKCS12_PASSWORD = env.str("SIGNING_PKCS12_PASSWORD", "")
+# Extra trusted CA certificates (PEM files, comma-separated) for verifying records signed by
+# a certificate that a CA issued; the configured signing certificate is always trusted.
+SIGNING_TRUST_ROOTS = env.list("SIGNING_TRUST_ROOTS", [])
+
 TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
 DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)
 
@@ -235,5 +250,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # WeasyPrint logs every layout step at INFO; its warnings (a missing font) matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # pyHanko logs each failed check of an uploaded record with a traceback; the
+        # verification page reports the verdict itself.
+        "pyhanko.sign.validation": {"level": "CRITICAL"},
+        "pyhanko.sign.diff_analysis": {"level": "CRITICAL"},
+    },
 }

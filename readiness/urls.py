@@ -35,5 +35,7 @@ urlpatterns = [
     path("templates/<int:pk>/", views.template_detail, name="template_detail"),
     path("", include("signoff.urls")),
     path("", include("signoff.team_urls")),
+    path("", include("signoff.record_urls")),
+    path("", include("signoff.verify_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -83,9 +83,10 @@ def _detail_context(deployment, *, user, shown_item=None) -> dict:
     latest_run = selectors.latest_finished_run(deployment)
     results = selectors.results_by_item(latest_run)
     coverage = selectors.probe_keys_by_item()
+    waivers = _waivers(deployment)
     for section in sections:
         for item in section.items.all():
-            _decorate_item(item, section, results, coverage)
+            _decorate_item(item, section, results, coverage, waivers)
             if shown_item is not None and item.pk == shown_item.pk:
                 item.form = shown_item.form
                 item.conflict = getattr(shown_item, "conflict", False)
@@ -113,15 +114,26 @@ def lifecycle_context(deployment, *, user) -> dict:
         "post_checks": list(
             deployment.post_deployment_checks.select_related("checked_by").order_by("position")
         ),
+        "records": list(deployment.records.order_by("-number")),
         "deployed_form": DeployedForm(),
         "deployment_states": DeploymentState.choices,
         "post_check_form": PostCheckForm(),
     }
 
 
-def _decorate_item(item, section, results: dict, coverage: dict) -> None:
-    """Attach what the item partial shows besides the item: form, probe evidence, conflict."""
+def _waivers(deployment) -> dict:
+    from django.utils import timezone
+
+    from signoff.selectors import active_waivers
+
+    return active_waivers([deployment.pk], now=timezone.now())
+
+
+def _decorate_item(item, section, results: dict, coverage: dict, waivers=None) -> None:
+    """Attach what the item partial shows besides the item: form, probe evidence, conflict,
+    the waiver in force."""
     item.form = ItemForm.for_item(item)
+    item.waiver = (waivers or {}).get(item.pk)
     item.latest_results = results.get(item.pk, [])
     item.result_counts = selectors.result_counts(item.latest_results)
     item.probes = coverage.get((section.title, item.title), [])
@@ -132,6 +144,9 @@ def _decorate_item(item, section, results: dict, coverage: dict) -> None:
 @require_GET
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    if request.htmx and request.htmx.target == "signoff":
+        context = {"deployment": deployment, **lifecycle_context(deployment, user=request.user)}
+        return render(request, "signoff/lifecycle.html", context)
     return render(request, DETAIL_TEMPLATE, _detail_context(deployment, user=request.user))
 
 
@@ -144,7 +159,9 @@ def _item_fragment(request, deployment, item) -> str:
 def _single_item(deployment, item, form=None):
     """Decorate one item the way the checklist page does, for its fragment."""
     results = selectors.results_by_item(selectors.latest_finished_run(deployment))
-    _decorate_item(item, item.section, results, selectors.probe_keys_by_item())
+    _decorate_item(
+        item, item.section, results, selectors.probe_keys_by_item(), _waivers(deployment)
+    )
     if form is not None:
         item.form = form
     return item
@@ -153,10 +170,22 @@ def _single_item(deployment, item, form=None):
 def _saved_response(request, deployment, item) -> HttpResponse:
     """The item itself plus out-of-band progress bars for its section and the deployment."""
     _single_item(deployment, item)
+    parts = [_item_fragment(request, deployment, item)]
+    # The progress bars exist on the checklist page only (role pages edit items too).
+    page = request.htmx.current_url_abs_path
+    if page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment):
+        parts += _progress_fragments(request, deployment, item)
+    response = HttpResponse("".join(parts))
+    # Role pages and the checklist's Final Sign-Off block show the blockers and whether a
+    # sign-off went stale: they reload on this.
+    response["HX-Trigger"] = "checklist-changed"
+    return response
+
+
+def _progress_fragments(request, deployment, item) -> list[str]:
     section = item.section
     section.progress = selectors.section_progress(section)
-    parts = [
-        _item_fragment(request, deployment, item),
+    return [
         render_to_string(
             f"{DETAIL_TEMPLATE}#section-progress",
             {"section": section, "oob": True},
@@ -168,10 +197,6 @@ def _saved_response(request, deployment, item) -> HttpResponse:
             request=request,
         ),
     ]
-    response = HttpResponse("".join(parts))
-    # Role pages show the blockers and whether a sign-off went stale: they reload on this.
-    response["HX-Trigger"] = "checklist-changed"
-    return response
 
 
 @require_http_methods(["GET", "POST"])

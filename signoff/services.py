@@ -255,6 +255,12 @@ def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
     return revocation
 
 
+def _record_enqueue(deployment_id: int) -> None:
+    from signoff.records import record_enqueue
+
+    record_enqueue(deployment_id)
+
+
 def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor) -> None:
     """Move between in review and approved to match the signatures (deployment is locked)."""
     approving = all_approving(all_standings)
@@ -266,6 +272,7 @@ def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor)
             reason="every role approved: " + ", ".join(s.role.name for s in all_standings),
         )
         notifications.announce("approved", deployment_id=deployment.pk)
+        _record_enqueue(deployment.pk)
     elif deployment.state == DeploymentState.APPROVED and not approving:
         why = "; ".join(f"{s.role.name} {s.status_label}" for s in all_standings if not s.approving)
         _transition(deployment, to=DeploymentState.IN_REVIEW, actor=actor, reason=why)
@@ -448,4 +455,5 @@ def post_check_record(*, check: PostDeploymentCheck, user, note: str) -> PostDep
             actor=user,
             reason="every post-deployment check recorded",
         )
+        _record_enqueue(deployment.pk)
     return check

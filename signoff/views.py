@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,6 +22,7 @@ from signoff.forms import (
 from signoff.models import Role, SignOff, Waiver
 
 ROLE_TEMPLATE = "signoff/role.html"
+LIFECYCLE_TEMPLATE = "signoff/lifecycle.html"
 CLOSED = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
 
 
@@ -37,13 +39,21 @@ def _role_context(request, deployment, role, **forms) -> dict:
     all_standings = selectors.standings([deployment])[deployment.pk]
     standing = next((s for s in all_standings if s.role.pk == role.pk), None)
     if standing is None:
-        raise ValidationError(f"{role} does not sign for this deployment's template.")
+        raise Http404(f"{role} does not sign for this deployment's template.")
     held = selectors.roles_of(user=request.user, team=deployment.team)
     is_member = role.pk in held
+    closed = deployment.state in CLOSED
     waivers = selectors.item_waivers(deployment)
     blocked_ids = {b.item.pk for b in standing.blockers} | {b.item.pk for b in standing.waived}
     entries = {entry["id"]: entry for entry in standing.state["items"]}
-    editable = is_member and not standing.summary_scope and deployment.state not in CLOSED
+    editable = is_member and not standing.summary_scope and not closed
+    # Product's page lists every item, but only the item's owner role (a Tech Lead for an
+    # unowned item) accepts its risk: offer the waiver forms to those who may use them.
+    waiving_role_id = (
+        _tech_lead_id()
+        if is_member and not closed and any(i.owner_role_id is None for i in standing.items)
+        else None
+    )
     if editable:
         # Members edit their items here with the checklist page's own item cards.
         from readiness.views import _decorate_item
@@ -55,6 +65,9 @@ def _role_context(request, deployment, role, **forms) -> dict:
     for item in standing.items:
         item.waiver_history = waivers.get(item.pk, [])
         item.probe_entries = entries[item.pk].get("probes", [])
+        item.can_waive = (
+            is_member and not closed and (item.owner_role_id or waiving_role_id) in held
+        )
         if editable:
             _decorate_item(item, item.section, results, coverage)
     can_sign = is_member and deployment.state in (
@@ -69,6 +82,13 @@ def _role_context(request, deployment, role, **forms) -> dict:
         ),
         None,
     )
+    waiver_form = forms.get("waiver_form") or WaiverForm()
+    error = forms.get("error", "")
+    shown_ids = {b.item.pk for b in standing.blockers if b.item.can_waive}
+    if waiver_form.errors and forms.get("waiver_item_id") not in shown_ids:
+        # The item has no waiver form on this page (done already, or another role's):
+        # its errors go above the panel instead of nowhere.
+        error = error or " ".join(m for ms in waiver_form.errors.values() for m in ms)
     return {
         "deployment": deployment,
         "role": role,
@@ -81,13 +101,18 @@ def _role_context(request, deployment, role, **forms) -> dict:
         "members": selectors.role_members(deployment.team, role),
         "sign_form": forms.get("sign_form") or SignForm(),
         "revoke_form": forms.get("revoke_form") or ReasonForm(),
-        "waiver_form": forms.get("waiver_form") or WaiverForm(),
+        "waiver_form": waiver_form,
         "waiver_item_id": forms.get("waiver_item_id"),
         "meaning_help": MEANING_HELP,
         "blocked_ids": blocked_ids,
         "sections": _summary(standing) if standing.summary_scope else [],
-        "error": forms.get("error", ""),
+        "error": error,
+        "notice": forms.get("notice", ""),
     }
+
+
+def _tech_lead_id() -> int | None:
+    return Role.objects.filter(slug="tech-lead").values_list("pk", flat=True).first()
 
 
 def _summary(standing) -> list[dict]:
@@ -105,32 +130,56 @@ def _role_from(slug: str) -> Role:
     return get_object_or_404(Role, slug=slug)
 
 
+def _signing_roles(deployment) -> list[Role]:
+    """The roles of the deployment template's Final Sign-Off table, in its order."""
+    return selectors.required_roles(deployment, list(Role.objects.all()))
+
+
+def _signing_role_from(deployment, slug: str) -> Role:
+    """The role named in the URL, if it signs for this deployment; 404 otherwise."""
+    role = _role_from(slug)
+    if role not in _signing_roles(deployment):
+        raise Http404(f"{role} does not sign for this deployment.")
+    return role
+
+
 @require_GET
 def role_detail(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     deployment = _deployment(request, pk)
-    role_obj = _role_from(role)
-    try:
-        context = _role_context(request, deployment, role_obj)
-    except ValidationError as error:
-        raise Http404(f"{role_obj} does not sign for this deployment.") from error
-    template = ROLE_TEMPLATE + ("#panel" if request.htmx and request.htmx.target == "panel" else "")
-    return render(request, template, context)
+    context = _role_context(request, deployment, _role_from(role))
+    if request.htmx and request.htmx.target == "panel":
+        return _panel_fragment(request, context)
+    return render(request, ROLE_TEMPLATE, context)
+
+
+def _panel_fragment(request, context: dict, *, status: int = 200) -> HttpResponse:
+    """The panel, plus the role tabs and the state badge out of band: a signature changes
+    its role's badge and can move the deployment between in review and approved."""
+    parts = [
+        render_to_string(f"{ROLE_TEMPLATE}#{name}", {**context, "oob": name != "panel"}, request)
+        for name in ("panel", "role-tabs", "state-badge")
+    ]
+    return HttpResponse("".join(parts), status=status)
 
 
 def _panel_response(request, deployment, role, *, status=200, **forms) -> HttpResponse:
+    # The service worked on its own locked copy: show the state it left, not the one read
+    # before it ran (the last approval moves the deployment to approved).
+    deployment.refresh_from_db(fields=["state", "deployed_at", "updated_at"])
     context = _role_context(request, deployment, role, **forms)
     if request.htmx:
-        return render(request, ROLE_TEMPLATE + "#panel", context, status=status)
+        return _panel_fragment(request, context, status=status)
     return render(request, ROLE_TEMPLATE, context, status=status)
 
 
 def _done(request, deployment, role, message: str) -> HttpResponse:
-    messages.success(request, message)
     if request.htmx:
-        response = _panel_response(request, deployment, role)
-        # The state badge and other roles' panels change too: let the page reload them.
+        # Said in the panel itself; a queued message would surface on some later page.
+        response = _panel_response(request, deployment, role, notice=message)
+        # Anything else on the page that shows sign-offs may listen for this.
         response["HX-Trigger"] = "signoff-changed"
         return response
+    messages.success(request, message)
     return redirect(role_url(deployment, role))
 
 
@@ -143,7 +192,7 @@ def _errors_of(error: ValidationError) -> tuple[dict, str]:
 @require_POST
 def role_sign(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     deployment = _deployment(request, pk)
-    role_obj = _role_from(role)
+    role_obj = _signing_role_from(deployment, role)
     services.require_role(team=deployment.team, role=role_obj, user=request.user)
     form = SignForm(request.POST)
     if not form.is_valid():
@@ -214,7 +263,7 @@ def _waiver_role(item: ChecklistItem) -> Role:
 def waiver_grant(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     deployment = _deployment(request, pk)
     item = _item(deployment, item_id)
-    role = _page_role(request, item)
+    role = _page_role(request, deployment, item)
     form = WaiverForm(request.POST)
     status, error = 400, ""
     if form.is_valid():
@@ -246,11 +295,14 @@ def waiver_grant(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     )
 
 
-def _page_role(request, item: ChecklistItem) -> Role:
-    """The role whose page the form was on (Product's page shows every item), else the owner."""
+def _page_role(request, deployment, item: ChecklistItem) -> Role:
+    """The role whose page the form was on (Product's page shows every item), else the
+    owner's; only a role that signs for this deployment has a page to answer with."""
+    signing = _signing_roles(deployment)
     slug = request.POST.get("role", "")
-    role = Role.objects.filter(slug=slug).first() if slug else None
-    return role or _waiver_role(item)
+    posted = next((role for role in signing if role.slug == slug), None)
+    owner = _waiver_role(item)
+    return posted or (owner if owner in signing else signing[0])
 
 
 @require_POST
@@ -261,7 +313,7 @@ def waiver_withdraw(request: HttpRequest, pk: int, waiver_id: int) -> HttpRespon
         pk=waiver_id,
         item__section__deployment=deployment,
     )
-    role = _page_role(request, waiver.item)
+    role = _page_role(request, deployment, waiver.item)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _panel_response(
@@ -280,8 +332,8 @@ def waiver_withdraw(request: HttpRequest, pk: int, waiver_id: int) -> HttpRespon
     return _done(request, deployment, role, f"Withdrew the waiver on “{waiver.item.title}”.")
 
 
-def _back_to_deployment(request, deployment, message: str, *, level=messages.SUCCESS):
-    messages.add_message(request, level, message)
+def _back_to_deployment(request, deployment, message: str):
+    messages.success(request, message)
     url = reverse("deployment_detail", kwargs={"pk": deployment.pk}) + "#signoff"
     if request.htmx:
         response = HttpResponse(status=204)
@@ -296,7 +348,7 @@ def signoff_request(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.signoff_request(deployment=deployment, user=request.user)
     except services.SignOffConflict as conflict:
-        return _back_to_deployment(request, deployment, str(conflict), level=messages.ERROR)
+        return _lifecycle_error(request, deployment, str(conflict), status=409)
     return _back_to_deployment(
         request, deployment, "Sign-off requested: the roles have been notified."
     )
@@ -308,7 +360,8 @@ def deployment_deployed(request: HttpRequest, pk: int) -> HttpResponse:
     services.require_team_member(team=deployment.team, user=request.user)
     form = DeployedForm(request.POST)
     if not form.is_valid():
-        return _lifecycle_error(request, deployment, form.errors.as_text(), status=400)
+        problems = " ".join(message for errors in form.errors.values() for message in errors)
+        return _lifecycle_error(request, deployment, problems, status=400)
     try:
         services.deployment_mark_deployed(
             deployment=deployment, user=request.user, deployed_at=form.cleaned_data["deployed_at"]
@@ -332,15 +385,22 @@ def post_check(request: HttpRequest, pk: int, check_id: int) -> HttpResponse:
         )
     try:
         services.post_check_record(check=check, user=request.user, note=form.cleaned_data["note"])
+    except ValidationError as invalid:
+        return _lifecycle_error(request, deployment, " ".join(invalid.messages), status=400)
     except services.SignOffConflict as conflict:
         return _lifecycle_error(request, deployment, str(conflict), status=409)
     return _back_to_deployment(request, deployment, f"Checked “{check.label}”.")
 
 
 def _lifecycle_error(request, deployment, message: str, *, status: int) -> HttpResponse:
-    """Re-render the checklist page with the error above the sign-off block; nothing saved."""
-    from readiness.views import DETAIL_TEMPLATE, _detail_context
+    """Re-render the checklist page with the error above the sign-off block (an htmx request
+    gets the block alone); nothing saved."""
+    from readiness.views import DETAIL_TEMPLATE, _detail_context, lifecycle_context
 
+    if request.htmx:
+        context = {"deployment": deployment, **lifecycle_context(deployment, user=request.user)}
+        context["lifecycle_error"] = message
+        return render(request, LIFECYCLE_TEMPLATE, context, status=status)
     context = _detail_context(deployment, user=request.user)
     context["lifecycle_error"] = message
     return render(request, DETAIL_TEMPLATE, context, status=status)

@@ -21,15 +21,16 @@ HTMX = {"HX-Request": "true"}
 # Ceilings measured on SQLite and PostgreSQL, which run the same statements (savepoints
 # included); raise one only with a reason, never to make room for a query per row.
 # The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
-# probe results, waivers, sign-offs, the viewer's roles and the post-deployment checks (+7).
-CHECKLIST_PAGE_MAX = 14
+# probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
+# stored records (+8); the item cards read the waivers in force (+1).
+CHECKLIST_PAGE_MAX = 16
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
 # advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
-# any sign-off could have turned stale (+1).
-ITEM_SAVE_HTMX_MAX = 19
-ITEM_INVALID_PLAIN_MAX = 16
+# any sign-off could have turned stale (+1), and the item's waiver for its card (+1).
+ITEM_SAVE_HTMX_MAX = 20
+ITEM_INVALID_PLAIN_MAX = 19
 ITEM_HISTORY_MAX = 5
 
 
