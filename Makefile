@@ -23,6 +23,7 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py create_signing_cert --if-missing --common-name "Readiness demo"
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py serve --demo-aws
 

@@ -26,8 +26,9 @@ DEMO_TEAM = "Payments"
 class Command(BaseCommand):
     help = (
         "Create demo users (passwords generated once and kept in DATA_DIR), a Payments team and "
-        "two demo deployments: one with a few items filled in, one in review with real "
-        "sign-offs (Security approved, DevOps's gone stale). Safe to re-run."
+        "three demo deployments: one with a few items filled in, one in review with real "
+        "sign-offs (Security approved, DevOps's gone stale), one signed by all four roles, "
+        "deployed and verified (the workers make its records). Safe to re-run."
     )
 
     def handle(self, *args, **options):
@@ -42,6 +43,7 @@ class Command(BaseCommand):
             team = self._team(users)
             self._deployment(team, users["lead"])
             self._in_review(team, users, passwords)
+            self._verified(team, users, passwords)
         credentials_file.touch(mode=0o600)
         credentials_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
         self.stdout.write(self.style.SUCCESS(f"Demo users (also in {credentials_file}):"))
@@ -188,3 +190,65 @@ class Command(BaseCommand):
             evidence_url="",
             na_reason="",
         )
+
+    def _verified(self, team: Team, users: dict, passwords: dict) -> None:
+        """A release taken all the way: every item settled, four approvals, deployed, the
+        post-deployment checks recorded. The workers render its records once they start."""
+        if Deployment.objects.filter(team=team, service="checkout-web").exists():
+            return
+        lead = users["lead"]
+        owners = {"Security": users["security"], "DevOps": users["devops"]}
+        deployment = services.deployment_create(
+            user=lead,
+            team=team,
+            template=selectors.default_template(),
+            service="checkout-web",
+            environment="production",
+            version="3.1.0",
+            planned_date=datetime.date(2026, 11, 24),
+        )
+        not_applicable = {
+            "Blue/Green Deployment": "Canary releases cover this service.",
+            "Distributed Tracing": "Single service without downstream calls.",
+            "Feature Flags": "No flagged features in this release.",
+        }
+        for section in selectors.deployment_sections(deployment):
+            for item in section.items.all():
+                owner = item.owner_role.name if item.owner_role else ""
+                reason = not_applicable.get(item.title, "")
+                services.item_update(
+                    item=item,
+                    user=owners.get(owner, lead),
+                    expected_version=item.version,
+                    status=ItemStatus.NOT_APPLICABLE if reason else ItemStatus.DONE,
+                    note="" if reason else "Checked for 3.1.0.",
+                    evidence_url="",
+                    na_reason=reason,
+                )
+        signoff_services.signoff_request(deployment=deployment, user=lead)
+        for username, role, meaning, comment in (
+            ("lead", "Tech Lead", "approve", ""),
+            ("security", "Security", "approve", ""),
+            ("devops", "DevOps", "approve", ""),
+            ("product", "Product", "approve_with_conditions", "Announce after 18:00 UTC."),
+        ):
+            signoff_services.signoff_record(
+                deployment=deployment,
+                role=Role.objects.get(name=role),
+                user=users[username],
+                meaning=meaning,
+                comment=comment,
+                password=passwords[username],
+            )
+        signoff_services.deployment_mark_deployed(
+            deployment=deployment, user=users["devops"], deployed_at=timezone.now()
+        )
+        notes = (
+            "Smoke suite green in 4 min.",
+            "Dashboards and alarms receive data.",
+            "No alarms in the first hour.",
+        )
+        for check, note in zip(
+            deployment.post_deployment_checks.order_by("position"), notes, strict=False
+        ):
+            signoff_services.post_check_record(check=check, user=users["devops"], note=note)
