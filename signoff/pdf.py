@@ -76,8 +76,9 @@ def record_html(snapshot: RecordSnapshot, *, draft: bool, page_size: str | None 
             "page_size": page_size_css(page_size),
             "margin_text": {
                 "top_right": _css_string(header),
-                "bottom_left": _css_string(f"Record {snapshot.record_id}"),
-                "bottom_center": _css_string(f"State digest {snapshot.state_digest[:16]}"),
+                "bottom_left": _css_string(
+                    f"Record {snapshot.record_id} · State digest {snapshot.state_digest[:16]}"
+                ),
             },
         },
     )

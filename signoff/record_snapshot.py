@@ -149,17 +149,6 @@ class ItemLine:
                 seen.setdefault(probe.probe_key, probe.remediation)
         return tuple(seen.items())
 
-    @property
-    def has_details(self) -> bool:
-        return bool(
-            self.note
-            or self.evidence_url
-            or self.na_reason
-            or self.waiver
-            or self.probes
-            or self.status_reason
-        )
-
 
 @dataclass(frozen=True)
 class SectionLine:
@@ -175,6 +164,12 @@ class SectionLine:
     probes_failed: int
     # Warnings and errors: the probe could not say pass, but did not say fail either.
     probes_other: int
+
+    @property
+    def owner_role(self) -> str:
+        """The role owning every item of the section, or "" when they differ."""
+        owners = {line.owner_role for line in self.items}
+        return owners.pop() if len(owners) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -291,10 +286,6 @@ class RecordSnapshot:
         """The sign-offs in force that the record shows (for linking a stored record)."""
         return tuple(row.signoff_id for row in self.signatures if row.signed)
 
-    @property
-    def item_count(self) -> int:
-        return self.totals.total
-
 
 def _name(user) -> str:
     if user is None:
@@ -362,10 +353,7 @@ def _signature_row(standing: RoleStanding) -> SignatureRow:
 
 
 def _item_line(item, number, probes, waiver, covered) -> ItemLine:
-    if item.source == DecisionSource.PROBE:
-        who = "probe run"
-    else:
-        who = _name(item.updated_by)
+    who = "probe run" if item.source == DecisionSource.PROBE else _name(item.updated_by)
     return ItemLine(
         number=number,
         title=item.title,
@@ -571,7 +559,9 @@ def record_snapshot(
             result_count += 1
     waivers = active_waivers([deployment.pk], now=now)
     role_standings = standings([deployment], now=now)[deployment.pk]
-    checks = list(deployment.post_deployment_checks.select_related("checked_by").order_by("position"))
+    checks = list(
+        deployment.post_deployment_checks.select_related("checked_by").order_by("position")
+    )
     covered = probe_keys_by_item()
 
     items_by_section: dict[int, list] = {}
