@@ -18,8 +18,9 @@ current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
 _CHAIN_LOCK = 7_230_514
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    payload = {
+def hashed_fields(event: AuditEvent) -> dict:
+    """The fields an event's hash covers, as hashed (exports hand them to auditors)."""
+    return {
         "prev_hash": event.prev_hash,
         "created_at": event.created_at.isoformat(),
         "actor_id": event.actor_id,
@@ -32,6 +33,10 @@ def _canonical(event: AuditEvent) -> bytes:
         "reason": event.reason,
         "ip": event.ip,
     }
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    payload = hashed_fields(event)
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 

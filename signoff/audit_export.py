@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from readiness.models import Deployment
+from signoff.audit import hashed_fields
 from signoff.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -192,23 +193,6 @@ def actor_name(event: AuditEvent) -> str:
     return _display_name(event.actor) if event.actor_id else SYSTEM
 
 
-def _hashed_fields(event: AuditEvent) -> dict:
-    """The fields `signoff.audit` hashes, with the values it hashed."""
-    return {
-        "prev_hash": event.prev_hash,
-        "created_at": event.created_at.isoformat(),
-        "actor_id": event.actor_id,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "deployment_id": event.deployment_id,
-        "before": event.before,
-        "after": event.after,
-        "reason": event.reason,
-        "ip": event.ip,
-    }
-
-
 def _in_chain_order(events: QuerySet[AuditEvent]):
     # Exports list the chain as it was written, so each prev_hash follows a row above it.
     return events.order_by("id").iterator(chunk_size=2000)
@@ -220,7 +204,7 @@ def events_json(deployment: Deployment, events: QuerySet[AuditEvent], *, filters
         rows.append(
             {
                 "id": event.pk,
-                **_hashed_fields(event),
+                **hashed_fields(event),
                 "actor": event.actor.get_username() if event.actor_id else None,
                 "actor_name": actor_name(event),
                 "hash": event.hash,
