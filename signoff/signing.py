@@ -8,6 +8,8 @@ Verification runs on files anyone can upload, so `verify_pdf` and `verify_record
 raise on bad input: every parser or validator failure becomes a problem in the report.
 """
 
+import asyncio
+import concurrent.futures
 import datetime
 import functools
 import hashlib
@@ -309,6 +311,18 @@ def _reserved_bytes(signer: signers.SimpleSigner) -> int:
     return 2 * (2 * certificates + signature + 1024)
 
 
+def _outside_event_loop(function, *args, **kwargs):
+    """Call one of pyHanko's synchronous entry points, which start their own event loop
+    (asyncio.run): from a thread already running one (an ASGI view, a browser test), it
+    runs in a short-lived thread of its own instead of failing."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 def sign_pdf(
     pdf_bytes: bytes,
     *,
@@ -334,7 +348,8 @@ def sign_pdf(
         name=name or None,
     )
     try:
-        output = signers.sign_pdf(
+        output = _outside_event_loop(
+            signers.sign_pdf,
             IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
             meta,
             signer=signer,
@@ -343,8 +358,11 @@ def sign_pdf(
     except SigningError as error:
         # The estimate was short (a long chain in a PKCS#12 bundle): let pyHanko measure.
         log.info("signature reservation too small, signing again with an estimate: %s", error)
-        output = signers.sign_pdf(
-            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False), meta, signer=signer
+        output = _outside_event_loop(
+            signers.sign_pdf,
+            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
+            meta,
+            signer=signer,
         )
     return SignedPdf(
         data=output.getvalue(),
@@ -455,7 +473,7 @@ def _text(value) -> str:
 def _check_signature(result: Verification, signature, context: ValidationContext) -> None:
     result.signature_name = _text(signature.sig_object.get("/Name"))
     result.signature_reason = _text(signature.sig_object.get("/Reason"))
-    status = validate_pdf_signature(signature, context)
+    status = _outside_event_loop(validate_pdf_signature, signature, context)
     result.signature_valid = bool(status.bottom_line)
     result.intact = bool(status.intact)
     # pyHanko's `trusted` is also False when the content changed; this one answers only

@@ -34,6 +34,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+    # Browser tests last: Playwright leaves its event loop set as the main thread's running
+    # loop for the rest of the session, which code that starts its own loop (pyHanko) and
+    # Django's async-safety checks would otherwise meet in every later test.
+    items.sort(key=lambda item: HERE in item.path.parents)
 
 
 @pytest.fixture(scope="session")

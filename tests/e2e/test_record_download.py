@@ -4,7 +4,6 @@
 import io
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,19 +33,6 @@ def record_settings(settings, tmp_path):
     settings.SIGNING_CERT_FILE = tmp_path / "signing" / "cert.pem"
     call_command("create_signing_cert", "--common-name", "Readiness e2e", stdout=io.StringIO())
     return tmp_path
-
-
-def worker_call(function, **kwargs):
-    from django.db import connection
-
-    def run():
-        try:
-            return function(**kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result(timeout=120)
 
 
 def verify_command(path, settings_dir) -> subprocess.CompletedProcess:
@@ -86,9 +72,9 @@ def test_downloaded_record_verifies_and_a_changed_byte_fails(
     deployment = make_deployment(user=signers["tech-lead"], team=team)
     approve_all(deployment, signers)
     assert deployment.state == "approved"
-    # What the worker does after the approval commits; in a thread of its own, because
-    # pyHanko runs its own event loop and Playwright's looks running in this one.
-    record = worker_call(records.record_generate, deployment_id=deployment.pk)
+    # What the worker does after the approval commits (here Playwright's event loop looks
+    # running in this thread, which signing must cope with).
+    record = records.record_generate(deployment_id=deployment.pk)
     assert record.pades_signed
 
     page.set_default_timeout(WAIT)
