@@ -93,6 +93,21 @@ class ProbeSettings:
     rpo_target_seconds: int = 3600
     recent_traces_minutes: int = 60 * 24
     dr_tag_key: str = "DR"
+    # Right-sizing: an instance whose CPU maximum over the window stays under the low band is
+    # oversized; one whose average stays over the high band is undersized.
+    sizing_window_days: int = 14
+    cpu_low_percent: float = 10.0
+    cpu_high_percent: float = 80.0
+    # Reservations and Savings Plans: share of eligible usage covered over the window.
+    commitment_coverage_target_percent: float = 70.0
+    commitment_window_days: int = 30
+    log_retention_min_days: int = 365
+    access_key_max_age_days: int = 90
+    password_min_length: int = 14
+    # Regions where data may live; empty means the deployment's own regions.
+    approved_regions: tuple[str, ...] = ()
+    environment_tag_key: str = "Environment"
+    production_environments: tuple[str, ...] = ("prod", "production", "prd", "live")
 
 
 # The last AWS operation called in this thread: an AccessDenied then names the exact IAM
@@ -100,8 +115,31 @@ class ProbeSettings:
 _calls = threading.local()
 
 
+class CallRecorder:
+    """Every AWS operation probes call, with the probe that made it (tests compare these with
+    the actions each probe declares, so the published IAM policy is never short)."""
+
+    def __init__(self) -> None:
+        self.calls: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def add(self, probe_key: str, call: tuple[str, str]) -> None:
+        with self._lock:
+            self.calls.add((probe_key, *call))
+
+
+_recorder: CallRecorder | None = None
+
+
+def record_calls(recorder: CallRecorder | None) -> None:
+    global _recorder
+    _recorder = recorder
+
+
 def _remember_call(model, **kwargs) -> None:
     _calls.last = (model.service_model.signing_name, model.name)
+    if _recorder is not None:
+        _recorder.add(getattr(_calls, "probe", None) or "?", _calls.last)
 
 
 def forget_last_call() -> None:
@@ -115,8 +153,11 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
     AccessDenied still names the refused action.
     """
 
+    running = getattr(_calls, "probe", None)
+
     def call(item):
         forget_last_call()
+        _calls.probe = running
         try:
             return function(item), None, None
         except Exception as exc:  # handed back to the caller's thread below
@@ -279,6 +320,16 @@ _ACTION_OF_OPERATION = {
 }
 
 
+def action_names(mapping: Mapping[tuple[str, str], str]) -> None:
+    """Declare IAM action names that differ from `service:Operation`, from a probe module."""
+    _ACTION_OF_OPERATION.update(mapping)
+
+
+def action_of(call: tuple[str, str]) -> str:
+    """The IAM action that authorizes an API call (signing name, operation name)."""
+    return _action(call)
+
+
 def _action(call: tuple[str, str]) -> str:
     service, operation = call
     if (service, operation) in _ACTION_OF_OPERATION:
@@ -357,12 +408,15 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
     """Run one probe in one region; every failure becomes an `error` result."""
     started = time.monotonic()
     forget_last_call()
+    _calls.probe = probe.key
     try:
         result = probe.check(context)
         if not isinstance(result, ProbeResult):
             raise TypeError(f"probe {probe.key} returned {type(result).__name__}")
     except Exception as exc:  # a probe run never crashes: the error is the result
         result = error_result(exc, context)
+    finally:
+        _calls.probe = None
     return Execution(
         probe=probe,
         region=context.region,

@@ -152,7 +152,13 @@ def least_privilege(context: ProbeContext) -> ProbeResult:
     section=SECTION,
     item="MFA",
     title="Root account and every console user have MFA",
-    actions=("iam:GetAccountSummary", "iam:ListUsers", "iam:GetLoginProfile", "iam:ListMFADevices"),
+    actions=(
+        "iam:GetAccountSummary",
+        "iam:ListUsers",
+        "iam:GetLoginProfile",
+        "iam:ListMFADevices",
+        "sts:GetCallerIdentity",
+    ),
     scope=Scope.GLOBAL,
     severity=Severity.CRITICAL,
     remediation=(
