@@ -260,6 +260,9 @@ class Probe:
     severity: Severity
     remediation: str
     check: Callable[[ProbeContext], ProbeResult]
+    # Supporting evidence only: shown with the item, never sets its status (the item itself
+    # is something no AWS API can prove, such as a runbook kept in a repository).
+    supporting: bool = False
 
     @property
     def regions_label(self) -> str:
@@ -279,6 +282,7 @@ def probe(
     scope: Scope = Scope.REGIONAL,
     severity: Severity = Severity.HIGH,
     remediation: str,
+    supporting: bool = False,
 ) -> Callable[[Callable[[ProbeContext], ProbeResult]], Callable[[ProbeContext], ProbeResult]]:
     """Register a check function as a probe of the item `section` / `item` of the template."""
 
@@ -295,6 +299,7 @@ def probe(
             severity=severity,
             remediation=remediation,
             check=check,
+            supporting=supporting,
         )
         return check
 
