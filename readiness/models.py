@@ -320,10 +320,20 @@ class ProbeRunState(models.TextChoices):
 ACTIVE_RUN_STATES = (ProbeRunState.QUEUED, ProbeRunState.RUNNING)
 
 
+class ProbeRunTrigger(models.TextChoices):
+    PERSON = "person", "Requested by a person"
+    SCHEDULE = "schedule", "Scheduled re-probe"
+    API = "api", "Requested through the API"
+
+
 class ProbeRun(models.Model):
-    """One click of "Run probes": a task per (probe, region), progress kept as done/total."""
+    """One click of "Run probes" or one scheduled re-probe: a task per (probe, region),
+    progress kept as done/total."""
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="probe_runs")
+    trigger = models.CharField(
+        max_length=10, choices=ProbeRunTrigger.choices, default=ProbeRunTrigger.PERSON
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

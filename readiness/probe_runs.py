@@ -22,6 +22,7 @@ from readiness.models import (
     ChecklistItem,
     DecisionSource,
     Deployment,
+    DeploymentState,
     ItemChange,
     ItemStatus,
     ProbeOutcome,
@@ -29,6 +30,7 @@ from readiness.models import (
     ProbeResultState,
     ProbeRun,
     ProbeRunState,
+    ProbeRunTrigger,
 )
 from readiness.probes.base import (
     ProbeContext,
@@ -41,6 +43,7 @@ from readiness.probes.base import (
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
 from readiness.services import require_member
+from signoff import notifications
 from signoff.audit import audit_record
 from signoff.services import CLOSED_STATES, deployment_reevaluate
 
@@ -78,9 +81,17 @@ def probes_for(deployment: Deployment) -> list[tuple]:
     ]
 
 
-def probe_run_start(*, deployment: Deployment, user) -> tuple[ProbeRun, bool]:
-    """Start a run, or return the active one (a second click joins it): (run, created)."""
-    require_member(team=deployment.team, user=user)
+def probe_run_start(
+    *, deployment: Deployment, user, trigger: str = ProbeRunTrigger.PERSON
+) -> tuple[ProbeRun, bool]:
+    """Start a run, or return the active one (a second click joins it): (run, created).
+
+    A scheduled re-probe has no user: the schedule is the app's own, not anyone's request.
+    """
+    if trigger == ProbeRunTrigger.SCHEDULE:
+        user = None
+    else:
+        require_member(team=deployment.team, user=user)
     if not deployment.has_aws_target:
         raise ValidationError("Set the AWS account and regions of this deployment first.")
     active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
@@ -95,6 +106,7 @@ def probe_run_start(*, deployment: Deployment, user) -> tuple[ProbeRun, bool]:
             run = ProbeRun.objects.create(
                 deployment=deployment,
                 requested_by=user,
+                trigger=trigger,
                 regions=list(deployment.aws_regions),
                 account_id=deployment.aws_account_id,
                 role_arn=deployment.aws_role_arn,
@@ -121,7 +133,12 @@ def probe_run_start(*, deployment: Deployment, user) -> tuple[ProbeRun, bool]:
                 action="probe_run.started",
                 obj=run,
                 deployment=deployment,
-                after={"regions": run.regions, "account_id": run.account_id, "checks": run.total},
+                after={
+                    "regions": run.regions,
+                    "account_id": run.account_id,
+                    "checks": run.total,
+                    "trigger": run.trigger,
+                },
             )
             transaction.on_commit(lambda: _enqueue(run.pk))
     except IntegrityError:
@@ -232,7 +249,9 @@ def probe_run_finish(*, run_id: int) -> bool:
             pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
         ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())
         if closed:
-            apply_run(ProbeRun.objects.get(pk=run_id))
+            run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
+            apply_run(run)
+            _report_errors(run)
     return bool(closed)
 
 
@@ -257,10 +276,15 @@ def apply_run(run: ProbeRun) -> int:
     A person's decision is never overwritten: the disagreement is shown on the page instead.
     """
     if run.deployment.state in CLOSED_STATES:
-        # A deployed record's checklist no longer changes; the results stay on the run.
+        # A deployed record's checklist no longer changes; the results stay on the run, and
+        # a verdict that moved since signing still makes that signature stale (drift).
+        deployment_reevaluate(deployment=run.deployment, actor=None)
         return 0
     by_item: dict[int, list[ProbeResult]] = defaultdict(list)
-    for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE):
+    supporting = [key for key, probe in registry().items() if probe.supporting]
+    for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE).exclude(
+        probe_key__in=supporting
+    ):
         by_item[result.item_id].append(result)
     changed = 0
     now = timezone.now()
@@ -322,6 +346,75 @@ def apply_run(run: ProbeRun) -> int:
     return changed
 
 
+def _report_errors(run: ProbeRun) -> None:
+    """A scheduled re-probe that could not read AWS says so: in the audit trail and to the
+    deployment's owner. Nothing turns stale for it (see signoff.selectors.latest_results)."""
+    if run.trigger != ProbeRunTrigger.SCHEDULE:
+        return
+    errors = list(
+        run.results.filter(status=ProbeOutcome.ERROR)
+        .order_by("probe_key", "region")
+        .values_list("probe_key", "region", "summary")
+    )
+    if not errors:
+        return
+    lines = [f"{key} [{region}]: {summary}" for key, region, summary in errors]
+    audit_record(
+        actor=None,
+        action="probe_run.errors",
+        obj=run,
+        deployment=run.deployment,
+        after={"errors": len(errors), "trigger": run.trigger},
+        reason="; ".join(lines)[:2000],
+    )
+    notifications.announce("reprobe_errors", deployment_id=run.deployment_id, changes=lines[:30])
+
+
+# States whose sign-offs are watched for drift: approved, and what runs in production.
+WATCHED_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+
+
+def watched_deployments() -> list[Deployment]:
+    """Deployments the schedule re-probes: every approved one with an AWS target, and of the
+    deployed or verified ones only the newest per team, service and environment — an older
+    release was replaced and its account now shows the new one."""
+    candidates = (
+        Deployment.objects.filter(state__in=WATCHED_STATES)
+        .exclude(aws_account_id="")
+        .select_related("team")
+        .order_by("team_id", "service", "environment", "-deployed_at", "-pk")
+    )
+    chosen, seen = [], set()
+    for deployment in candidates:
+        if not deployment.has_aws_target:
+            continue
+        if deployment.state == DeploymentState.APPROVED:
+            chosen.append(deployment)
+            continue
+        key = (deployment.team_id, deployment.service, deployment.environment)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(deployment)
+    return chosen
+
+
+def reprobe_watched() -> dict:
+    """Start a scheduled run on every watched deployment (joining one already running);
+    returns {"started": [run ids], "joined": [run ids], "failed": [deployment ids]}."""
+    outcome: dict[str, list[int]] = {"started": [], "joined": [], "failed": []}
+    for deployment in watched_deployments():
+        try:
+            run, created = probe_run_start(
+                deployment=deployment, user=None, trigger=ProbeRunTrigger.SCHEDULE
+            )
+        except Exception:  # one broken deployment must not stop the others' re-probes
+            log.exception("scheduled re-probe of deployment %s could not start", deployment.pk)
+            outcome["failed"].append(deployment.pk)
+            continue
+        outcome["started" if created else "joined"].append(run.pk)
+    return outcome
+
+
 def _where(result: ProbeResult) -> str:
     return f"[{result.region}] " if result.region != "global" else ""
 
@@ -358,6 +451,8 @@ def probe_runs_sweep(*, now=None) -> int:
             )
             if updated:
                 closed += 1
-                apply_run(ProbeRun.objects.get(pk=run_id))
+                run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
+                apply_run(run)
+                _report_errors(run)
                 log.warning("closed probe run %s: %s probes never finished", run_id, lost)
     return closed

@@ -27,6 +27,22 @@ def _data_dir() -> Path:
     return path
 
 
+def crontab_of(name: str, value: str):
+    """A five-field crontab setting as Celery's schedule, or a clear error at start-up."""
+    from celery.schedules import crontab
+
+    fields = value.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(
+            f"{name} must have five fields (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 4 * * *'; got {value!r}"
+        )
+    try:
+        return crontab(*fields)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a valid crontab: {exc}") from exc
+
+
 def _secret_key(data_dir: Path) -> str:
     """An explicit SECRET_KEY wins; otherwise one is generated once and kept in DATA_DIR.
 
@@ -205,6 +221,14 @@ HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
 CELERY_BEAT_SCHEDULE = {
     "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
 }
+# Re-probe approved and deployed deployments for drift: a crontab ("minute hour day-of-month
+# month day-of-week", UTC), daily at 04:00 by default; empty turns the schedule off.
+REPROBE_SCHEDULE = env.str("REPROBE_SCHEDULE", "0 4 * * *").strip()
+if REPROBE_SCHEDULE:
+    CELERY_BEAT_SCHEDULE["reprobe-watched"] = {
+        "task": "readiness.reprobe_watched",
+        "schedule": crontab_of("REPROBE_SCHEDULE", REPROBE_SCHEDULE),
+    }
 
 # AWS probes. PROBE_SETTINGS overrides policy thresholds as JSON, e.g.
 # {"allowed_public_ports": [443], "backup_retention_days": 14}.

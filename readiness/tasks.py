@@ -33,3 +33,9 @@ def probe_result_execute(self, result_id: int) -> None:
 @shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)
 def probe_runs_sweep() -> int:
     return probe_runs.probe_runs_sweep()
+
+
+@shared_task(name="readiness.reprobe_watched", time_limit=300, soft_time_limit=280)
+def reprobe_watched() -> dict:
+    """Celery beat's daily (REPROBE_SCHEDULE) re-probe of approved and deployed deployments."""
+    return probe_runs.reprobe_watched()

@@ -22,7 +22,7 @@ from signoff.selectors import required_roles
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("requested", "signed", "revoked", "stale", "approved")
+KINDS = ("requested", "signed", "revoked", "stale", "approved", "reprobe_errors")
 SIGNOFF_KINDS = ("signed", "revoked", "stale")
 # The person who signed or revoked knows it already; everyone else concerned is told.
 ACTOR_EXCLUDED_KINDS = ("signed", "revoked")
@@ -134,6 +134,8 @@ def notification_compose(
         title, body = _stale(deployment, signoff, changes or [])
     elif kind == "approved":
         title, body = _approved(deployment)
+    elif kind == "reprobe_errors":
+        title, body = _reprobe_errors(deployment, changes or [])
     else:
         raise ValueError(f"Unknown notification kind {kind!r}.")
 
@@ -141,6 +143,8 @@ def notification_compose(
         deployment=deployment,
         role=signoff.role if signoff else None,
         include_owner=kind != "requested",
+        # An unreadable re-probe is the owner's to chase; it changes no one's signature.
+        include_holders=kind != "reprobe_errors",
         exclude_user_id=actor_id if kind in ACTOR_EXCLUDED_KINDS else None,
     )
     return Notification(title=title, body=body, recipients=recipients)
@@ -151,6 +155,7 @@ def notification_recipients(
     deployment: Deployment,
     role: Role | None = None,
     include_owner: bool = True,
+    include_holders: bool = True,
     exclude_user_id: int | None = None,
 ) -> tuple[str, ...]:
     """Email addresses of the holders of `role` (of every role when None) in the deployment's
@@ -162,7 +167,7 @@ def notification_recipients(
     holders = RoleMembership.objects.filter(team=deployment.team)
     if role is not None:
         holders = holders.filter(role=role)
-    user_ids = set(holders.values_list("user_id", flat=True))
+    user_ids = set(holders.values_list("user_id", flat=True)) if include_holders else set()
     if include_owner:
         user_ids.add(deployment.owner_id)
     user_ids.discard(exclude_user_id)
@@ -242,6 +247,20 @@ def _stale(deployment: Deployment, signoff: SignOff, changes: list[str]) -> tupl
         *_links(deployment, signoff.role),
     ]
     return f"{signoff.role} sign-off stale: {deployment}", "\n".join(lines)
+
+
+def _reprobe_errors(deployment: Deployment, errors: list[str]) -> tuple[str, str]:
+    lines = [
+        f"The scheduled re-probe of {deployment} (team {deployment.team}) could not check "
+        f"{len(errors)} probe{'s' if len(errors) != 1 else ''}. Their last verdicts stay in "
+        "force and no sign-off changed; until the errors are fixed, drift there goes unseen.",
+        "",
+        "Errors:",
+        *(f"- {error}" for error in errors),
+        "",
+        f"Deployment: {_deployment_url(deployment)}",
+    ]
+    return f"Re-probe errors: {deployment}", "\n".join(lines)
 
 
 def _approved(deployment: Deployment) -> tuple[str, str]:

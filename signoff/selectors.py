@@ -2,16 +2,21 @@
 since signing, the blockers. Shared by the role pages, the dashboard, services and the PDF.
 
 A sign-off binds the SHA-256 of `canonical_state()`: the deployment's identity and, per item
-the role owns, status, note, evidence, n/a reason, active waiver and the latest probe
-results. A role that owns no items (Product) signs for the whole checklist's summary: every
-item's status and whether it is waived. Changing anything in that serialization makes the
-sign-off stale; changing anything outside it does not.
+the role owns, status, note, evidence, n/a reason, active waiver and the verdict of each
+probe and region. A role that owns no items (Product) signs for the whole checklist's
+summary: every item's status and whether it is waived. Changing anything in that
+serialization makes the sign-off stale; changing anything outside it does not.
+
+Probe verdicts, not their wording, are bound (format 2): a daily re-probe that finds 13 log
+groups where there were 12, all passing, is not a change of what was approved, while a pass
+that turns into a failure is drift. A probe that errors (AWS unreachable, throttled, denied)
+leaves the verdict before it in force: not knowing is not a change either.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -23,12 +28,14 @@ from readiness.models import (
     Deployment,
     DeploymentState,
     ItemStatus,
+    ProbeOutcome,
     ProbeResult,
     ProbeRun,
 )
+from readiness.probes.base import registry
 from signoff.models import Role, RoleMembership, SignOff, Waiver
 
-CANONICAL_FORMAT = 1
+CANONICAL_FORMAT = 2
 STATUS_WORDS = {
     ItemStatus.OPEN: "open",
     ItemStatus.DONE: "done",
@@ -85,7 +92,10 @@ def canonical_state(
                 "evidence_url": item.evidence_url,
                 "na_reason": item.na_reason,
                 "waiver": _waiver_state(waivers.get(item.pk)),
-                "probes": probes.get(item.pk, []),
+                "probes": [
+                    {key: result[key] for key in BOUND_PROBE_FIELDS}
+                    for result in probes.get(item.pk, [])
+                ],
             }
             for item in owned
         ]
@@ -115,8 +125,13 @@ def _word(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
-def state_changes(signed: dict, current: dict) -> list[str]:
-    """What changed between the state a role signed and the state now, in words."""
+def state_changes(signed: dict, current: dict, evidence: dict | None = None) -> list[str]:
+    """What changed between the state a role signed and the state now, in words.
+
+    `evidence` ({(item id, probe, region): result dict of latest_results()}) dates a probe's
+    drift and names what fails.
+    """
+    evidence = evidence or {}
     changes = []
     before_identity, after_identity = signed.get("deployment", {}), current["deployment"]
     for key in ("service", "environment", "version", "team", "template"):
@@ -149,14 +164,21 @@ def state_changes(signed: dict, current: dict) -> list[str]:
         if "waived" in after and before.get("waived") != after["waived"]:
             changes.append(f"{title}: " + ("waived" if after["waived"] else "waiver ended"))
         if "probes" in after and before.get("probes") != after["probes"]:
-            changes.extend(_probe_changes(title, before.get("probes") or [], after["probes"]))
+            changes.extend(
+                _probe_changes(
+                    title,
+                    before.get("probes") or [],
+                    after["probes"],
+                    {key[1:]: value for key, value in evidence.items() if key[0] == item_id},
+                )
+            )
     for item_id, before in before_items.items():
         if item_id not in after_items:
             changes.append(f"{before['title']}: no longer in scope")
     return changes
 
 
-def _probe_changes(title: str, before: list, after: list) -> list[str]:
+def _probe_changes(title: str, before: list, after: list, evidence: dict) -> list[str]:
     def keyed(results):
         return {(r["probe"], r["region"]): r for r in results}
 
@@ -166,13 +188,18 @@ def _probe_changes(title: str, before: list, after: list) -> list[str]:
         probe, region = key
         where = f"{probe} [{region}]"
         was, now = old.get(key), new.get(key)
+        seen = evidence.get(key) or {}
+        when = f" on {seen['checked_on']}" if seen.get("checked_on") else ""
+        detail = seen.get("detail") or seen.get("summary") or ""
+        detail = f": {detail}" if detail else ""
         if was is None:
-            changes.append(f"{title}: probe {where} now {now['status']}")
+            changes.append(f"{title}: probe {where} now {now['status']}{when}{detail}")
         elif now is None:
             changes.append(f"{title}: probe {where} no longer reported")
         elif was["status"] != now["status"]:
-            detail = f": {now['summary']}" if now.get("summary") else ""
-            changes.append(f"{title}: probe {where} {was['status']} → {now['status']}{detail}")
+            changes.append(
+                f"{title}: probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
+            )
         elif was != now:
             changes.append(f"{title}: probe {where} evidence changed")
     return changes
@@ -238,11 +265,17 @@ class RoleStanding:
             return {"missing": "not signed", "revoked": "revoked", "stale": "stale"}[self.status]
         return self.active.get_meaning_display()
 
+    evidence: dict = field(default_factory=dict)
+
     @property
     def changes(self) -> list[str]:
         if self.active is None or self.fresh:
             return []
-        return state_changes(self.active.approved_state, self.state)
+        if not hasattr(self, "_changes"):
+            self._changes = state_changes(
+                self.active.approved_state, self.state, drift_evidence(self.evidence)
+            )
+        return self._changes
 
     @property
     def summary_scope(self) -> bool:
@@ -266,7 +299,14 @@ def _signoffs(deployment_ids) -> QuerySet[SignOff]:
 
 
 def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
-    """{deployment id: {item id: [result dicts]}} from each deployment's latest finished run."""
+    """{deployment id: {item id: [result dicts]}}: each probe and region of the deployment's
+    latest finished run, with the newest verdict it has.
+
+    Where that run's result is an error, the newest earlier verdict for the same item, probe
+    and region stands in (marked `carried`, with the error kept as `error`): an outage of
+    AWS or of the worker says nothing about the resources, so it must not change what a
+    signature covers.
+    """
     latest_run = (
         ProbeRun.objects.filter(deployment=OuterRef("pk"))
         .exclude(state__in=ACTIVE_RUN_STATES)
@@ -278,23 +318,104 @@ def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
         .annotate(latest_run=Subquery(latest_run))
         .values_list("latest_run", flat=True)
     )
-    rows = (
+    # Supporting evidence (probe.supporting) is shown with an item but proves nothing about
+    # it, so it is not part of what a signature covers.
+    supporting = [key for key, probe in registry().items() if probe.supporting]
+    rows = list(
         ProbeResult.objects.filter(run_id__in=Subquery(run_ids), item__isnull=False)
         .exclude(status="")
+        .exclude(probe_key__in=supporting)
         .order_by("probe_key", "region")
-        .values("run__deployment_id", "item_id", "probe_key", "region", "status", "summary")
+        .values(*RESULT_FIELDS)
     )
+    errors = [row for row in rows if row["status"] == ProbeOutcome.ERROR]
+    earlier = _verdicts_before(errors) if errors else {}
     grouped: dict[int, dict[int, list[dict]]] = {}
     for row in rows:
+        key = (row["item_id"], row["probe_key"], row["region"])
+        entry = _result_entry(row)
+        if row["status"] == ProbeOutcome.ERROR and key in earlier:
+            entry = {**_result_entry(earlier[key]), "carried": True, "error": row["summary"]}
         grouped.setdefault(row["run__deployment_id"], {}).setdefault(row["item_id"], []).append(
-            {
-                "probe": row["probe_key"],
-                "region": row["region"],
-                "status": row["status"],
-                "summary": row["summary"],
-            }
+            entry
         )
     return grouped
+
+
+RESULT_FIELDS = (
+    "pk",
+    "run_id",
+    "run__deployment_id",
+    "item_id",
+    "probe_key",
+    "region",
+    "status",
+    "summary",
+    "finished_at",
+)
+# What of a probe result a signature binds; the rest is evidence shown beside it.
+BOUND_PROBE_FIELDS = ("probe", "region", "status")
+
+
+def _result_entry(row: dict) -> dict:
+    finished = row["finished_at"]
+    return {
+        "probe": row["probe_key"],
+        "region": row["region"],
+        "status": row["status"],
+        "summary": row["summary"],
+        "result_id": row["pk"],
+        "checked_on": finished.astimezone(UTC).date().isoformat() if finished else "",
+        "carried": False,
+    }
+
+
+def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
+    """The newest non-error result of earlier finished runs for each erroring probe."""
+    rows = (
+        ProbeResult.objects.filter(
+            run__deployment_id__in={row["run__deployment_id"] for row in errors},
+            item_id__in={row["item_id"] for row in errors},
+            probe_key__in={row["probe_key"] for row in errors},
+            run_id__lt=max(row["run_id"] for row in errors),
+        )
+        .exclude(run__state__in=ACTIVE_RUN_STATES)
+        .exclude(status__in=["", ProbeOutcome.ERROR])
+        .order_by("-run_id")
+        .values(*RESULT_FIELDS)
+    )
+    wanted = {(row["item_id"], row["probe_key"], row["region"]): row["run_id"] for row in errors}
+    found: dict[tuple, dict] = {}
+    for row in rows.iterator():
+        key = (row["item_id"], row["probe_key"], row["region"])
+        if key in wanted and key not in found and row["run_id"] < wanted[key]:
+            found[key] = row
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
+    """{(item id, probe, region): result entry}, with `detail` naming the first failing
+    resource of each failing result (one query, for a stale standing only)."""
+    flat = {
+        (item_id, entry["probe"], entry["region"]): dict(entry)
+        for item_id, entries in evidence.items()
+        for entry in entries
+    }
+    failing = {
+        entry["result_id"]: entry
+        for entry in flat.values()
+        if entry["status"] == ProbeOutcome.FAIL and entry.get("result_id")
+    }
+    if failing:
+        for pk, findings in ProbeResult.objects.filter(pk__in=failing).values_list(
+            "pk", "findings"
+        ):
+            first = next((f for f in findings or [] if f.get("status") == ProbeOutcome.FAIL), None)
+            if first:
+                failing[pk]["detail"] = f"{first.get('id')}: {first.get('reason')}".strip(": ")
+    return flat
 
 
 def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
@@ -364,6 +485,7 @@ def _standing(deployment, role, items, probes, waivers, signoffs) -> RoleStandin
         blockers=[b for b in incomplete if b.waiver is None],
         waived=[b for b in incomplete if b.waiver is not None],
         signoffs=signoffs.get((deployment.pk, role.pk), []),
+        evidence={item.pk: probes[item.pk] for item in scoped if item.pk in probes},
     )
 
 
