@@ -5,6 +5,7 @@ SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and 
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -240,6 +241,16 @@ if not isinstance(PROBE_SETTINGS, dict):
 PROBE_RUN_TIMEOUT = env.int("PROBE_RUN_TIMEOUT", 300)
 PROBE_MAX_ATTEMPTS = env.int("PROBE_MAX_ATTEMPTS", 4)
 PROBE_CALL_TIMEOUT = env.float("PROBE_CALL_TIMEOUT", 10.0)
+# The IAM principal (role ARN) the workers run as: the trust policy offered for a
+# deployment's probe role names it. Empty: the page explains what to fill in.
+PROBE_WORKER_PRINCIPAL = env.str("PROBE_WORKER_PRINCIPAL", "").strip()
+if PROBE_WORKER_PRINCIPAL and not re.fullmatch(
+    r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+", PROBE_WORKER_PRINCIPAL
+):
+    raise ImproperlyConfigured(
+        "PROBE_WORKER_PRINCIPAL must be an IAM ARN such as "
+        f"arn:aws:iam::123456789012:role/readiness-worker; got {PROBE_WORKER_PRINCIPAL!r}"
+    )
 
 # Sign-off.
 SIGNOFF_ONE_ROLE_PER_PERSON = env.bool("SIGNOFF_ONE_ROLE_PER_PERSON", True)

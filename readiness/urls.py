@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from readiness import views
+from readiness import catalogue_views, views
 
 handler403 = "readiness.views.permission_denied"
 
@@ -29,6 +29,13 @@ urlpatterns = [
         "deployments/<int:pk>/items/<int:item_id>/history/",
         views.item_history,
         name="item_history",
+    ),
+    path("probes/", catalogue_views.probe_catalogue, name="probe_catalogue"),
+    path("probes/policy.json", catalogue_views.probe_policy, name="probe_policy"),
+    path(
+        "deployments/<int:pk>/aws/trust-policy.json",
+        catalogue_views.deployment_trust_policy,
+        name="deployment_trust_policy",
     ),
     path("templates/", views.template_list, name="template_list"),
     path("templates/import/", views.template_import, name="template_import"),

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from readiness import markdown_import, probe_runs, selectors, services
+from readiness import catalogue, markdown_import, probe_runs, selectors, services
 from readiness.forms import (
     ENVIRONMENT_SUGGESTIONS,
     AwsTargetForm,
@@ -137,7 +137,13 @@ def _decorate_item(item, section, results: dict, coverage: dict, waivers=None) -
     item.latest_results = results.get(item.pk, [])
     item.result_counts = selectors.result_counts(item.latest_results)
     item.probes = coverage.get((section.title, item.title), [])
-    item.probe_conflict = selectors.probe_conflict(item, item.latest_results)
+    # Only verifying probes make an item machine-checked; supporting evidence (a runbook
+    # document in SSM for a runbook kept in a repository) leaves it to a person.
+    item.manual = not any(not probe.supporting for probe in item.probes)
+    supporting = {probe.key for probe in item.probes if probe.supporting}
+    item.probe_conflict = selectors.probe_conflict(
+        item, [r for r in item.latest_results if r.probe_key not in supporting]
+    )
     item.conflict, item.rejected = False, None
 
 
@@ -272,7 +278,14 @@ def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Saved the AWS target. Probes will read this account.")
         return redirect("deployment_detail", pk=deployment.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"deployment": deployment, "form": form}
+    trust, trust_missing = catalogue.deployment_trust_policy(deployment)
+    context = {
+        "deployment": deployment,
+        "form": form,
+        "trust_policy": catalogue.policy_json(trust) if trust else "",
+        "trust_missing": trust_missing,
+        "action_count": len(catalogue.declared_actions()),
+    }
     return render(request, "readiness/deployment_aws.html", context, status=status)
 
 

@@ -575,7 +575,7 @@ def record_snapshot(
                 f"{number}.{position}",
                 [_probe_line(result) for result in results_by_item.get(item.pk, [])],
                 waivers.get(item.pk),
-                bool(covered.get((section.title, item.title))),
+                any(not p.supporting for p in covered.get((section.title, item.title), [])),
             )
             for position, item in enumerate(items_by_section.get(section.pk, []), start=1)
         ]

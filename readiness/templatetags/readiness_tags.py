@@ -30,3 +30,11 @@ _PROBE_LABELS = {
 @register.filter
 def probe_label(status: str) -> str:
     return _PROBE_LABELS.get(status, status)
+
+
+@register.filter
+def join_if_sequence(value) -> str:
+    """A threshold as a reader writes it: lists and tuples comma-separated."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(part) for part in value)
+    return str(value)
