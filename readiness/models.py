@@ -184,11 +184,13 @@ COMPLETE_STATUSES = (ItemStatus.DONE, ItemStatus.NOT_APPLICABLE)
 
 
 class DecisionSource(models.TextChoices):
-    """Who set an item's current status: nobody yet, a person, or a probe run."""
+    """Who set an item's current status: nobody yet, a person, a probe run, or evidence a
+    pipeline uploaded."""
 
     NONE = "", "Not set"
     PERSON = "person", "Person"
     PROBE = "probe", "Probe"
+    EVIDENCE = "evidence", "CI evidence"
 
 
 class ChecklistItem(models.Model):

@@ -86,8 +86,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",
     "readiness",
     "signoff",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +253,13 @@ if PROBE_WORKER_PRINCIPAL and not re.fullmatch(
         "PROBE_WORKER_PRINCIPAL must be an IAM ARN such as "
         f"arn:aws:iam::123456789012:role/readiness-worker; got {PROBE_WORKER_PRINCIPAL!r}"
     )
+
+# Evidence uploaded by pipelines through the API.
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", 5 * 1024 * 1024)
+EVIDENCE_COVERAGE_THRESHOLD = env.float(
+    "EVIDENCE_COVERAGE_THRESHOLD", 80.0, validate=validate.Range(min=0, max=100)
+)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", 50, validate=validate.Range(min=1, max=500))
 
 # Sign-off.
 SIGNOFF_ONE_ROLE_PER_PERSON = env.bool("SIGNOFF_ONE_ROLE_PER_PERSON", True)

@@ -44,5 +44,6 @@ urlpatterns = [
     path("", include("signoff.team_urls")),
     path("", include("signoff.record_urls")),
     path("", include("signoff.verify_urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

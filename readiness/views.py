@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from api.selectors import latest_verdicts
 from readiness import catalogue, markdown_import, probe_runs, selectors, services
 from readiness.forms import (
     ENVIRONMENT_SUGGESTIONS,
@@ -84,9 +85,11 @@ def _detail_context(deployment, *, user, shown_item=None) -> dict:
     results = selectors.results_by_item(latest_run)
     coverage = selectors.probe_keys_by_item()
     waivers = _waivers(deployment)
+    verdicts = latest_verdicts([deployment.pk])
     for section in sections:
         for item in section.items.all():
             _decorate_item(item, section, results, coverage, waivers)
+            item.ci_evidence = verdicts.get(item.pk)
             if shown_item is not None and item.pk == shown_item.pk:
                 item.form = shown_item.form
                 item.conflict = getattr(shown_item, "conflict", False)
@@ -145,6 +148,7 @@ def _decorate_item(item, section, results: dict, coverage: dict, waivers=None) -
         item, [r for r in item.latest_results if r.probe_key not in supporting]
     )
     item.conflict, item.rejected = False, None
+    item.ci_evidence = None
 
 
 @require_GET
@@ -168,6 +172,7 @@ def _single_item(deployment, item, form=None):
     _decorate_item(
         item, item.section, results, selectors.probe_keys_by_item(), _waivers(deployment)
     )
+    item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
     if form is not None:
         item.form = form
     return item

@@ -14,6 +14,9 @@ GENESIS = "0" * 64
 # The client address of the request being served, set by AuditRequestMiddleware, so that
 # services record it without every signature carrying the request.
 current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
+# How the actor acted when not through the pages, e.g. "API token “CI” (rdy_abcd1234…)":
+# written into the event's `after` so the chain itself says which credential was used.
+current_via: ContextVar[str] = ContextVar("current_via", default="")
 # Any constant: serializes appends to the chain across PostgreSQL connections.
 _CHAIN_LOCK = 7_230_514
 
@@ -60,6 +63,9 @@ def audit_record(
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
     # SQLite's IMMEDIATE transactions already serialize writers.
     head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    via = current_via.get()
+    if via:
+        after = {**(after or {}), "via": via}
     event = AuditEvent(
         created_at=timezone.now(),
         actor=actor if getattr(actor, "pk", None) else None,
@@ -122,7 +128,9 @@ class AuditRequestMiddleware:
 
     def __call__(self, request):
         token = current_ip.set(request.META.get("REMOTE_ADDR") or None)
+        via = current_via.set("")
         try:
             return self.get_response(request)
         finally:
+            current_via.reset(via)
             current_ip.reset(token)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from django.db.models import Count
 from django.utils import timezone
 
+from api.selectors import latest_verdicts
 from readiness.models import (
     ACTIVE_RUN_STATES,
     ChecklistItem,
@@ -116,6 +117,8 @@ class ItemLine:
     # "probe" when a probe covers the item, "manual" when only a person can judge it.
     verification: str
     probes: tuple[ProbeLine, ...]
+    # The newest CI evidence on the item, in one line: file, hash, verdict, conflict.
+    ci_evidence: str = ""
 
     @property
     def manual(self) -> bool:
@@ -352,7 +355,21 @@ def _signature_row(standing: RoleStanding) -> SignatureRow:
     )
 
 
-def _item_line(item, number, probes, waiver, covered) -> ItemLine:
+def _evidence_line(verdict) -> str:
+    if verdict is None:
+        return ""
+    evidence = verdict.evidence
+    line = (
+        f"{evidence.filename} ({evidence.get_kind_display()}, sha256 {evidence.sha256[:16]}, "
+        f"uploaded by {_name(evidence.uploaded_by)} {evidence.uploaded_at:%Y-%m-%d %H:%M} UTC): "
+        f"{'pass' if verdict.passed else 'fail'} — {verdict.summary}"
+    )
+    if verdict.conflict:
+        line += f" {verdict.conflict}"
+    return line
+
+
+def _item_line(item, number, probes, waiver, covered, ci_evidence="") -> ItemLine:
     who = "probe run" if item.source == DecisionSource.PROBE else _name(item.updated_by)
     return ItemLine(
         number=number,
@@ -380,6 +397,7 @@ def _item_line(item, number, probes, waiver, covered) -> ItemLine:
         ),
         verification="probe" if covered else "manual",
         probes=tuple(probes),
+        ci_evidence=ci_evidence,
     )
 
 
@@ -563,6 +581,7 @@ def record_snapshot(
         deployment.post_deployment_checks.select_related("checked_by").order_by("position")
     )
     covered = probe_keys_by_item()
+    verdicts = latest_verdicts([deployment.pk])
 
     items_by_section: dict[int, list] = {}
     for item in items:
@@ -576,6 +595,7 @@ def record_snapshot(
                 [_probe_line(result) for result in results_by_item.get(item.pk, [])],
                 waivers.get(item.pk),
                 any(not p.supporting for p in covered.get((section.title, item.title), [])),
+                _evidence_line(verdicts.get(item.pk)),
             )
             for position, item in enumerate(items_by_section.get(section.pk, []), start=1)
         ]

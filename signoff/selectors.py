@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from api.models import EvidenceVerdict
 from readiness.models import (
     ACTIVE_RUN_STATES,
     COMPLETE_STATUSES,
@@ -73,12 +74,19 @@ def _waiver_state(waiver: Waiver | None) -> dict | None:
 
 
 def canonical_state(
-    *, deployment: Deployment, role: Role, items: list, probes: dict, waivers: dict
+    *,
+    deployment: Deployment,
+    role: Role,
+    items: list,
+    probes: dict,
+    waivers: dict,
+    evidence: dict | None = None,
 ) -> dict:
     """What `role` approves on `deployment`, as plain JSON values (see the module docstring).
 
     `items` are the deployment's items with `section` loaded, `probes` {item id: [result
-    dicts]} and `waivers` {item id: active Waiver}.
+    dicts]}, `waivers` {item id: active Waiver} and `evidence` {item id: the newest CI
+    evidence verdict as a dict}.
     """
     owned = [item for item in items if item.owner_role_id == role.pk]
     if owned:
@@ -96,6 +104,7 @@ def canonical_state(
                     {key: result[key] for key in BOUND_PROBE_FIELDS}
                     for result in probes.get(item.pk, [])
                 ],
+                "ci_evidence": (evidence or {}).get(item.pk),
             }
             for item in owned
         ]
@@ -147,6 +156,10 @@ def state_changes(signed: dict, current: dict, evidence: dict | None = None) -> 
             continue
         if before.get("status") != after["status"]:
             changes.append(f"{title}: {_word(before.get('status'))} → {_word(after['status'])}")
+        if "ci_evidence" in after and before.get("ci_evidence") != after["ci_evidence"]:
+            new = after["ci_evidence"] or {}
+            verdict = "passing" if new.get("passed") else "failing"
+            changes.append(f"{title}: new CI evidence ({new.get('kind')}, {verdict})")
         for key, label in (
             ("note", "note"),
             ("evidence_url", "evidence"),
@@ -418,6 +431,26 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
     return flat
 
 
+def latest_evidence(deployment_ids) -> dict[int, dict]:
+    """{item id: the newest CI evidence verdict, as the signature binds it}: the file's
+    SHA-256, its kind and what it said."""
+    latest: dict[int, dict] = {}
+    for row in (
+        EvidenceVerdict.objects.filter(item__section__deployment_id__in=deployment_ids)
+        .order_by("item_id", "-evidence__uploaded_at", "-pk")
+        .values("item_id", "evidence__sha256", "evidence__kind", "passed")
+    ):
+        latest.setdefault(
+            row["item_id"],
+            {
+                "sha256": row["evidence__sha256"],
+                "kind": row["evidence__kind"],
+                "passed": row["passed"],
+            },
+        )
+    return latest
+
+
 def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
     """{item id: the newest waiver in force} over the given deployments."""
     waivers = (
@@ -450,6 +483,7 @@ def standings(deployments: list[Deployment], *, now: datetime | None = None) -> 
     ):
         items_by_deployment.setdefault(item.section.deployment_id, []).append(item)
     probes = latest_results(ids)
+    evidence = latest_evidence(ids)
     waivers = active_waivers(ids, now=now)
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
     for signoff in _signoffs(ids):
@@ -460,15 +494,20 @@ def standings(deployments: list[Deployment], *, now: datetime | None = None) -> 
         items = items_by_deployment.get(deployment.pk, [])
         deployment_probes = probes.get(deployment.pk, {})
         result[deployment.pk] = [
-            _standing(deployment, role, items, deployment_probes, waivers, signoffs)
+            _standing(deployment, role, items, deployment_probes, waivers, signoffs, evidence)
             for role in required_roles(deployment, roles)
         ]
     return result
 
 
-def _standing(deployment, role, items, probes, waivers, signoffs) -> RoleStanding:
+def _standing(deployment, role, items, probes, waivers, signoffs, evidence) -> RoleStanding:
     state = canonical_state(
-        deployment=deployment, role=role, items=items, probes=probes, waivers=waivers
+        deployment=deployment,
+        role=role,
+        items=items,
+        probes=probes,
+        waivers=waivers,
+        evidence=evidence,
     )
     scope_ids = {entry["id"] for entry in state["items"]}
     scoped = [item for item in items if item.pk in scope_ids]

@@ -22,15 +22,18 @@ HTMX = {"HX-Request": "true"}
 # included); raise one only with a reason, never to make room for a query per row.
 # The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
 # probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
-# stored records (+8); the item cards read the waivers in force (+1).
-CHECKLIST_PAGE_MAX = 16
+# stored records (+8); the item cards read the waivers in force (+1). The newest CI evidence
+# is read twice, once for the signatures' digests and once for the item cards (+2).
+CHECKLIST_PAGE_MAX = 18
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
 # advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
 # any sign-off could have turned stale (+1), and the item's waiver for its card (+1).
 ITEM_SAVE_HTMX_MAX = 20
-ITEM_INVALID_PLAIN_MAX = 19
+# The refused item's card and the page around it each read the CI evidence (+3 with the
+# digests').
+ITEM_INVALID_PLAIN_MAX = 22
 ITEM_HISTORY_MAX = 5
 
 

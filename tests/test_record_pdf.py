@@ -474,5 +474,6 @@ def test_snapshot_reads_in_a_fixed_number_of_queries(member, team, django_assert
     with django_assert_max_num_queries(len(baseline)):
         snapshot = record_snapshot(large, record_id="large")
 
-    assert len(baseline) <= 16
+    # 16 reads, and the newest CI evidence for the digests and for the item lines (+2).
+    assert len(baseline) <= 18
     assert snapshot.totals.total == 56 and len(snapshot.signoff_ids) == 4

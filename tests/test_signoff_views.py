@@ -47,10 +47,10 @@ HUGE = "x" * 5001
 # latest probe results, waivers in force, sign-offs), the viewer's roles, every waiver of
 # the deployment, then the latest finished run (a member's item cards) or the role's
 # members (anyone else). The htmx panel reads the same.
-ROLE_PAGE_MAX = 12
+ROLE_PAGE_MAX = 13
 # My sign-offs: session and user, the memberships, the deployments waiting, their standings
 # (five reads for all of them at once) and the user's own signatures.
-MY_SIGNOFFS_MAX = 10
+MY_SIGNOFFS_MAX = 11
 # An htmx item save that turns two sign-offs stale: the save as in test_queries.py, then the
 # re-evaluation under the deployment's lock (the standings, the stale events already
 # recorded) and three more audit events (two stale, one state change), each reading the
