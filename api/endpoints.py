@@ -11,6 +11,7 @@ from datetime import date, datetime
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
@@ -28,7 +29,7 @@ from api.evidence import Upload, evidence_upload
 from api.models import ApiToken, Evidence, EvidenceKind
 from api.selectors import latest_verdicts
 from readiness import probe_runs, selectors
-from readiness.forms import DeploymentCreateForm
+from readiness.forms import AwsTargetForm, DeploymentCreateForm
 from readiness.models import (
     ChecklistItem,
     ChecklistTemplate,
@@ -38,7 +39,7 @@ from readiness.models import (
     ProbeRun,
     ProbeRunTrigger,
 )
-from readiness.services import RecordClosed
+from readiness.services import RecordClosed, deployment_set_aws_target
 from readiness.services import deployment_create as create_deployment
 from signoff.audit import audit_record, current_via
 from signoff.models import SignedRecord
@@ -139,8 +140,9 @@ def _visible(request, pk: int) -> Deployment:
     return get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
 
 
-def _absolute(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path if settings.SITE_URL else path
+def _absolute(request, path: str) -> str:
+    """The address as the client reached this server, so links in answers work from CI."""
+    return request.build_absolute_uri(path)
 
 
 # --- Deployments -------------------------------------------------------------------------
@@ -168,14 +170,21 @@ class DeploymentOut(Schema):
         return f"{obj.template.name} v{obj.template.version}"
 
     @staticmethod
-    def resolve_url(obj: Deployment) -> str:
-        return _absolute(reverse("deployment_detail", args=[obj.pk]))
+    def resolve_url(obj: Deployment, context) -> str:
+        return _absolute(context["request"], reverse("deployment_detail", args=[obj.pk]))
 
 
 class DeploymentFilter(Schema):
     service: str | None = None
     environment: str | None = None
     state: DeploymentState | None = None
+
+
+class AwsTargetIn(Schema):
+    account_id: str = Field(examples=["123456789012"])
+    regions: list[str] = Field(examples=[["eu-west-1", "us-east-1"]])
+    role_arn: str = ""
+    external_id: str = ""
 
 
 class DeploymentIn(Schema):
@@ -187,6 +196,9 @@ class DeploymentIn(Schema):
         None, description="Team slug; may be left out by someone in exactly one team."
     )
     template_id: int | None = Field(None, description="Template id; the default when left out.")
+    aws: AwsTargetIn | None = Field(
+        None, description="The AWS account and regions the probes read (optional)."
+    )
 
 
 @api.get("/deployments", response=list[DeploymentOut], tags=["deployments"])
@@ -246,7 +258,29 @@ def deployments_create(request, payload: DeploymentIn):
                 for field, errors in form.errors.get_json_data().items()
             }
         )
-    deployment = create_deployment(user=request.user, **form.cleaned_data)
+    target = None
+    if payload.aws is not None:
+        target = AwsTargetForm(
+            {
+                "aws_account_id": payload.aws.account_id,
+                "aws_regions": ", ".join(payload.aws.regions),
+                "aws_role_arn": payload.aws.role_arn,
+                "aws_external_id": payload.aws.external_id,
+            }
+        )
+        if not target.is_valid():
+            raise DjangoValidationError(
+                {
+                    f"aws.{field}": [error["message"] for error in errors]
+                    for field, errors in target.errors.get_json_data().items()
+                }
+            )
+    with transaction.atomic():
+        deployment = create_deployment(user=request.user, **form.cleaned_data)
+        if target is not None:
+            deployment_set_aws_target(
+                deployment=deployment, user=request.user, **target.cleaned_data
+            )
     return Status(201, selectors.deployments_visible_to(request.user).get(pk=deployment.pk))
 
 
@@ -393,7 +427,7 @@ class ProbeRunOut(Schema):
     url: str
 
 
-def _run_out(run: ProbeRun) -> dict:
+def _run_out(request, run: ProbeRun) -> dict:
     counts = dict(
         run.results.exclude(status="").values_list("status").annotate(n=Count("id")).order_by()
     )
@@ -409,7 +443,9 @@ def _run_out(run: ProbeRun) -> dict:
         "error": run.error,
         "created_at": run.created_at,
         "finished_at": run.finished_at,
-        "url": _absolute(reverse("api-v1:probe_runs_read", args=[run.deployment_id, run.pk])),
+        "url": _absolute(
+            request, reverse("api-v1:probe_runs_read", args=[run.deployment_id, run.pk])
+        ),
     }
 
 
@@ -425,7 +461,7 @@ def probe_runs_start(request, deployment_id: int):
     run, created = probe_runs.probe_run_start(
         deployment=deployment, user=request.user, trigger=ProbeRunTrigger.API
     )
-    return Status(202 if created else 200, _run_out(run))
+    return Status(202 if created else 200, _run_out(request, run))
 
 
 @api.get(
@@ -436,7 +472,7 @@ def probe_runs_start(request, deployment_id: int):
 )
 def probe_runs_read(request, deployment_id: int, run_id: int):
     deployment = _visible(request, deployment_id)
-    return _run_out(get_object_or_404(ProbeRun, pk=run_id, deployment=deployment))
+    return _run_out(request, get_object_or_404(ProbeRun, pk=run_id, deployment=deployment))
 
 
 # --- Evidence ----------------------------------------------------------------------------
@@ -604,7 +640,7 @@ def gate(request, deployment_id: int):
             for s in role_standings
         ],
         "record_sha256": record.sha256 if record else None,
-        "url": _absolute(reverse("deployment_detail", args=[deployment.pk])),
+        "url": _absolute(request, reverse("deployment_detail", args=[deployment.pk])),
     }
     # The gate's answer is a decision a pipeline acted on: the audit trail keeps it.
     audit_record(
