@@ -466,3 +466,16 @@ def test_unknown_api_addresses_are_json_404s(api, anonymous_api):
             response = client.get(path)
             assert response.status_code in (401, 404), path
             assert response["Content-Type"].startswith("application/json"), path
+
+
+@pytest.mark.django_db
+def test_evidence_is_in_the_pdf_record(api, deployment):
+    from signoff.records import draft_pdf
+    from tests.test_record_pdf import text_of
+
+    data = samples.cobertura(870, 1000)
+    upload(api, deployment, "cobertura", data, name="coverage.xml")
+    text = " ".join(text_of(draft_pdf(deployment)).split())
+    assert "CI evidence: coverage.xml" in text
+    assert hashlib.sha256(data).hexdigest()[:16] in text
+    assert "Line coverage 87.0 %" in text
