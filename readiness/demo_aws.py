@@ -285,4 +285,185 @@ def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> 
                 KmsKeyId=rotated,
             )
             cloudtrail.start_logging(Name="org-trail")
+    _seed_operations(client, regions, scale, count)
     return counts
+
+
+def _seed_operations(client, regions, scale: int, count) -> None:
+    """What the cost, performance, compliance and delivery probes read: a budget, a password
+    policy, lifecycle rules, log retention, instances, a NAT gateway with one of its two
+    gateway endpoints, a staging Auto Scaling group with and without schedules, AWS Config,
+    a cache and a pipeline — a mix of compliant and not, as real accounts are."""
+    client("budgets").create_budget(
+        AccountId=DEMO_ACCOUNT,
+        Budget={
+            "BudgetName": "monthly",
+            "BudgetLimit": {"Amount": "5000", "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
+        NotificationsWithSubscribers=[
+            {
+                "Notification": {
+                    "NotificationType": "ACTUAL",
+                    "ComparisonOperator": "GREATER_THAN",
+                    "Threshold": 80,
+                    "ThresholdType": "PERCENTAGE",
+                },
+                "Subscribers": [{"SubscriptionType": "EMAIL", "Address": "finops@example.com"}],
+            }
+        ],
+    )
+    client("iam").update_account_password_policy(
+        MinimumPasswordLength=12, RequireSymbols=True, RequireNumbers=True
+    )
+    for number, region in enumerate(regions):
+        s3 = client("s3", region)
+        for index in range(scale):
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=f"demo-records-{region}-{index}",
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": "archive",
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "Transitions": [{"Days": 90, "StorageClass": "GLACIER"}],
+                        }
+                    ]
+                },
+            )
+        logs = client("logs", region)
+        if number == 0:
+            logs.put_retention_policy(logGroupName="/payments/api", retentionInDays=400)
+        for index in range(scale):
+            logs.create_log_group(logGroupName=f"/payments/worker-{index}")
+            count("log groups")
+
+        ec2 = client("ec2", region)
+        vpc = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/16"]}])["Vpcs"][0]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+            "Subnets"
+        ]
+        private = next(s for s in subnets if s["CidrBlock"] == "10.0.2.0/24")["SubnetId"]
+        public = next(s for s in subnets if s["CidrBlock"] == "10.0.1.0/24")["SubnetId"]
+        ec2.run_instances(
+            ImageId="ami-12345678",
+            InstanceType="m5.large",
+            MinCount=scale,
+            MaxCount=scale,
+            SubnetId=private,
+        )
+        count("ec2 instances", scale)
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation)
+        ec2.create_vpc_endpoint(
+            VpcId=vpc["VpcId"],
+            ServiceName=f"com.amazonaws.{region}.s3",
+            VpcEndpointType="Gateway",
+        )
+
+        autoscaling = client("autoscaling", region)
+        autoscaling.create_launch_configuration(
+            LaunchConfigurationName="staging-web", ImageId="ami-12345678", InstanceType="t3.small"
+        )
+        for name, scheduled in (("staging-web", True), ("staging-batch", False)):
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=name,
+                LaunchConfigurationName="staging-web",
+                MinSize=0,
+                MaxSize=2,
+                DesiredCapacity=0,
+                VPCZoneIdentifier=private,
+                Tags=[{"Key": "Environment", "Value": "staging", "PropagateAtLaunch": True}],
+            )
+            if scheduled:
+                for action, size, cron in (("night", 0, "0 20 * * 1-5"), ("day", 2, "0 7 * * 1-5")):
+                    autoscaling.put_scheduled_update_group_action(
+                        AutoScalingGroupName=name,
+                        ScheduledActionName=action,
+                        Recurrence=cron,
+                        MinSize=size,
+                        DesiredCapacity=size,
+                    )
+
+        config = client("config", region)
+        config.put_configuration_recorder(
+            ConfigurationRecorder={
+                "name": "default",
+                "roleARN": f"arn:aws:iam::{DEMO_ACCOUNT}:role/config",
+                "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": number == 0},
+            }
+        )
+        if number == 0:
+            config.put_delivery_channel(
+                DeliveryChannel={"name": "default", "s3BucketName": f"demo-trail-{DEMO_ACCOUNT}"}
+            )
+            config.start_configuration_recorder(ConfigurationRecorderName="default")
+
+        if number == 0:
+            client("elasticache", region).create_cache_cluster(
+                CacheClusterId="sessions",
+                Engine="redis",
+                CacheNodeType="cache.t3.micro",
+                NumCacheNodes=1,
+            )
+            client("iam").create_role(
+                RoleName="codepipeline",
+                AssumeRolePolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "codepipeline.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                ),
+            )
+            client("codepipeline", region).create_pipeline(
+                pipeline={
+                    "name": "payments-api",
+                    "roleArn": f"arn:aws:iam::{DEMO_ACCOUNT}:role/codepipeline",
+                    "artifactStore": {"type": "S3", "location": f"demo-trail-{DEMO_ACCOUNT}"},
+                    "stages": [
+                        {
+                            "name": "Source",
+                            "actions": [
+                                {
+                                    "name": "Source",
+                                    "actionTypeId": {
+                                        "category": "Source",
+                                        "owner": "AWS",
+                                        "provider": "S3",
+                                        "version": "1",
+                                    },
+                                    "configuration": {
+                                        "S3Bucket": f"demo-trail-{DEMO_ACCOUNT}",
+                                        "S3ObjectKey": "source.zip",
+                                    },
+                                    "outputArtifacts": [{"name": "src"}],
+                                }
+                            ],
+                        },
+                        {
+                            "name": "Deploy",
+                            "actions": [
+                                {
+                                    "name": "Deploy",
+                                    "actionTypeId": {
+                                        "category": "Deploy",
+                                        "owner": "AWS",
+                                        "provider": "ECS",
+                                        "version": "1",
+                                    },
+                                    "configuration": {"ClusterName": "payments"},
+                                    "inputArtifacts": [{"name": "src"}],
+                                }
+                            ],
+                        },
+                    ],
+                }
+            )
