@@ -23,7 +23,7 @@ def curl(*args: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_curl_only_pipeline_is_gated_until_four_roles_sign(
     live_server, member, team, tmp_path, aws
 ):
