@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "signoff.audit.AuditRequestMiddleware",
+    # Inside the audit middleware: the request's address and token are still known.
+    "api.middleware.ApiAuditMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.urls"

@@ -84,7 +84,7 @@ def test_a_token_is_shown_once_stored_hashed_and_revocable(client, member, team,
         .order_by("pk")
         .values_list("action", flat=True)
     )
-    assert actions == ["api_token.created", "api_token.revoked"]
+    assert actions == ["api_token.created", "api.request", "api_token.revoked"]
 
 
 @pytest.mark.django_db
@@ -479,3 +479,19 @@ def test_evidence_is_in_the_pdf_record(api, deployment):
     assert "CI evidence: coverage.xml" in text
     assert hashlib.sha256(data).hexdigest()[:16] in text
     assert "Line coverage 87.0 %" in text
+
+
+@pytest.mark.django_db
+def test_every_api_request_is_attributed_in_the_audit_trail(api, deployment, member, outsider_api):
+    api.get(f"{BASE}/deployments")
+    api.get(f"{BASE}/deployments/{deployment.pk}/checklist")
+    outsider_api.get(f"{BASE}/deployments/{deployment.pk}/checklist")
+    events = list(AuditEvent.objects.filter(action="api.request").order_by("pk"))
+    assert [(e.after["path"], e.after["status"]) for e in events] == [
+        (f"{BASE}/deployments", 200),
+        (f"{BASE}/deployments/{deployment.pk}/checklist", 200),
+        (f"{BASE}/deployments/{deployment.pk}/checklist", 404),
+    ]
+    assert events[0].actor == member and events[0].after["via"].startswith("API token “CI deploy”")
+    assert events[1].deployment == deployment
+    assert events[2].deployment is None  # the outsider's miss does not land on our page
