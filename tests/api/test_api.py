@@ -495,3 +495,18 @@ def test_every_api_request_is_attributed_in_the_audit_trail(api, deployment, mem
     assert events[0].actor == member and events[0].after["via"].startswith("API token “CI deploy”")
     assert events[1].deployment == deployment
     assert events[2].deployment is None  # the outsider's miss does not land on our page
+
+
+@pytest.mark.django_db
+def test_the_gate_stays_open_once_deployed_until_drift(api, deployment, team):
+    from django.utils import timezone
+
+    from signoff.services import deployment_mark_deployed
+
+    signers = signers_for(team)
+    approve_all(deployment, signers)
+    deployment_mark_deployed(
+        deployment=deployment, user=signers["devops"], deployed_at=timezone.now()
+    )
+    response = api.get(f"{BASE}/deployments/{deployment.pk}/gate")
+    assert response.status_code == 200 and response.json()["state"] == "deployed"
