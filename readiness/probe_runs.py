@@ -98,6 +98,10 @@ def probe_run_start(
     if active:
         return active, False
     thresholds = probe_settings()
+    if not thresholds.approved_regions:
+        # Data residency: unless policy names them, the approved regions are the ones the
+        # deployment runs in.
+        thresholds = dataclasses.replace(thresholds, approved_regions=tuple(deployment.aws_regions))
     pairs = probes_for(deployment)
     item_of = {probe.key: item for probe, item in pairs}
     planned = plan([probe for probe, _ in pairs], deployment.aws_regions)

@@ -137,7 +137,11 @@ def record_calls(recorder: CallRecorder | None) -> None:
 
 
 def _remember_call(model, **kwargs) -> None:
-    _calls.last = (model.service_model.signing_name, model.name)
+    service = model.service_model
+    # S3 Control signs as "s3" but its operations are other IAM actions than S3's of the
+    # same name (GetPublicAccessBlock of the account, not of a bucket).
+    name = "s3control" if service.service_name == "s3control" else service.signing_name
+    _calls.last = (name, model.name)
     if _recorder is not None:
         _recorder.add(getattr(_calls, "probe", None) or "?", _calls.last)
 
@@ -314,7 +318,7 @@ def registry() -> dict[str, Probe]:
 
 # IAM action prefixes that differ from the API's signing name, and IAM actions whose names
 # differ from the API operation they authorize.
-_ACTION_PREFIX = {"monitoring": "cloudwatch"}
+_ACTION_PREFIX = {"monitoring": "cloudwatch", "s3control": "s3"}
 _ACTION_OF_OPERATION = {
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",

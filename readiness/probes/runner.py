@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import boto3
 
@@ -47,7 +48,10 @@ def run_all(
     workers: int = 8,
 ) -> list[Execution]:
     """Run the selected probes concurrently in threads; results keep the plan's order."""
+    regions = list(regions)
     settings = settings or ProbeSettings()
+    if not settings.approved_regions:
+        settings = replace(settings, approved_regions=tuple(regions))
     pairs = plan(select(keys), regions)
 
     def run(pair: tuple[Probe, str]) -> Execution:
