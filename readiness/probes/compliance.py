@@ -116,32 +116,53 @@ def data_residency(context: ProbeContext) -> ProbeResult:
     approved = set(context.settings.approved_regions)
     if not approved:
         return ProbeResult(Status.NOT_APPLICABLE, "No approved regions configured")
-    findings = [
-        Finding(f"s3:{name}", Status.FAIL, f"bucket in {region}, outside the approved regions")
-        for name, region in sorted(bucket_regions(context).items())
-        if region not in approved
-    ]
     regions = [
         region["RegionName"]
         for region in context.client("ec2").describe_regions()["Regions"]
         if region["RegionName"] not in approved
     ]
 
-    def stores(region: str) -> list[Finding]:
-        found = []
-        for reservation in context.client("ec2", region).describe_instances(
-            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopped"]}]
-        )["Reservations"]:
-            for instance in reservation["Instances"]:
-                found.append(Finding(instance["InstanceId"], Status.FAIL, f"instance in {region}"))
-        for db in context.client("rds", region).describe_db_instances()["DBInstances"]:
-            found.append(Finding(db["DBInstanceIdentifier"], Status.FAIL, f"database in {region}"))
-        for table in context.client("dynamodb", region).list_tables()["TableNames"]:
-            found.append(Finding(f"dynamodb:{table}", Status.FAIL, f"table in {region}"))
-        return found
+    def instances(region: str) -> list[Finding]:
+        return [
+            Finding(instance["InstanceId"], Status.FAIL, f"instance in {region}")
+            for reservation in context.client("ec2", region).describe_instances(
+                Filters=[
+                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopped"]}
+                ]
+            )["Reservations"]
+            for instance in reservation["Instances"]
+        ]
 
-    for region_findings in parallel_map(stores, regions):
-        findings.extend(region_findings)
+    def databases(region: str) -> list[Finding]:
+        return [
+            Finding(db["DBInstanceIdentifier"], Status.FAIL, f"database in {region}")
+            for db in context.client("rds", region).describe_db_instances()["DBInstances"]
+        ]
+
+    def tables(region: str) -> list[Finding]:
+        return [
+            Finding(f"dynamodb:{table}", Status.FAIL, f"table in {region}")
+            for table in context.client("dynamodb", region).list_tables()["TableNames"]
+        ]
+
+    def buckets(_: None) -> list[Finding]:
+        return [
+            Finding(f"s3:{name}", Status.FAIL, f"bucket in {region}, outside the approved regions")
+            for name, region in sorted(bucket_regions(context).items())
+            if region not in approved
+        ]
+
+    # One task per region and store kind, all at once: this probe reads every region and
+    # would otherwise be the last one a run waits for.
+    tasks = [
+        (buckets, None),
+        *((check, r) for r in regions for check in (instances, databases, tables)),
+    ]
+    findings = [
+        finding
+        for found in parallel_map(lambda task: task[0](task[1]), tasks, workers=16)
+        for finding in found
+    ]
     scp = _scp_denies_other_regions(context)
     outside = len(findings)
     facts = {"approved_regions": sorted(approved), "regions_checked": len(regions) + 1}
