@@ -205,3 +205,15 @@ def test_the_checklist_page_marks_items_no_api_can_prove_as_manual(member_client
     assert "Manual check." in article("On-Call Rotation")
     assert "Manual check." not in article("IAM Policies")
     assert "Verifiable by" in article("IAM Policies")
+
+
+@pytest.mark.django_db
+def test_the_record_says_manual_for_items_only_supporting_evidence_touches(deployment):
+    from signoff.record_snapshot import record_snapshot
+
+    snapshot = record_snapshot(deployment, record_id="manual")
+    lines = {item.title: item for section in snapshot.sections for item in section.items}
+    assert lines["Runbook"].manual  # SSM runbooks support it; a person decides it
+    assert lines["Penetration Test"].manual
+    assert not lines["IAM Policies"].manual
+    assert not lines["Budget Alerts"].manual
