@@ -29,8 +29,9 @@ CHECKLIST_PAGE_MAX = 18
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
 # advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
-# any sign-off could have turned stale (+1), and the item's waiver for its card (+1).
-ITEM_SAVE_HTMX_MAX = 20
+# any sign-off could have turned stale (+1), the item's waiver and its newest CI evidence
+# for its card (+2).
+ITEM_SAVE_HTMX_MAX = 21
 # The refused item's card and the page around it each read the CI evidence (+3 with the
 # digests').
 ITEM_INVALID_PLAIN_MAX = 22
