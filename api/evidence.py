@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from api.models import ApiToken, Evidence, EvidenceKind, EvidenceVerdict
@@ -22,10 +21,9 @@ from readiness.models import (
     ChecklistItem,
     DecisionSource,
     Deployment,
-    ItemChange,
     ItemStatus,
 )
-from readiness.services import RecordClosed, require_member
+from readiness.services import RecordClosed, item_set_by_machine, require_member
 from signoff.audit import audit_record
 from signoff.services import CLOSED_STATES, deployment_reevaluate
 
@@ -128,7 +126,7 @@ def evidence_upload(
         evidence.file.save(filename, ContentFile(upload.data), save=False)
         try:
             evidence.save()
-            applied = [_apply(evidence, verdict, target, user, now) for verdict, target in targets]
+            applied = [_apply(evidence, verdict, target, user) for verdict, target in targets]
             audit_record(
                 actor=user,
                 action="evidence.uploaded",
@@ -157,7 +155,7 @@ def evidence_upload(
     return evidence
 
 
-def _apply(evidence: Evidence, verdict: Verdict, item: ChecklistItem, user, now) -> EvidenceVerdict:
+def _apply(evidence: Evidence, verdict: Verdict, item: ChecklistItem, user) -> EvidenceVerdict:
     item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
     movable = item.source == DecisionSource.EVIDENCE or (
         item.status == ItemStatus.OPEN and item.source != DecisionSource.PERSON
@@ -175,34 +173,13 @@ def _apply(evidence: Evidence, verdict: Verdict, item: ChecklistItem, user, now)
         conflict="" if movable else _conflict(item, verdict),
     )
     if movable and (item.status != target or item.status_reason != reason):
-        ChecklistItem.objects.filter(pk=item.pk).update(
-            status=target,
-            na_reason="",
-            source=DecisionSource.EVIDENCE,
-            status_reason=reason,
-            updated_by=user,
-            updated_at=now,
-            version=F("version") + 1,
-        )
-        ItemChange.objects.create(
+        item_set_by_machine(
             item=item,
-            version=item.version + 1,
-            changed_by=user,
-            changed_at=now,
+            status=target,
             source=DecisionSource.EVIDENCE,
             reason=reason,
-            previous_status=item.status,
-            status=target,
-            note=item.note,
-            evidence_url=item.evidence_url,
-        )
-        audit_record(
-            actor=user,
-            action="item.set_by_evidence",
-            obj=item,
             deployment=evidence.deployment,
-            before={"status": item.status, "version": item.version},
-            after={"status": target, "version": item.version + 1, "evidence": evidence.sha256},
-            reason=reason,
+            actor=user,
+            audit_after={"evidence": evidence.sha256},
         )
     return record

@@ -23,7 +23,6 @@ from readiness.models import (
     DecisionSource,
     Deployment,
     DeploymentState,
-    ItemChange,
     ItemStatus,
     ProbeOutcome,
     ProbeResult,
@@ -42,7 +41,7 @@ from readiness.probes.base import (
 )
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
-from readiness.services import require_member
+from readiness.services import item_set_by_machine, require_member
 from signoff import notifications
 from signoff.audit import audit_record
 from signoff.services import CLOSED_STATES, deployment_reevaluate
@@ -291,7 +290,6 @@ def apply_run(run: ProbeRun) -> int:
     ):
         by_item[result.item_id].append(result)
     changed = 0
-    now = timezone.now()
     items = ChecklistItem.objects.filter(pk__in=by_item).exclude(source=DecisionSource.PERSON)
     for item in items:
         results = by_item[item.pk]
@@ -307,44 +305,16 @@ def apply_run(run: ProbeRun) -> int:
         reason = reason[:2000]
         if item.status == target and item.status_reason == reason:
             continue
-        # Conditional on the version and on nobody having decided meanwhile.
-        updated = (
-            ChecklistItem.objects.filter(pk=item.pk, version=item.version)
-            .exclude(source=DecisionSource.PERSON)
-            .update(
-                status=target,
-                na_reason="",
-                source=DecisionSource.PROBE,
-                status_reason=reason,
-                updated_by=None,
-                updated_at=now,
-                version=F("version") + 1,
-            )
-        )
-        if updated:
+        if item_set_by_machine(
+            item=item,
+            status=target,
+            source=DecisionSource.PROBE,
+            reason=reason,
+            deployment=run.deployment,
+            probe_run=run,
+            audit_after={"probe_run": run.pk},
+        ):
             changed += 1
-            audit_record(
-                actor=None,
-                action="item.set_by_probe",
-                obj=item,
-                deployment=run.deployment,
-                before={"status": item.status, "version": item.version},
-                after={"status": target, "version": item.version + 1, "probe_run": run.pk},
-                reason=reason,
-            )
-            ItemChange.objects.create(
-                item=item,
-                version=item.version + 1,
-                changed_by=None,
-                changed_at=now,
-                source=DecisionSource.PROBE,
-                reason=reason,
-                probe_run=run,
-                previous_status=item.status,
-                status=target,
-                note=item.note,
-                evidence_url=item.evidence_url,
-            )
     # New probe results are part of what roles approve, even where no item changed.
     deployment_reevaluate(deployment=run.deployment, actor=None)
     return changed

@@ -309,6 +309,61 @@ def item_update(
 
 
 @transaction.atomic
+def item_set_by_machine(
+    *,
+    item: ChecklistItem,
+    status: str,
+    source: str,
+    reason: str,
+    deployment: Deployment,
+    actor=None,
+    probe_run=None,
+    audit_after: dict | None = None,
+) -> bool:
+    """A probe run or uploaded evidence sets an item, unless a person decided it or it moved
+    since `item` was read (the version is the lock). Records the item's history and an audit
+    event; returns whether the item changed."""
+    now = timezone.now()
+    updated = (
+        ChecklistItem.objects.filter(pk=item.pk, version=item.version)
+        .exclude(source=DecisionSource.PERSON)
+        .update(
+            status=status,
+            na_reason="",
+            source=source,
+            status_reason=reason,
+            updated_by=actor,
+            updated_at=now,
+            version=F("version") + 1,
+        )
+    )
+    if not updated:
+        return False
+    ItemChange.objects.create(
+        item=item,
+        version=item.version + 1,
+        changed_by=actor,
+        changed_at=now,
+        source=source,
+        reason=reason,
+        probe_run=probe_run,
+        previous_status=item.status,
+        status=status,
+        note=item.note,
+        evidence_url=item.evidence_url,
+    )
+    audit_record(
+        actor=actor,
+        action=f"item.set_by_{source}",
+        obj=item,
+        deployment=deployment,
+        before={"status": item.status, "version": item.version},
+        after={"status": status, "version": item.version + 1, **(audit_after or {})},
+        reason=reason,
+    )
+    return True
+
+
 def deployment_set_aws_target(
     *,
     deployment: Deployment,
