@@ -45,7 +45,8 @@ EC2_TRUST = {
 
 
 def start_moto_server(port: int, *, log_path: str | None = None) -> subprocess.Popen:
-    """Start `moto_server` on 127.0.0.1:port and wait until it answers."""
+    """Start the AWS emulator (readiness.emulator: moto's server) on 127.0.0.1:port and wait
+    until it answers."""
     env = {
         **os.environ,
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
@@ -53,7 +54,7 @@ def start_moto_server(port: int, *, log_path: str | None = None) -> subprocess.P
     }
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the server owns it
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "readiness.emulator", "-H", "127.0.0.1", "-p", str(port)],
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT,
@@ -66,7 +67,7 @@ def start_moto_server(port: int, *, log_path: str | None = None) -> subprocess.P
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"the moto server did not start on port {port}") from None
+                raise RuntimeError(f"the AWS emulator did not start on port {port}") from None
             time.sleep(0.1)
 
 

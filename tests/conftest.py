@@ -1,8 +1,4 @@
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import boto3
@@ -80,38 +76,17 @@ def outsider_client(client, outsider):
 # A real moto server over HTTP for the whole session; each test starts on an empty account.
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_server():
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the moto server did not start (pip install 'moto[server]')")
-            time.sleep(0.1)
-    yield url
+    """The AWS emulator the demo runs (readiness.emulator), on a free port."""
+    from readiness.demo_aws import free_port, start_moto_server
+
+    port = free_port()
+    try:
+        process = start_moto_server(port)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc} (pip install 'moto[server]')")
+    yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
 

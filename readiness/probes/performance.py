@@ -26,7 +26,16 @@ OPTIMIZER_FINDINGS = {
     "Optimized": (Status.PASS, "optimized"),
 }
 # Compute Optimizer not opted in, or an endpoint without it: CloudWatch judges instead.
-OPTIMIZER_UNAVAILABLE = {"OptInRequiredException", "AccessDeniedException", "500", "404"}
+# Not opted in, not allowed, or not offered where we ask (an emulator answers NotImplemented):
+# the CPU statistics decide instead.
+OPTIMIZER_UNAVAILABLE = {
+    "OptInRequiredException",
+    "AccessDeniedException",
+    "NotImplemented",
+    "500",
+    "501",
+    "404",
+}
 SIZING_ACTIONS = (
     "ec2:DescribeInstances",
     "compute-optimizer:GetEC2InstanceRecommendations",

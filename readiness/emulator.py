@@ -1,0 +1,143 @@
+"""The AWS emulator of the demo, the benchmark and the tests: moto's server, corrected in two
+places where it behaves unlike AWS in ways that distort what the probes show.
+
+1. An operation moto does not emulate (Cost Explorer anomaly monitors, AppConfig, Compute
+   Optimizer, …) crashes its request handler, which answers an HTML "500 Internal Server
+   Error" page. botocore retries 500s with exponential backoff, so every probe that meets a
+   gap waited about a second for nothing, and its result quoted HTML. Here such a request
+   answers 501 with a `NotImplemented` error in the shape the protocol expects: botocore does
+   not retry a 501, and the result reads "the AWS emulator does not implement …".
+2. moto finds the backend of every request by listing its own package folder and stat-ing
+   each of its ~250 entries (`moto.backends.list_of_moto_modules`, moto 5.2): about 1.6 ms of
+   CPU per request, a quarter of the emulator's time in a probe run. The folder does not
+   change while the server runs, so it is listed once.
+
+Never a production component: the app itself talks to AWS, or to whatever AWS_ENDPOINT_URL
+names.
+
+    python -m readiness.emulator -H 127.0.0.1 -p 5055
+"""
+
+import argparse
+import functools
+import io
+import json
+import signal
+import sys
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+import moto
+from moto import backends
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+# Protocols whose errors are XML (query, ec2, rest-xml); the others read JSON.
+XML_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/xml", "text/xml")
+XML_SERVICES = ("s3", "cloudfront", "route53")
+
+
+class NotEmulated(Exception):
+    """A request for a service moto has no backend for at all."""
+
+
+def _backend_app(service):
+    if service is None:
+        raise NotEmulated("no emulated service answers this request")
+    return create_backend_app(service)
+
+
+def _operation(environ: dict) -> str:
+    """The operation's name where the request carries it (JSON target, query Action), else
+    the method and path of a REST call."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = parse_qs(environ.get("emulator.form", "")).get("Action")
+    if action:
+        return action[0]
+    return f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+
+
+def _keep_form(environ: dict) -> None:
+    """Read a query-protocol body up front (its Action names the operation) and put it back
+    for moto to read."""
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["emulator.form"] = body.decode("utf-8", "replace")
+
+
+def _wants_xml(environ: dict) -> bool:
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return False
+    if environ.get("CONTENT_TYPE", "").startswith(XML_CONTENT_TYPES):
+        return True
+    credential = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1]
+    parts = credential.split(",", 1)[0].split("/")
+    return len(parts) >= 4 and parts[3] in XML_SERVICES
+
+
+def not_implemented(environ: dict, start_response) -> list[bytes]:
+    message = f"The AWS emulator (moto {moto.__version__}) does not implement {_operation(environ)}"
+    if _wants_xml(environ):
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>NotImplemented</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>emulator</RequestId></ErrorResponse>"
+        ).encode()
+        content_type = "text/xml"
+    else:
+        body = json.dumps({"__type": "NotImplemented", "message": message}).encode()
+        content_type = "application/x-amz-json-1.1"
+    start_response(
+        "501 Not Implemented",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-ErrorType", "NotImplemented"),
+            ("x-amzn-RequestId", "emulator"),
+        ],
+    )
+    return [body]
+
+
+class Emulator(DomainDispatcherApplication):
+    def __call__(self, environ: dict, start_response):
+        _keep_form(environ)
+        try:
+            return super().__call__(environ, start_response)
+        except (NotImplementedError, NotEmulated):
+            return not_implemented(environ, start_response)
+
+
+def app() -> Emulator:
+    listed = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: listed)
+    emulator = Emulator(_backend_app)
+    # moto's own server runs its apps in debug mode: Flask then lets a handler's exception
+    # through to us instead of rendering its 500 page.
+    emulator.debug = True
+    return emulator
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5055)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_simple(args.host, args.port, app(), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
