@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
 
@@ -24,3 +25,16 @@ def _tune_embedded_broker() -> None:
 
 
 app.on_after_configure.connect(lambda sender, **kwargs: _tune_embedded_broker(), weak=False)
+
+
+def _close_old_connections(**kwargs) -> None:
+    """What Django does around a web request, around a task: drop a connection that is past
+    CONN_MAX_AGE or broken, keep a good one (CELERY_DB_REUSE_MAX stops Celery closing them
+    all)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+task_prerun.connect(_close_old_connections, weak=False)
+task_postrun.connect(_close_old_connections, weak=False)

@@ -22,19 +22,14 @@ import argparse
 import functools
 import io
 import json
-import signal
-import sys
+import os
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import moto
+from gunicorn.app.base import BaseApplication
 from moto import backends
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 # Protocols whose errors are XML (query, ec2, rest-xml); the others read JSON.
 XML_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/xml", "text/xml")
@@ -130,13 +125,45 @@ def app() -> Emulator:
     return emulator
 
 
+class Server(BaseApplication):
+    """gunicorn, one process (moto keeps the account in memory) with threads.
+
+    Not moto's own server: werkzeug's development server closes the connection after every
+    response, so each AWS call paid a new TCP connection and a new server thread; gunicorn
+    keeps connections alive as AWS's endpoints do.
+    """
+
+    def __init__(self, host: str, port: int, threads: int) -> None:
+        self.options = {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": threads,
+            "keepalive": 30,
+            "timeout": 120,
+            "accesslog": None,
+            "loglevel": "warning",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return app()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5055)
+    parser.add_argument("--threads", type=int, default=32)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_simple(args.host, args.port, app(), threaded=True, request_handler=MotoRequestHandler)
+    # moto builds some resource URLs (SQS queues, presigned links) from this, as its own
+    # server arranges.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    Server(args.host, args.port, args.threads).run()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from readiness.models import (
     ProbeRunState,
     ProbeRunTrigger,
 )
+from readiness.probes import call_cache
 from readiness.probes.base import (
     ProbeContext,
     ProbeSettings,
@@ -39,6 +40,7 @@ from readiness.probes.base import (
     forget_last_call,
     registry,
 )
+from readiness.probes.call_cache import CallCache
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
 from readiness.services import item_set_by_machine, require_member
@@ -154,10 +156,16 @@ def probe_run_start(
 
 
 def _enqueue(run_id: int) -> None:
-    from readiness.tasks import probe_result_execute
+    """One task per probe, carrying its regions (probe_results_execute)."""
+    from readiness.tasks import probe_results_execute
 
-    for result_id in ProbeResult.objects.filter(run_id=run_id).values_list("pk", flat=True):
-        probe_result_execute.delay(result_id)
+    by_probe: dict[str, list[int]] = defaultdict(list)
+    for result_id, key in (
+        ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
+    ):
+        by_probe[key].append(result_id)
+    for result_ids in by_probe.values():
+        probe_results_execute.delay(result_ids)
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling
@@ -184,65 +192,122 @@ def _session_for(run: ProbeRun):
     return session
 
 
+# The probes of one run share their AWS answers within this worker process (call_cache);
+# a run's cache goes when the run closes here, or after the TTL if it closed elsewhere.
+_RUN_CACHE_TTL = 15 * 60
+_run_caches: dict[int, tuple[float, object, CallCache]] = {}
+
+
+def _cache_for(run: ProbeRun) -> CallCache:
+    now = time.monotonic()
+    with _sessions_lock:
+        for old in [key for key, (made, *_) in _run_caches.items() if now - made > _RUN_CACHE_TTL]:
+            del _run_caches[old]
+        cached = _run_caches.get(run.pk)
+        # The creation time tells a run from an earlier one that had the same id (a test
+        # database rolled back), so answers never outlive their run.
+        if cached is None or cached[1] != run.created_at:
+            cached = _run_caches[run.pk] = (now, run.created_at, CallCache())
+        return cached[2]
+
+
+def _forget_cache(run_id: int) -> None:
+    with _sessions_lock:
+        _run_caches.pop(run_id, None)
+
+
 def probe_result_execute(*, result_id: int, retrying: bool = False) -> None:
     """Run one (probe, region) of an active run and store what it found."""
+    probe_results_execute(result_ids=[result_id], retrying=retrying)
+
+
+def probe_results_execute(*, result_ids: list[int], retrying: bool = False) -> None:
+    """Run (probe, region) checks of an active run one after another, storing each as it
+    finishes (the progress bar moves per check).
+
+    A run sends the regions of one probe as one task: one claim and one read for all of
+    them instead of one per region, and half the messages; the probes of a run still spread
+    over every worker thread.
+    """
     now = timezone.now()
     claimable = [ProbeResultState.PENDING]
-    if retrying:  # a retry of this very task may take back the row it had claimed
+    if retrying:  # a retry of this very task may take back the rows it had claimed
         claimable.append(ProbeResultState.RUNNING)
-    claimed = ProbeResult.objects.filter(
-        pk=result_id, state__in=claimable, run__state__in=ACTIVE_RUN_STATES
-    ).update(state=ProbeResultState.RUNNING, started_at=now, attempts=F("attempts") + 1)
-    if not claimed:
-        return
-    result = ProbeResult.objects.select_related("run__deployment").get(pk=result_id)
-    run = result.run
-    ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.QUEUED).update(
-        state=ProbeRunState.RUNNING, started_at=now
-    )
-    probe = registry().get(result.probe_key)
+    with transaction.atomic():
+        # Row locks (PostgreSQL; SQLite serialises writers anyway) so that a message
+        # delivered twice runs each check once; `of` keeps the run's row unlocked.
+        claimed = list(
+            ProbeResult.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run__deployment")
+            .filter(pk__in=result_ids, state__in=claimable, run__state__in=ACTIVE_RUN_STATES)
+            .order_by("pk")
+        )
+        if not claimed:
+            return
+        ProbeResult.objects.filter(pk__in=[result.pk for result in claimed]).update(
+            state=ProbeResultState.RUNNING, started_at=now, attempts=F("attempts") + 1
+        )
+    run = claimed[0].run
+    if run.state == ProbeRunState.QUEUED:
+        ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.QUEUED).update(
+            state=ProbeRunState.RUNNING, started_at=now
+        )
     thresholds = ProbeSettings(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in run.thresholds.items()}
     )
-    started = time.monotonic()
+    stored_any = False
+    for result in claimed:
+        started = time.monotonic()
+        outcome = _outcome(result, run, thresholds)
+        with transaction.atomic():
+            stored = ProbeResult.objects.filter(
+                pk=result.pk, state=ProbeResultState.RUNNING
+            ).update(
+                state=ProbeResultState.DONE,
+                status=outcome["status"],
+                summary=outcome["summary"],
+                findings=outcome.get("resources", outcome.get("findings", [])),
+                facts=outcome.get("facts", {}),
+                duration_ms=round(1000 * (time.monotonic() - started)),
+                finished_at=timezone.now(),
+            )
+            if stored:
+                ProbeRun.objects.filter(pk=run.pk).update(completed=F("completed") + 1)
+        stored_any = stored_any or bool(stored)
+    if stored_any:
+        probe_run_finish(run_id=run.pk)
+
+
+def _outcome(result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings) -> dict:
+    """What one (probe, region) found, as stored on its result; never raises."""
+    probe = registry().get(result.probe_key)
     if probe is None:
-        outcome = dict(
+        return dict(
             status=ProbeOutcome.ERROR,
             summary=f"The probe {result.probe_key} no longer exists in this version",
             findings=[],
             facts={},
         )
-    else:
-        try:
-            forget_last_call()
-            session = _session_for(run)
-        except Exception as exc:  # STS refused or unreachable: every probe of the run says so
-            context = ProbeContext(session=None, region=result.region, settings=thresholds)
-            outcome = error_result(exc, context).as_json()
-            outcome["summary"] = f"Could not get AWS credentials: {outcome['summary']}"
-        else:
-            context = ProbeContext(
-                session=session,
-                region=result.region,
-                settings=thresholds,
-                max_attempts=settings.PROBE_MAX_ATTEMPTS,
-                timeout_seconds=settings.PROBE_CALL_TIMEOUT,
-            )
-            outcome = execute(probe, context).result.as_json()
-    with transaction.atomic():
-        stored = ProbeResult.objects.filter(pk=result_id, state=ProbeResultState.RUNNING).update(
-            state=ProbeResultState.DONE,
-            status=outcome["status"],
-            summary=outcome["summary"],
-            findings=outcome.get("resources", outcome.get("findings", [])),
-            facts=outcome.get("facts", {}),
-            duration_ms=round(1000 * (time.monotonic() - started)),
-            finished_at=timezone.now(),
-        )
-        if stored:
-            ProbeRun.objects.filter(pk=run.pk).update(completed=F("completed") + 1)
-    if stored:
-        probe_run_finish(run_id=run.pk)
+    try:
+        forget_last_call()
+        session = _session_for(run)
+    except Exception as exc:  # STS refused or unreachable: every probe of the run says so
+        context = ProbeContext(session=None, region=result.region, settings=thresholds)
+        outcome = error_result(exc, context).as_json()
+        outcome["summary"] = f"Could not get AWS credentials: {outcome['summary']}"
+        return outcome
+    context = ProbeContext(
+        session=session,
+        region=result.region,
+        settings=thresholds,
+        max_attempts=settings.PROBE_MAX_ATTEMPTS,
+        timeout_seconds=settings.PROBE_CALL_TIMEOUT,
+    )
+    call_cache.use(_cache_for(run))
+    try:
+        return execute(probe, context).result.as_json()
+    finally:
+        call_cache.use(None)
 
 
 def probe_run_finish(*, run_id: int) -> bool:
@@ -252,6 +317,7 @@ def probe_run_finish(*, run_id: int) -> bool:
             pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
         ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())
         if closed:
+            _forget_cache(run_id)
             run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
             apply_run(run)
             _report_errors(run)

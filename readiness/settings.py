@@ -211,6 +211,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a new PostgreSQL connection per probe. With it, a worker thread keeps its
+# connection under the web's rules, CONN_MAX_AGE and health checks (readiness/celery.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that enqueues after commit (notifications, probe runs) must not hang on a broker
 # that is unreachable: give up within a few seconds; the change itself is already saved.

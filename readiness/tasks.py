@@ -12,21 +12,31 @@ def worker_ping() -> str:
     return "pong"
 
 
-@shared_task(
+# Only the database is retried here: AWS throttling and timeouts are retried inside botocore
+# (standard mode, exponential backoff with jitter) and end as `error` results.
+RETRY_DATABASE = dict(
     bind=True,
-    name="readiness.probe_result_execute",
-    # Only the database is retried here: AWS throttling and timeouts are retried inside
-    # botocore (standard mode, exponential backoff with jitter) and end as `error` results.
     autoretry_for=(DatabaseError,),
     retry_backoff=1,
     retry_backoff_max=30,
     retry_jitter=True,
     max_retries=3,
-    time_limit=120,
-    soft_time_limit=100,
+    # A task carries a probe's regions, run one after another.
+    time_limit=240,
+    soft_time_limit=220,
     acks_late=True,
 )
+
+
+@shared_task(name="readiness.probe_results_execute", **RETRY_DATABASE)
+def probe_results_execute(self, result_ids: list[int]) -> None:
+    probe_runs.probe_results_execute(result_ids=result_ids, retrying=self.request.retries > 0)
+
+
+@shared_task(name="readiness.probe_result_execute", **RETRY_DATABASE)
 def probe_result_execute(self, result_id: int) -> None:
+    """One check: what runs enqueued before checks travelled per probe (kept for messages
+    still queued across an upgrade)."""
     probe_runs.probe_result_execute(result_id=result_id, retrying=self.request.retries > 0)
 
 

@@ -29,6 +29,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from readiness.probes import call_cache
+
 GLOBAL = "global"
 # Global services (IAM, CloudFront, Route 53, Budgets, Organizations) answer from us-east-1.
 GLOBAL_API_REGION = "us-east-1"
@@ -158,10 +160,12 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
     """
 
     running = getattr(_calls, "probe", None)
+    cache = call_cache.current()
 
     def call(item):
         forget_last_call()
         _calls.probe = running
+        call_cache.use(cache)
         try:
             return function(item), None, None
         except Exception as exc:  # handed back to the caller's thread below
@@ -221,6 +225,7 @@ class ProbeContext:
                 )
                 client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
                 client.meta.events.register_first("provide-client-params", _remember_call)
+                call_cache.register(client)
                 cached[key] = client
             return cached[key]
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import boto3
 
+from readiness.probes import call_cache
 from readiness.probes.base import (
     GLOBAL,
     Execution,
@@ -16,6 +17,7 @@ from readiness.probes.base import (
     execute,
     registry,
 )
+from readiness.probes.call_cache import CallCache
 
 
 def plan(probes: Iterable[Probe], regions: Iterable[str]) -> list[tuple[Probe, str]]:
@@ -47,19 +49,26 @@ def run_all(
     max_attempts: int = 4,
     workers: int = 8,
 ) -> list[Execution]:
-    """Run the selected probes concurrently in threads; results keep the plan's order."""
+    """Run the selected probes concurrently in threads; results keep the plan's order.
+
+    The probes share their AWS answers for the run (call_cache)."""
     regions = list(regions)
     settings = settings or ProbeSettings()
     if not settings.approved_regions:
         settings = replace(settings, approved_regions=tuple(regions))
     pairs = plan(select(keys), regions)
+    cache = CallCache()
 
     def run(pair: tuple[Probe, str]) -> Execution:
         probe, region = pair
         context = ProbeContext(
             session=session, region=region, settings=settings, max_attempts=max_attempts
         )
-        return execute(probe, context)
+        call_cache.use(cache)
+        try:
+            return execute(probe, context)
+        finally:
+            call_cache.use(None)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(run, pairs))
