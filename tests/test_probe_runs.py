@@ -268,3 +268,44 @@ def test_a_whole_run_completes_on_a_real_worker(aws, member, team):
     assert run.completed == run.total > 0
     assert not run.results.exclude(state="done").exists()
     assert item(deployment, "IAM Policies").status == ItemStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_a_run_sends_each_probe_once_with_all_its_regions(
+    aws, deployment, member, monkeypatch, django_capture_on_commit_callbacks
+):
+    target(deployment, regions=("us-east-1", "eu-west-1"))
+    sent = []
+    monkeypatch.setattr("readiness.tasks.probe_results_execute.delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
+    assert len(sent) == len(registry())
+    assert sorted(pk for ids in sent for pk in ids) == sorted(
+        run.results.values_list("pk", flat=True)
+    )
+    for ids in sent:
+        results = list(ProbeResult.objects.filter(pk__in=ids))
+        assert len({result.probe_key for result in results}) == 1
+        probe = registry()[results[0].probe_key]
+        regions = {"global"} if probe.scope == "global" else {"us-east-1", "eu-west-1"}
+        assert {result.region for result in results} == regions
+
+    regional = next(ids for ids in sent if len(ids) == 2)
+    probe_runs.probe_results_execute(result_ids=regional)
+    probe_runs.probe_results_execute(result_ids=regional)  # the message delivered again
+    done = ProbeResult.objects.filter(pk__in=regional)
+    assert [(r.state, r.attempts) for r in done] == [("done", 1), ("done", 1)]
+    run.refresh_from_db()
+    assert run.completed == 2 and run.state == ProbeRunState.RUNNING
+
+
+def test_worker_tasks_keep_their_database_connection_under_django_rules(monkeypatch):
+    from celery.signals import task_postrun, task_prerun
+
+    # Without this Celery's Django fixup closes every connection around every task.
+    assert celery_app.conf.get("CELERY_DB_REUSE_MAX") >= 100
+    closed = []
+    monkeypatch.setattr("django.db.close_old_connections", lambda: closed.append(True))
+    task_prerun.send(sender=None, task_id="t", task=None)
+    task_postrun.send(sender=None, task_id="t", task=None)
+    assert len(closed) == 2

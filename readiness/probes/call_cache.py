@@ -159,8 +159,10 @@ def drop_claim(context, **_) -> None:
 
 
 def register(client) -> None:
+    # botocore calls handlers of more specific event names first: registered under the
+    # same "*.*" names as a Stubber's, and first among them, the cache answers before any.
     events = client.meta.events
-    events.register("provide-client-params", name_call)
-    events.register_first("before-call", answer_call)
-    events.register_last("after-call", keep_answer)
-    events.register("after-call-error", drop_claim)
+    events.register("provide-client-params.*.*", name_call)
+    events.register_first("before-call.*.*", answer_call)
+    events.register_last("after-call.*.*", keep_answer)
+    events.register("after-call-error.*.*", drop_claim)
