@@ -7,8 +7,12 @@ median of N runs each, interleaved:
 
   record  record_snapshot() + render_record() (+ signing.sign_pdf() when a signer loads)
   floor   render_bare_table(56): WeasyPrint alone on a plain 56-row table
+  words   WeasyPrint alone on a plain one-column table of the record's own text, line by
+          line as pypdf reads it from the full record: what the words cost without the
+          record's structure, styles, fonts and signature
 
-and prints both and their ratio (target: record at most twice the floor). Not run by CI.
+and prints them and their ratios (the issue's target: record at most twice the floor).
+Not run by CI.
 
     DATA_DIR=$(mktemp -d) .venv/bin/python bench/pdf.py
     .venv/bin/python bench/pdf.py --runs 15 --page-size Letter
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,6 +246,23 @@ def build_deployment(owner, team, signers, *, version: str, evidence: bool):
     return deployment
 
 
+def sample_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def bare_words_html(data: bytes) -> str:
+    """The record's text, one table row per line, no stylesheet: the same words as the
+    record for WeasyPrint to lay out, none of its structure."""
+    rows = "".join(
+        f"<tr><td>{escape(line)}</td></tr>"
+        for line in sample_text(data).splitlines()
+        if line.strip()
+    )
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><table>{rows}</table>"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -275,6 +297,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from pypdf import PdfReader
+    from weasyprint import HTML
 
     from signoff import pdf
     from signoff.record_snapshot import record_snapshot
@@ -324,10 +347,14 @@ def main() -> None:
     sample, _ = record_once(full)
     lean_sample, _ = record_once(lean)
     pdf.render_bare_table(56)
-    runs: dict[str, list[dict]] = {"full": [], "lean": [], "floor": []}
+    words = bare_words_html(sample)
+    render_words = HTML(string=words).write_pdf
+    render_words()
+    runs: dict[str, list[dict]] = {"full": [], "lean": [], "floor": [], "words": []}
     for _ in range(args.runs):
         runs["full"].append(record_once(full)[1])
         runs["floor"].append({"total": timed(pdf.render_bare_table, 56)[1:]})
+        runs["words"].append({"total": timed(render_words)[1:]})
         runs["lean"].append(record_once(lean)[1])
 
     def median(name: str, part: str, clock: int) -> float:
@@ -360,6 +387,14 @@ def main() -> None:
     print(
         f"  {'floor: bare 56-row table':24s} {floor_wall:.3f} / {floor_cpu:.3f}  "
         f"({pages(pdf.render_bare_table(56))} pages)"
+    )
+    words_wall, words_cpu = median("words", "total", 0), median("words", "total", 1)
+    full_wall, full_cpu = median("full", "total", 0), median("full", "total", 1)
+    print(
+        f"  {'words: the record text bare':24s} {words_wall:.3f} / {words_cpu:.3f}  "
+        f"({pages(render_words())} pages, {words.count('<tr>')} lines, "
+        f"{len(sample_text(sample))} characters)  ratio {words_wall / floor_wall:.2f} x floor; "
+        f"record {full_wall / words_wall:.2f} x words wall, {full_cpu / words_cpu:.2f} CPU"
     )
     print("target: full-evidence record at most 2.00 x the floor")
 
