@@ -27,12 +27,14 @@ def _tune_embedded_broker() -> None:
 app.on_after_configure.connect(lambda sender, **kwargs: _tune_embedded_broker(), weak=False)
 
 
-def _close_old_connections(**kwargs) -> None:
+def _close_old_connections(task=None, **kwargs) -> None:
     """What Django does around a web request, around a task: drop a connection that is past
     CONN_MAX_AGE or broken, keep a good one (CELERY_DB_REUSE_MAX stops Celery closing them
-    all)."""
+    all). Not around an eager task: it runs inside its caller, maybe inside a transaction."""
     from django.db import close_old_connections
 
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     close_old_connections()
 
 

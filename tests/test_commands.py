@@ -154,3 +154,23 @@ def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
     assert out.getvalue().startswith(f"Started probe run #{run.pk}: {run.total} checks")
     with pytest.raises(CommandError, match="is not in team"):
         call_command("run_probes", str(deployment.pk), "--user", "nobody")
+
+
+def test_sharing_answers_within_a_run_changes_no_verdict(demo_account, aws):
+    """Every probe of the demo account, run together (answers shared) and one by one with no
+    cache at all: the same status, summary and resources, region by region."""
+    from readiness.probes.base import ProbeContext, ProbeSettings, execute
+    from readiness.probes.runner import run_all
+
+    regions = ["us-east-1", "eu-west-1"]
+    together = run_all(session=aws, regions=regions, max_attempts=1)
+    settings = ProbeSettings(approved_regions=tuple(regions))
+    assert len(together) == 115
+    for shared in together:
+        context = ProbeContext(session=aws, region=shared.region, settings=settings, max_attempts=1)
+        alone = execute(shared.probe, context).result
+        assert (shared.probe.key, shared.region, shared.result.as_json()) == (
+            shared.probe.key,
+            shared.region,
+            alone.as_json(),
+        )

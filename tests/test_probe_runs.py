@@ -300,12 +300,20 @@ def test_a_run_sends_each_probe_once_with_all_its_regions(
 
 
 def test_worker_tasks_keep_their_database_connection_under_django_rules(monkeypatch):
+    from types import SimpleNamespace
+
     from celery.signals import task_postrun, task_prerun
 
     # Without this Celery's Django fixup closes every connection around every task.
     assert celery_app.conf.get("CELERY_DB_REUSE_MAX") >= 100
     closed = []
     monkeypatch.setattr("django.db.close_old_connections", lambda: closed.append(True))
-    task_prerun.send(sender=None, task_id="t", task=None)
-    task_postrun.send(sender=None, task_id="t", task=None)
+    queued = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+    task_prerun.send(sender=None, task_id="t", task=queued)
+    task_postrun.send(sender=None, task_id="t", task=queued)
+    assert len(closed) == 2
+    # An eager task runs inside its caller's transaction: its connection is the caller's.
+    eager = SimpleNamespace(request=SimpleNamespace(is_eager=True))
+    task_prerun.send(sender=None, task_id="e", task=eager)
+    task_postrun.send(sender=None, task_id="e", task=eager)
     assert len(closed) == 2

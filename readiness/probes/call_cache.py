@@ -159,10 +159,12 @@ def drop_claim(context, **_) -> None:
 
 
 def register(client) -> None:
-    # botocore calls handlers of more specific event names first: registered under the
-    # same "*.*" names as a Stubber's, and first among them, the cache answers before any.
+    # botocore runs the handlers of the deepest event names first. `before-call.*.*` is as deep
+    # as a Stubber's, and first among them, so the cache answers before anything else; plain
+    # `after-call` runs after every deeper handler has finished the answer (S3's
+    # GetBucketLocation region, IAM's decoded policies), so what is kept is what a caller gets.
     events = client.meta.events
-    events.register("provide-client-params.*.*", name_call)
+    events.register("provide-client-params", name_call)
     events.register_first("before-call.*.*", answer_call)
-    events.register_last("after-call.*.*", keep_answer)
-    events.register("after-call-error.*.*", drop_claim)
+    events.register_last("after-call", keep_answer)
+    events.register("after-call-error", drop_claim)

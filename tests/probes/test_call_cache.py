@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from readiness.probes import call_cache
-from readiness.probes.base import ProbeContext, parallel_map
+from readiness.probes.base import ProbeContext, bucket_regions, parallel_map
 from readiness.probes.call_cache import CallCache
 from readiness.probes.runner import run_all
 from tests.conftest import REGION
@@ -153,3 +153,16 @@ def test_a_run_shares_answers_between_its_probes(aws, monkeypatch):
     results = run_all(session=aws, regions=[REGION], keys=keys)
     assert {r.result.status for r in results} == {"fail"}
     assert len(made) == 1 and made[0].hits >= 2
+
+
+def test_a_kept_answer_is_the_finished_one(aws, cache):
+    """What botocore's own handlers add after the call (S3's GetBucketLocation region, read
+    from the body) is in the kept answer too."""
+    s3 = aws.client("s3")
+    s3.create_bucket(
+        Bucket="records-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    context = context_for(aws)
+    assert bucket_regions(context) == {"records-eu": "eu-west-1"}
+    assert bucket_regions(context) == {"records-eu": "eu-west-1"}
+    assert cache.hits == 2
