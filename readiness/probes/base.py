@@ -365,17 +365,7 @@ _ACCESS_DENIED = {
     "ExpiredToken",
     "ExpiredTokenException",
 }
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "ProvisionedThroughputExceededException",
-}
+_THROTTLED = call_cache.THROTTLING_CODES
 
 
 def error_result(exc: BaseException, context: ProbeContext) -> ProbeResult:

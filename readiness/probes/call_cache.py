@@ -24,23 +24,27 @@ CONTEXT_KEY = "readiness_cache_key"
 FROM_CACHE = "readiness_from_cache"
 # How long a probe waits for another probe's identical call before making its own.
 WAIT_SECONDS = 60.0
-# Client errors that say "not now" rather than "no": asking again may answer differently.
-TRANSIENT_CODES = frozenset(
+# The codes AWS uses for "slow down" (base.error_result names them as throttling too).
+THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
         "ThrottledException",
+        "RequestThrottled",
         "RequestThrottledException",
         "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        "LimitExceededException",
+        "ProvisionedThroughputExceededException",
     }
 )
+# Client errors that say "not now" rather than "no": asking again may answer differently.
+TRANSIENT_CODES = THROTTLING_CODES | {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "LimitExceededException",
+}
 
 _local = threading.local()
 
