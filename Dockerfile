@@ -54,4 +54,4 @@ VOLUME ["/data"]
 
 EXPOSE 8000
 # gunicorn reads its worker count from WEB_CONCURRENCY.
-CMD ["gunicorn", "readiness.wsgi", "--bind", "0.0.0.0:8000", "--threads", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "readiness.project.wsgi", "--bind", "0.0.0.0:8000", "--threads", "4", "--access-logfile", "-"]

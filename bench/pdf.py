@@ -92,8 +92,8 @@ def build_team():
     """A team with an owner and one signer per role (the seed's four)."""
     from django.contrib.auth import get_user_model
 
-    from readiness.models import Team
-    from signoff.models import Role, RoleMembership
+    from readiness.checklists.models import Team
+    from signoff.teams.models import Role, RoleMembership
 
     users = get_user_model().objects
     owner = users.create_user("owner", password=PASSWORD, first_name="Olive", last_name="Owner")
@@ -116,9 +116,10 @@ def add_evidence(deployment, owner, signers) -> None:
     failed item under a waiver."""
     from django.utils import timezone
 
-    from readiness import probe_runs
-    from readiness.models import ChecklistItem, DecisionSource, ItemStatus, ProbeResult, ProbeRun
-    from signoff import services as signoff_services
+    from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatus
+    from readiness.probe_runs import services as probe_runs
+    from readiness.probe_runs.models import ProbeResult, ProbeRun
+    from signoff.lifecycle import services as signoff_services
 
     now = timezone.now()
     items = list(
@@ -214,9 +215,9 @@ def add_evidence(deployment, owner, signers) -> None:
 def build_deployment(owner, team, signers, *, version: str, evidence: bool):
     """An approved deployment of the seed checklist: four real sign-offs, and with
     `evidence` everything add_evidence() adds; without, only every item marked done."""
-    from readiness import selectors, services
-    from readiness.models import ChecklistItem, ItemStatus
-    from signoff import services as signoff_services
+    from readiness.checklists import selectors, services
+    from readiness.checklists.models import ChecklistItem, ItemStatus
+    from signoff.lifecycle import services as signoff_services
 
     deployment = services.deployment_create(
         user=owner,
@@ -275,7 +276,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-pdf-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
     if not args.keep_database_url:
         os.environ.pop("DATABASE_URL", None)
     # Approval enqueues the record task; with no broker that only logs, and a filesystem-free
@@ -299,11 +300,11 @@ def main() -> None:
     from pypdf import PdfReader
     from weasyprint import HTML
 
-    from signoff import pdf
-    from signoff.record_snapshot import record_snapshot
+    from signoff.records import pdf
+    from signoff.records.snapshot import record_snapshot
 
     try:
-        from signoff import signing
+        from signoff.records import signing
     except ImportError:
         signing = None
     signer = None

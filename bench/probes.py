@@ -91,10 +91,10 @@ def main() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
     os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
     ensure_database(os.environ["DATABASE_URL"])
 
-    from readiness.demo_aws import (
+    from readiness.dev.demo_aws import (
         DEMO_ACCOUNT,
         DEMO_ENV,
         free_port,
@@ -118,8 +118,9 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
-    from readiness import probe_runs, selectors, services
-    from readiness.models import Team
+    from readiness.checklists import selectors, services
+    from readiness.checklists.models import Team
+    from readiness.probe_runs import services as probe_runs
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     team, _ = Team.objects.get_or_create(name="Bench", defaults={"slug": "bench"})

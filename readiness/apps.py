@@ -7,7 +7,7 @@ class ReadinessConfig(AppConfig):
     verbose_name = "Readiness checklists"
 
     def ready(self) -> None:
-        from readiness.probe_runs import probe_settings
+        from readiness.probe_runs.services import probe_settings
 
         # Fail at start-up, naming the variable, rather than on the first probe run.
         try:

@@ -6,8 +6,11 @@ from django.contrib import admin
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
-from signoff import memberships
-from signoff.models import AuditEvent, Revocation, Role, RoleMembership, SignOff, Waiver
+from readiness.checklists.models import Team
+from readiness.project.admin import ReadOnlyAdmin
+from signoff.lifecycle.models import Revocation, SignOff, Waiver
+from signoff.teams import services as memberships
+from signoff.teams.models import Role, RoleMembership
 
 
 @admin.register(Role)
@@ -114,20 +117,6 @@ def save_role_memberships(request, formset) -> None:
         membership.pk = created.pk
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, never added, changed or deleted here: rows of the signed record are written
-    by the application, with their audit events."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(SignOff)
 class SignOffAdmin(ReadOnlyAdmin):
     list_display = (
@@ -165,24 +154,40 @@ class WaiverAdmin(ReadOnlyAdmin):
     search_fields = ("item__title", "reason", "granted_by__username")
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "deployment",
-        "ip",
-        "short_hash",
-    )
-    list_filter = ("action", "object_type", "created_at")
-    list_select_related = ("actor", "deployment")
-    search_fields = ("action", "object_id", "reason", "actor__username", "hash", "ip")
-    ordering = ("-id",)
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Members and roles change through the audited services, as on the team page."""
 
-    @admin.display(description="hash")
-    def short_hash(self, obj) -> str:
-        return obj.hash[:12]
+    list_display = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("members",)
+    search_fields = ("name",)
+    inlines = [RoleMembershipInline]
+
+    def save_related(self, request, form, formsets, change):
+        team = form.instance
+        # Popped so that save_m2m() leaves the members to the services below.
+        wanted = set(form.cleaned_data.pop("members"))
+        form.save_m2m()
+        current = set(team.members.all())
+        for user in sorted(current - wanted, key=lambda u: u.pk):
+            memberships.team_member_remove(team=team, user=user, actor=request.user)
+        for user in sorted(wanted - current, key=lambda u: u.pk):
+            memberships.team_member_add(team=team, user=user, actor=request.user)
+        # Roles after members: a role may go to someone added in this same form.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is RoleMembership:
+            save_role_memberships(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+    def delete_model(self, request, obj):
+        memberships.team_delete(team=obj, actor=request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for team in queryset:
+            memberships.team_delete(team=team, actor=request.user)

@@ -79,7 +79,7 @@ def outsider_client(client, outsider):
 @pytest.fixture(scope="session")
 def moto_server():
     """The AWS emulator the demo runs (readiness.emulator), on a free port."""
-    from readiness.demo_aws import free_port, start_moto_server
+    from readiness.dev.demo_aws import free_port, start_moto_server
 
     port = free_port()
     try:

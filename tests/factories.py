@@ -3,8 +3,8 @@ import datetime
 import factory
 from django.contrib.auth import get_user_model
 
-from readiness import selectors, services
-from readiness.models import Team
+from readiness.checklists import selectors, services
+from readiness.checklists.models import Team
 
 PASSWORD = "correct horse battery staple"
 

@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from readiness.models import ChecklistItem, ItemStatus
-from signoff import services
-from signoff.models import Role, RoleMembership
+from readiness.checklists.models import ChecklistItem, ItemStatus
+from signoff.lifecycle import services
+from signoff.teams.models import Role, RoleMembership
 from tests.factories import PASSWORD, UserFactory
 
 ROLE_SLUGS = ("tech-lead", "security", "devops", "product")

@@ -3,11 +3,13 @@
 import pytest
 from django.test import Client
 
-from readiness.models import Deployment, TemplateItem
-from readiness.selectors import default_template
-from signoff import services
-from signoff.audit import verify_chain
-from signoff.models import AuditEvent, Role, RoleMembership, SignOff
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import verify_chain
+from readiness.checklists.models import Deployment, TemplateItem
+from readiness.checklists.selectors import default_template
+from signoff.lifecycle import services
+from signoff.lifecycle.models import SignOff
+from signoff.teams.models import Role, RoleMembership
 from tests.factories import UserFactory
 from tests.signoff_helpers import complete_items, sign, signers_for
 
@@ -226,7 +228,7 @@ def test_adding_a_team_with_members_in_the_admin_is_audited(admin, member):
 
 
 def test_deleting_a_team_in_the_admin_records_who_left_it(admin, member, outsider):
-    from readiness.models import Team
+    from readiness.checklists.models import Team
 
     search = Team.objects.get(slug="search")
     RoleMembership.objects.create(team=search, user=outsider, role=role("Security"))
@@ -335,15 +337,15 @@ def test_signoffs_cannot_be_changed_or_deleted_in_the_admin(admin, signoff):
 
 def test_audit_events_cannot_be_changed_or_deleted_in_the_admin(admin, deployment):
     event = AuditEvent.objects.get(deployment=deployment)
-    base = f"/admin/signoff/auditevent/{event.pk}"
-    listing = admin.get("/admin/signoff/auditevent/?q=deployment.created")
+    base = f"/admin/readiness/auditevent/{event.pk}"
+    listing = admin.get("/admin/readiness/auditevent/?q=deployment.created")
     assert listing.status_code == 200
     assert event.hash[:12] in listing.content.decode()
     assert admin.get(f"{base}/change/").status_code == 200
     assert admin.post(f"{base}/change/", {"reason": "edited"}).status_code == 403
     assert admin.get(f"{base}/delete/").status_code == 403
     assert admin.post(f"{base}/delete/", {"post": "yes"}).status_code == 403
-    assert admin.get("/admin/signoff/auditevent/add/").status_code == 403
+    assert admin.get("/admin/readiness/auditevent/add/").status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).hash == event.hash
     assert verify_chain().ok
 
@@ -352,3 +354,13 @@ def test_audit_events_cannot_be_changed_or_deleted_in_the_admin(admin, deploymen
 def test_revocations_and_waivers_are_read_only_in_the_admin(admin, model):
     assert admin.get(f"/admin/signoff/{model}/").status_code == 200
     assert admin.get(f"/admin/signoff/{model}/add/").status_code == 403
+
+
+def test_the_audit_trail_keeps_its_old_admin_address(admin, deployment):
+    event = AuditEvent.objects.get(deployment=deployment)
+    response = admin.get(f"/admin/signoff/auditevent/{event.pk}/change/?_changelist_filters=x")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"/admin/readiness/auditevent/{event.pk}/change/?_changelist_filters=x"
+    )
+    assert admin.get(response["Location"]).status_code == 200

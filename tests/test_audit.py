@@ -2,10 +2,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from readiness import services
-from readiness.models import ChecklistItem, ItemStatus
-from signoff.audit import GENESIS, event_hash, verify_chain
-from signoff.models import AuditEvent
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import GENESIS, event_hash, verify_chain
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, ItemStatus
 
 
 def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
@@ -108,7 +108,7 @@ def test_an_edit_through_the_page_records_the_client_address(member_client, depl
 
 @pytest.mark.django_db
 def test_probe_runs_and_aws_targets_are_audited(deployment, member):
-    from readiness import probe_runs
+    from readiness.probe_runs import services as probe_runs
 
     services.deployment_set_aws_target(
         deployment=deployment, user=member, aws_account_id="123456789012", aws_regions=["us-east-1"]

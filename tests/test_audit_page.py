@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from readiness import services
-from readiness.models import ChecklistItem, ItemStatus
-from signoff.audit import audit_record
-from signoff.models import AuditEvent
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import audit_record
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, ItemStatus
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.test_audit import raw
 

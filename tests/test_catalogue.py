@@ -7,9 +7,9 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from readiness import catalogue
-from readiness.demo_aws import seed_account
-from readiness.models import TemplateItem
+from readiness.checklists.models import TemplateItem
+from readiness.dev.demo_aws import seed_account
+from readiness.probe_runs import catalogue
 from readiness.probes.base import (
     CallRecorder,
     Probe,
@@ -155,7 +155,7 @@ def test_the_workers_principal_setting_must_be_an_arn(monkeypatch):
 
     from django.core.exceptions import ImproperlyConfigured
 
-    import readiness.settings as module
+    import readiness.project.settings as module
 
     monkeypatch.setenv("PROBE_WORKER_PRINCIPAL", "readiness-worker")
     try:
@@ -209,7 +209,7 @@ def test_the_checklist_page_marks_items_no_api_can_prove_as_manual(member_client
 
 @pytest.mark.django_db
 def test_the_record_says_manual_for_items_only_supporting_evidence_touches(deployment):
-    from signoff.record_snapshot import record_snapshot
+    from signoff.records.snapshot import record_snapshot
 
     snapshot = record_snapshot(deployment, record_id="manual")
     lines = {item.title: item for section in snapshot.sections for item in section.items}

@@ -6,8 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from readiness.demo_aws import DEMO_ACCOUNT, seed_account
-from readiness.models import ProbeRun
+from readiness.dev.demo_aws import DEMO_ACCOUNT, seed_account
+from readiness.probe_runs.models import ProbeRun
 from readiness.probes.base import registry
 
 
@@ -136,7 +136,7 @@ def test_probe_list_names_every_probe():
 
 @pytest.mark.django_db
 def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
-    from readiness import services
+    from readiness.checklists import services
 
     with pytest.raises(CommandError, match="no deployment 999999"):
         call_command("run_probes", "999999")

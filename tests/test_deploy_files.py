@@ -36,7 +36,7 @@ def _healthcheck(service: dict) -> str:
 
 
 def _settings_variables() -> set[str]:
-    source = (ROOT / "readiness" / "settings.py").read_text()
+    source = (ROOT / "readiness" / "project" / "settings.py").read_text()
     return set(re.findall(r"""\benv\.\w+\(\s*["']([A-Z][A-Z0-9_]*)["']""", source))
 
 
@@ -64,7 +64,7 @@ def test_compose_defines_the_five_services():
 def test_web_runs_the_migrations_then_gunicorn_on_all_interfaces():
     command = _command(_services()["web"])
     assert "manage.py migrate --noinput" in command
-    assert "gunicorn readiness.wsgi" in command
+    assert "gunicorn readiness.project.wsgi" in command
     assert "--bind 0.0.0.0:8000" in command
     assert command.index("migrate") < command.index("gunicorn")
     # exec: gunicorn replaces the shell and receives docker's SIGTERM itself.
@@ -239,7 +239,7 @@ def test_dockerfile_serves_gunicorn_on_port_8000_as_a_non_root_user():
     assert instructions[0] == ("FROM", "python:3.11-slim")
     assert ("EXPOSE", "8000") in instructions
     cmd = [rest for keyword, rest in instructions if keyword == "CMD"][-1]
-    assert cmd.startswith('["gunicorn", "readiness.wsgi", "--bind", "0.0.0.0:8000"')
+    assert cmd.startswith('["gunicorn", "readiness.project.wsgi", "--bind", "0.0.0.0:8000"')
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and users[-1] not in {"root", "0"}
     # The last USER comes after every RUN: nothing later runs as root again.

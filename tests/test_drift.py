@@ -5,18 +5,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from readiness import probe_runs
-from readiness.models import (
-    ChecklistItem,
-    DecisionSource,
-    DeploymentState,
-    ItemStatus,
-    ProbeRun,
-    ProbeRunTrigger,
-)
-from signoff import services as signoff_services
-from signoff.models import AuditEvent
-from signoff.selectors import standing_of
+from readiness.audit.models import AuditEvent
+from readiness.checklists.models import ChecklistItem, DecisionSource, DeploymentState, ItemStatus
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeRun, ProbeRunTrigger
+from signoff.lifecycle import services as signoff_services
+from signoff.lifecycle.selectors import standing_of
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, role, signers_for
 from tests.test_probe_runs import execute_all, target
@@ -159,7 +153,7 @@ def test_a_reprobe_that_errors_makes_nothing_stale_and_is_reported(
 
 @pytest.mark.django_db
 def test_reprobe_errors_are_mailed_to_the_owner_only(deployment, team, member, settings):
-    from signoff.notifications import notification_compose
+    from signoff.notifications.services import notification_compose
 
     signers_for(team)
     message = notification_compose(
@@ -213,7 +207,7 @@ def test_a_second_schedule_tick_joins_the_run_still_going(aws, deployment, team,
 def test_the_reprobe_schedule_is_a_crontab_setting():
     from django.core.exceptions import ImproperlyConfigured
 
-    from readiness.settings import crontab_of
+    from readiness.project.settings import crontab_of
 
     assert str(crontab_of("REPROBE_SCHEDULE", "30 2 * * 1-5")).startswith("<crontab: 30 2 *")
     for wrong in ("daily", "0 4 * *", "61 4 * * *"):

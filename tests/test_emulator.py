@@ -6,7 +6,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from readiness import emulator
+from readiness.dev import emulator
 
 RETRYING = Config(retries={"mode": "standard", "total_max_attempts": 4})
 

@@ -1,7 +1,7 @@
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from readiness.celery import app as celery_app
+from readiness.project.celery import app as celery_app
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 import pytest
 
-from readiness import markdown_import
-from readiness.markdown_import import TemplateImportError, parse
-from readiness.models import ChecklistTemplate, TemplateItem, TemplateSection
-from readiness.selectors import default_template
-from readiness.services import DEFAULT_TEMPLATE_FILE, template_import
+from readiness.checklists import markdown_import
+from readiness.checklists.markdown_import import TemplateImportError, parse
+from readiness.checklists.models import ChecklistTemplate, TemplateItem, TemplateSection
+from readiness.checklists.selectors import default_template
+from readiness.checklists.services import DEFAULT_TEMPLATE_FILE, template_import
 
 SEED = DEFAULT_TEMPLATE_FILE.read_text(encoding="utf-8")
 

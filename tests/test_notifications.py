@@ -13,12 +13,14 @@ from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from readiness import services as readiness_services
-from readiness.celery import app as celery_app
-from readiness.models import ChecklistItem, ItemStatus
-from signoff import notifications, services
-from signoff.models import Role, RoleMembership, SignOff
-from signoff.tasks import notification_email_send, notification_webhook_send
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import ChecklistItem, ItemStatus
+from readiness.project.celery import app as celery_app
+from signoff.lifecycle import services
+from signoff.lifecycle.models import SignOff
+from signoff.notifications import services as notifications
+from signoff.notifications.tasks import notification_email_send, notification_webhook_send
+from signoff.teams.models import Role, RoleMembership
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 
 SUBJECT_TAIL = "payments-api 2.4.0 → production"
@@ -549,7 +551,7 @@ def test_a_mail_server_that_stays_down_fails_the_task_not_the_signoff(
 
 def test_the_tasks_register_with_the_worker_through_autodiscovery():
     code = (
-        "from readiness.celery import app; app.loader.import_default_modules(); "
+        "from readiness.project.celery import app; app.loader.import_default_modules(); "
         "print(sorted(name for name in app.tasks if name.startswith('signoff.')))"
     )
     listed = subprocess.run(

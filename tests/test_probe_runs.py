@@ -7,18 +7,12 @@ from celery.contrib.testing.worker import start_worker
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from readiness import probe_runs, services
-from readiness.celery import app as celery_app
-from readiness.models import (
-    ChecklistItem,
-    DecisionSource,
-    ItemChange,
-    ItemStatus,
-    ProbeResult,
-    ProbeRun,
-    ProbeRunState,
-)
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, DecisionSource, ItemChange, ItemStatus
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
 from readiness.probes.base import registry
+from readiness.project.celery import app as celery_app
 from tests.factories import make_deployment
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -97,7 +91,7 @@ def test_a_second_click_joins_the_active_run(deployment, member):
 
 @pytest.mark.django_db
 def test_probes_only_run_for_items_the_checklist_has(member, team):
-    from readiness.services import template_import
+    from readiness.checklists.services import template_import
 
     template = template_import(source="# Mini\n## Security\n- [ ] **MFA:** on\n").template
     deployment = make_deployment(user=member, team=team, template=template)
@@ -276,7 +270,7 @@ def test_a_run_sends_each_probe_once_with_all_its_regions(
 ):
     target(deployment, regions=("us-east-1", "eu-west-1"))
     sent = []
-    monkeypatch.setattr("readiness.tasks.probe_results_execute.delay", sent.append)
+    monkeypatch.setattr("readiness.probe_runs.tasks.probe_results_execute.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
     assert len(sent) == len(registry())

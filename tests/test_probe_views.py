@@ -3,8 +3,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from readiness import probe_runs, services
-from readiness.models import Deployment, ProbeResult, ProbeRun, ProbeRunState
+from readiness.checklists import services
+from readiness.checklists.models import Deployment
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
 from tests.factories import make_deployment
 
 HTMX = {"HTTP_HX_REQUEST": "true"}

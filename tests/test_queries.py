@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from readiness import services
-from readiness.models import ChecklistItem, ItemStatus
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, ItemStatus
 from tests.factories import TeamFactory, UserFactory, make_deployment
 
 pytestmark = pytest.mark.django_db

@@ -15,12 +15,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from readiness import probe_runs
-from readiness import services as readiness_services
-from readiness.models import ChecklistItem, DecisionSource, ItemStatus, ProbeResult, ProbeRun
-from signoff import pdf, services
-from signoff.models import SignOff
-from signoff.record_snapshot import MAX_FINDINGS_PER_RESULT, record_snapshot
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatus
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeResult, ProbeRun
+from signoff.lifecycle import services
+from signoff.lifecycle.models import SignOff
+from signoff.records import pdf
+from signoff.records.snapshot import MAX_FINDINGS_PER_RESULT, record_snapshot
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, complete_items, role, sign, signers_for
 

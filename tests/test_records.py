@@ -11,11 +11,14 @@ from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
-from readiness import services as readiness_services
-from readiness.models import ChecklistItem, DeploymentState, ItemStatus
-from signoff import pdf, records, services, signing
-from signoff.audit import verify_chain
-from signoff.models import AuditEvent, SignedRecord
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import verify_chain
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
+from signoff.lifecycle import services
+from signoff.records import pdf, signing
+from signoff.records import services as records
+from signoff.records.models import SignedRecord
 from tests.factories import TeamFactory, UserFactory
 from tests.signoff_helpers import approve_all, sign, signers_for
 
@@ -51,7 +54,7 @@ def text_of(data: bytes) -> str:
 
 @pytest.fixture
 def eager_tasks(settings):
-    from readiness.celery import app
+    from readiness.project.celery import app
 
     app.conf.task_always_eager = True
     yield

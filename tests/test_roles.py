@@ -4,10 +4,10 @@ from io import StringIO
 import pytest
 from django.db import IntegrityError
 
-from readiness.models import TemplateItem
-from readiness.selectors import default_template
-from readiness.services import template_import
-from signoff.models import Role, RoleMembership
+from readiness.checklists.models import TemplateItem
+from readiness.checklists.selectors import default_template
+from readiness.checklists.services import template_import
+from signoff.teams.models import Role, RoleMembership
 
 
 @pytest.mark.django_db

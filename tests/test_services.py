@@ -1,8 +1,8 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from readiness import services
-from readiness.models import ChecklistItem, ItemChange, ItemStatus, TemplateItem
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, ItemChange, ItemStatus, TemplateItem
 from tests.factories import UserFactory
 
 
@@ -120,7 +120,7 @@ def test_seed_demo_is_safe_to_rerun_and_keeps_the_passwords(settings, tmp_path):
     from django.contrib.auth import authenticate
     from django.core.management import call_command
 
-    from readiness.models import Deployment
+    from readiness.checklists.models import Deployment
 
     settings.DATA_DIR = tmp_path
     first, second = StringIO(), StringIO()

@@ -19,8 +19,8 @@ from django.core.management import CommandError, call_command
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from signoff import signing
-from signoff.signing import SigningConfigError, sign_pdf, verify_pdf
+from signoff.records import signing
+from signoff.records.signing import SigningConfigError, sign_pdf, verify_pdf
 
 RECORD_ID = uuid.UUID("6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")
 

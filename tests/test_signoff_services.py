@@ -6,11 +6,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from readiness import services as readiness_services
-from readiness.models import ChecklistItem, Deployment, DeploymentState, ItemStatus
-from signoff import selectors, services
-from signoff.audit import verify_chain
-from signoff.models import AuditEvent, Revocation, SignOff, Waiver
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import verify_chain
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import ChecklistItem, Deployment, DeploymentState, ItemStatus
+from signoff.lifecycle import selectors, services
+from signoff.lifecycle.models import Revocation, SignOff, Waiver
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.signoff_helpers import (
     ROLE_SLUGS,
@@ -385,7 +386,7 @@ def test_post_checks_wait_for_the_deployment(in_review, signers):
 
 @pytest.mark.django_db
 def test_probe_results_are_part_of_what_a_role_approves(in_review, signers):
-    from readiness.models import ProbeResult, ProbeRun
+    from readiness.probe_runs.models import ProbeResult, ProbeRun
 
     approve_all(in_review, signers)
     mfa = ChecklistItem.objects.get(section__deployment=in_review, title="MFA")
@@ -403,7 +404,7 @@ def test_probe_results_are_part_of_what_a_role_approves(in_review, signers):
         status="fail",
         summary="user ci-admin has no MFA",
     )
-    from readiness.probe_runs import apply_run
+    from readiness.probe_runs.services import apply_run
 
     apply_run(run)
     security = standing(in_review, "security")

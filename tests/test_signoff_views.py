@@ -20,16 +20,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from readiness import services as readiness_services
-from readiness.models import (
+from readiness.audit.models import AuditEvent
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import (
     ChecklistItem,
     Deployment,
     DeploymentState,
     ItemStatus,
     PostDeploymentCheck,
 )
-from signoff import services
-from signoff.models import AuditEvent, Revocation, Role, SignOff, Waiver
+from signoff.lifecycle import services
+from signoff.lifecycle.models import Revocation, SignOff, Waiver
+from signoff.teams.models import Role
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.signoff_helpers import approve_all, complete_items, give_role, sign, signers_for
 

@@ -9,10 +9,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from readiness.models import Team
-from signoff import memberships
-from signoff.audit import verify_chain
-from signoff.models import AuditEvent, Role, RoleMembership
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import verify_chain
+from readiness.checklists.models import Team
+from signoff.teams import services as memberships
+from signoff.teams.models import Role, RoleMembership
 from tests.factories import PASSWORD, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

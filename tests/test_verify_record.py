@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from signoff.models import SignedRecord
-from signoff.signing import sign_pdf, verify_record
+from signoff.records.models import SignedRecord
+from signoff.records.signing import sign_pdf, verify_record
 from tests.signoff_helpers import approve_all, signers_for
 
 URL = "/records/verify/"

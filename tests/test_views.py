@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from readiness import probe_runs, selectors, services
-from readiness.models import (
+from readiness.checklists import selectors, services
+from readiness.checklists.models import (
     ChecklistItem,
     ChecklistTemplate,
     DecisionSource,
@@ -19,13 +19,16 @@ from readiness.models import (
     DeploymentState,
     ItemChange,
     ItemStatus,
+    TemplateItem,
+    TemplateSection,
+)
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import (
     ProbeOutcome,
     ProbeResult,
     ProbeResultState,
     ProbeRun,
     ProbeRunState,
-    TemplateItem,
-    TemplateSection,
 )
 from tests.factories import TeamFactory, UserFactory, make_deployment
 

@@ -2,8 +2,8 @@ from django.db import migrations
 
 
 def load_default_template(apps, schema_editor):
-    from readiness import markdown_import
-    from readiness.services import DEFAULT_TEMPLATE_FILE, store_parsed_template
+    from readiness.checklists import markdown_import
+    from readiness.checklists.services import DEFAULT_TEMPLATE_FILE, store_parsed_template
 
     source = DEFAULT_TEMPLATE_FILE.read_text(encoding="utf-8")
     parsed = markdown_import.parse(source)

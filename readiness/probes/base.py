@@ -316,7 +316,6 @@ def probe(
 
 
 def registry() -> dict[str, Probe]:
-    from readiness import probes  # noqa: F401 - importing the package registers every module
 
     return dict(_REGISTRY)
 

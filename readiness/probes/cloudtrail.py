@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from readiness.probes.base import (
-    Finding,
-    ProbeContext,
-    ProbeResult,
-    Scope,
-    Severity,
-    Status,
-    probe,
-)
+from readiness.probes.base import Finding, ProbeContext, ProbeResult, Scope, Severity, Status, probe
 
 SECTION = "Security"
 CONDITIONS = (

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import signoff.models
+import signoff.records.models
 
 
 class Migration(migrations.Migration):
@@ -37,7 +37,9 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "file",
-                    models.FileField(max_length=300, upload_to=signoff.models.record_upload_to),
+                    models.FileField(
+                        max_length=300, upload_to=signoff.records.models.record_upload_to
+                    ),
                 ),
                 (
                     "sha256",

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from api import tokens
+from readiness.api import tokens
 
 
 class ApiClient:

@@ -8,18 +8,19 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from api import tokens
-from api.models import ApiToken, Evidence
-from readiness.models import (
+from readiness.api import tokens
+from readiness.api.models import ApiToken
+from readiness.audit.models import AuditEvent
+from readiness.checklists.models import (
     ChecklistItem,
     DecisionSource,
     Deployment,
     DeploymentState,
     ItemStatus,
-    ProbeRunTrigger,
 )
-from signoff.models import AuditEvent
-from signoff.selectors import standing_of
+from readiness.evidence.models import Evidence
+from readiness.probe_runs.models import ProbeRunTrigger
+from signoff.lifecycle.selectors import standing_of
 from tests.api import samples
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, complete_items, signers_for
@@ -345,7 +346,7 @@ def test_evidence_needs_a_file_sent_as_multipart(api, deployment):
 
 @pytest.mark.django_db
 def test_the_checklist_item_a_template_lacks_is_a_400(api, member, team):
-    from readiness.models import ChecklistItem as Item
+    from readiness.checklists.models import ChecklistItem as Item
 
     deployment = make_deployment(user=member, team=team)
     Item.objects.filter(section__deployment=deployment, title="Unit Tests").delete()
@@ -371,7 +372,7 @@ def test_new_evidence_makes_the_owning_signature_stale(api, deployment, team):
 def test_a_deployed_record_takes_no_more_evidence(api, deployment, team):
     from django.utils import timezone
 
-    from signoff.services import deployment_mark_deployed
+    from signoff.lifecycle.services import deployment_mark_deployed
 
     signers = signers_for(team)
     approve_all(deployment, signers)
@@ -417,7 +418,7 @@ def test_the_gate_refuses_until_all_four_approve_and_after_a_change(api, deploym
 
 @pytest.mark.django_db
 def test_the_gate_names_the_signed_record(api, deployment, team):
-    from signoff.records import record_generate
+    from signoff.records.services import record_generate
 
     approve_all(deployment, signers_for(team))
     record = record_generate(deployment_id=deployment.pk)
@@ -470,7 +471,7 @@ def test_unknown_api_addresses_are_json_404s(api, anonymous_api):
 
 @pytest.mark.django_db
 def test_evidence_is_in_the_pdf_record(api, deployment):
-    from signoff.records import draft_pdf
+    from signoff.records.services import draft_pdf
     from tests.test_record_pdf import text_of
 
     data = samples.cobertura(870, 1000)
@@ -501,7 +502,7 @@ def test_every_api_request_is_attributed_in_the_audit_trail(api, deployment, mem
 def test_the_gate_stays_open_once_deployed_until_drift(api, deployment, team):
     from django.utils import timezone
 
-    from signoff.services import deployment_mark_deployed
+    from signoff.lifecycle.services import deployment_mark_deployed
 
     signers = signers_for(team)
     approve_all(deployment, signers)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.parsers import EvidenceError, parse_evidence
+from readiness.evidence.parsers import EvidenceError, parse_evidence
 from tests.api import samples
 
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from api import tokens
-from readiness.models import ChecklistItem, Deployment, ItemStatus
+from readiness.api import tokens
+from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
 from tests.api import samples
 from tests.signoff_helpers import approve_all, signers_for
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from readiness.models import ChecklistItem, ChecklistTemplate, Deployment, ItemStatus
+from readiness.checklists.models import ChecklistItem, ChecklistTemplate, Deployment, ItemStatus
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -6,9 +6,11 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import Page, expect
 
-from readiness import probe_runs, services
-from readiness.celery import app as celery_app
-from readiness.models import ChecklistItem, ItemStatus, ProbeRun
+from readiness.checklists import services
+from readiness.checklists.models import ChecklistItem, ItemStatus
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeRun
+from readiness.project.celery import app as celery_app
 from tests.e2e.test_checklist_flow import item_article, log_in
 from tests.factories import TeamFactory, UserFactory, make_deployment
 

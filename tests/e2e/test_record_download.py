@@ -11,7 +11,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from signoff import records
+from signoff.records import services as records
 from tests.factories import PASSWORD, TeamFactory, make_deployment
 from tests.signoff_helpers import approve_all, signers_for
 

@@ -119,8 +119,8 @@ def test_the_plan_runs_global_probes_once_and_regional_probes_per_region():
 
 
 def test_every_probe_points_at_an_item_of_the_default_template_and_declares_its_actions():
-    from readiness import markdown_import
-    from readiness.services import DEFAULT_TEMPLATE_FILE
+    from readiness.checklists import markdown_import
+    from readiness.checklists.services import DEFAULT_TEMPLATE_FILE
 
     template = markdown_import.parse(DEFAULT_TEMPLATE_FILE.read_text())
     items = {(s.title, i.title) for s in template.sections for i in s.items}

@@ -602,7 +602,7 @@ def test_synthetics_fail_with_neither_canary_nor_health_check(aws, make_context)
 
 
 def test_an_unsupported_call_is_an_error_not_a_pass(aws, make_context):
-    # moto lists canaries but answers DescribeCanariesLastRun with a bare 404.
+    # moto lists canaries but has no DescribeCanariesLastRun: the emulator answers 501.
     aws.client("synthetics").create_canary(
         Name="checkout",
         Code={"Handler": "index.handler"},
@@ -615,7 +615,7 @@ def test_an_unsupported_call_is_an_error_not_a_pass(aws, make_context):
     result = run("monitoring.synthetic_checks", make_context())
     assert result.status == Status.ERROR
     assert "synthetics:DescribeCanariesLastRun" in result.summary
-    assert "not supported" in result.summary
+    assert "does not implement" in result.summary
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from readiness import markdown_import, services
+from readiness.checklists import markdown_import, services
 
 
 class Command(BaseCommand):

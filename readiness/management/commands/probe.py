@@ -3,7 +3,7 @@ import json
 import boto3
 from django.core.management.base import BaseCommand, CommandError
 
-from readiness.probe_runs import probe_settings
+from readiness.probe_runs.services import probe_settings
 from readiness.probes.runner import run_all, select
 from readiness.probes.session import known_regions
 

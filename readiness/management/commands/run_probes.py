@@ -3,8 +3,9 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from readiness import probe_runs
-from readiness.models import Deployment, ProbeRun
+from readiness.checklists.models import Deployment
+from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.models import ProbeRun
 
 
 class Command(BaseCommand):

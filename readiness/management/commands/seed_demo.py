@@ -7,10 +7,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from readiness import selectors, services
-from readiness.models import Deployment, ItemStatus, Team
-from signoff import services as signoff_services
-from signoff.models import Role, RoleMembership
+from readiness.checklists import selectors, services
+from readiness.checklists.models import Deployment, ItemStatus, Team
+from signoff.lifecycle import services as signoff_services
+from signoff.teams.models import Role, RoleMembership
 
 DEMO_USERS = (
     # username, first name, last name, staff, sign-off role in the demo team

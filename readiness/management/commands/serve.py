@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 python,
                 "-m",
                 "gunicorn",
-                "readiness.wsgi",
+                "readiness.project.wsgi",
                 "--bind",
                 bind,
                 "--workers",
@@ -106,14 +106,14 @@ class Command(BaseCommand):
         sys.exit(exit_code)
 
     def _start_demo_aws(self, port: int, env: dict):
-        from readiness.demo_aws import (
+        from readiness.checklists.models import Deployment
+        from readiness.dev.demo_aws import (
             DEMO_ACCOUNT,
             DEMO_ENV,
             DEMO_REGIONS,
             seed_account,
             start_moto_server,
         )
-        from readiness.models import Deployment
 
         endpoint = f"http://127.0.0.1:{port}"
         log_path = str(settings.DATA_DIR / "moto.log")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from readiness.models import Deployment
-from signoff import records
+from readiness.checklists.models import Deployment
+from signoff.records import services as records
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from signoff.audit import verify_chain
+from readiness.audit.services import verify_chain
 
 
 class Command(BaseCommand):

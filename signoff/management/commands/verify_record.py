@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from signoff.signing import RecordVerification, verify_record
+from signoff.records.signing import RecordVerification, verify_record
 
 # Exit codes: 0 valid; 1 a readable PDF that is not a valid record; 2 the file cannot be
 # checked at all (cannot be opened, is not a PDF, is damaged or encrypted) or bad usage.

@@ -1,0 +1,27 @@
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.urls import path, re_path
+
+from readiness.api import token_views
+from readiness.api.endpoints import api
+
+# The API answers 401 in JSON itself: the site's login redirect must not reach it.
+api_patterns, api_app, api_namespace = api.urls
+for pattern in api_patterns:
+    login_not_required(pattern.callback)
+
+
+@login_not_required
+def api_not_found(request, rest: str = ""):
+    """Any other address under /api/ is a JSON 404, not the site's HTML page."""
+    return JsonResponse(
+        {"detail": "No such API endpoint; see /api/v1/docs for the list."}, status=404
+    )
+
+
+urlpatterns = [
+    path("api/v1/", (api_patterns, api_app, api_namespace)),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),
+    path("profile/tokens/", token_views.token_list, name="token_list"),
+    path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
+]

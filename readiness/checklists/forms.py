@@ -1,0 +1,211 @@
+import re
+
+from django import forms
+from django.core.validators import RegexValidator, URLValidator
+
+from readiness.checklists.models import ChecklistTemplate, DeploymentState, ItemStatus
+from readiness.checklists.selectors import latest_templates, teams_of
+from readiness.probes.session import ACCOUNT_ID_RE, ROLE_ARN_RE, known_regions
+
+ENVIRONMENT_SUGGESTIONS = ("production", "staging", "qa", "development")
+_NAME_VALIDATOR = RegexValidator(
+    re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]*$"),
+    "Use letters, digits and . _ / @ + - (no spaces).",
+)
+
+
+class TemplateChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ChecklistTemplate) -> str:
+        default = ", default" if obj.is_default else ""
+        return f"{obj.name} v{obj.version} ({obj.item_count} items{default})"
+
+
+class DeploymentCreateForm(forms.Form):
+    service = forms.CharField(
+        max_length=100,
+        validators=[_NAME_VALIDATOR],
+        widget=forms.TextInput(attrs={"placeholder": "e.g. payments-api", "autofocus": True}),
+    )
+    version = forms.CharField(
+        max_length=100,
+        validators=[_NAME_VALIDATOR],
+        widget=forms.TextInput(attrs={"placeholder": "e.g. 2.4.0"}),
+    )
+    environment = forms.CharField(
+        max_length=50,
+        validators=[_NAME_VALIDATOR],
+        initial="production",
+        widget=forms.TextInput(attrs={"list": "environment-suggestions"}),
+    )
+    planned_date = forms.DateField(
+        label="Planned deployment date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    team = forms.ModelChoiceField(queryset=None, empty_label=None)
+    template = TemplateChoiceField(queryset=None, empty_label=None, label="Checklist template")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams_of(user)
+        templates = latest_templates()
+        self.fields["template"].queryset = ChecklistTemplate.objects.filter(
+            pk__in=[t.pk for t in templates]
+        )
+        # Keep the annotated objects (item counts) for the labels, default first.
+        self.fields["template"].choices = [
+            (t.pk, self.fields["template"].label_from_instance(t)) for t in templates
+        ]
+
+
+class ItemForm(forms.Form):
+    """One checklist item's edit; `version` is the version the page showed."""
+
+    status = forms.ChoiceField(choices=ItemStatus.choices, widget=forms.RadioSelect)
+    na_reason = forms.CharField(
+        label="Why it does not apply",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    note = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    evidence_url = forms.URLField(
+        label="Evidence link",
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+        widget=forms.URLInput(attrs={"placeholder": "https://…"}),
+    )
+    reason = forms.CharField(
+        label="Why you override the probe",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("status") == ItemStatus.NOT_APPLICABLE
+            and not cleaned.get("na_reason", "").strip()
+        ):
+            self.add_error("na_reason", "Say why this item does not apply.")
+        return cleaned
+
+    @classmethod
+    def for_item(cls, item, data=None) -> "ItemForm":
+        return cls(
+            data,
+            prefix=f"item{item.pk}",
+            initial={
+                "status": item.status,
+                "na_reason": item.na_reason,
+                "note": item.note,
+                "evidence_url": item.evidence_url,
+                "version": item.version,
+            },
+        )
+
+
+class DashboardFilterForm(forms.Form):
+    text = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.SearchInput(attrs={"placeholder": "Service, environment or version"}),
+    )
+    team = forms.ChoiceField(required=False)
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *DeploymentState.choices])
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "All my teams")] + [
+            (team.slug, team.name) for team in teams_of(user)
+        ]
+
+
+class TemplateImportForm(forms.Form):
+    file = forms.FileField(
+        label="Markdown file", help_text="A checklist in the default template's format."
+    )
+    name = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Optional: defaults to the file's '# Title'.",
+    )
+
+
+class AwsTargetForm(forms.Form):
+    """Where the probes look. No secret is asked for: the worker's own credentials are used,
+    or the role given here is assumed with STS (the external id guards against confused
+    deputies when the role lives in another account)."""
+
+    aws_account_id = forms.CharField(
+        label="AWS account id",
+        max_length=12,
+        validators=[RegexValidator(ACCOUNT_ID_RE, "An AWS account id is 12 digits.")],
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "123456789012"}),
+    )
+    aws_regions = forms.CharField(
+        label="Regions",
+        help_text="Comma-separated, e.g. eu-west-1, us-east-1.",
+        widget=forms.TextInput(attrs={"placeholder": "eu-west-1, us-east-1"}),
+    )
+    aws_role_arn = forms.CharField(
+        label="Role to assume (optional)",
+        required=False,
+        max_length=2048,
+        help_text="Leave empty to use the worker's own credentials.",
+        widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:role/readiness"}),
+    )
+    aws_external_id = forms.CharField(
+        label="External id (optional)",
+        required=False,
+        min_length=2,
+        max_length=1224,
+        validators=[RegexValidator(r"^[\w+=,.@:/-]+$", "Letters, digits and +=,.@:/- only.")],
+    )
+
+    def clean_aws_regions(self) -> list[str]:
+        names = [name.strip() for name in self.cleaned_data["aws_regions"].split(",")]
+        names = list(dict.fromkeys(name for name in names if name))
+        if not names:
+            raise forms.ValidationError("Name at least one region.")
+        known = set(known_regions())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise forms.ValidationError(f"Unknown region: {', '.join(unknown)}.")
+        if len(names) > 20:
+            raise forms.ValidationError("At most 20 regions.")
+        return names
+
+    def clean(self):
+        cleaned = super().clean()
+        role_arn = cleaned.get("aws_role_arn", "").strip()
+        if role_arn:
+            match = ROLE_ARN_RE.match(role_arn)
+            if not match:
+                self.add_error(
+                    "aws_role_arn", "Expected arn:aws:iam::<12-digit account>:role/<name>."
+                )
+            elif cleaned.get("aws_account_id") and match["account"] != cleaned["aws_account_id"]:
+                self.add_error("aws_role_arn", "The role must be in the account above.")
+        elif cleaned.get("aws_external_id"):
+            self.add_error("aws_external_id", "An external id is only used with a role.")
+        cleaned["aws_role_arn"] = role_arn
+        return cleaned
+
+    @classmethod
+    def for_deployment(cls, deployment, data=None) -> "AwsTargetForm":
+        return cls(
+            data,
+            initial={
+                "aws_account_id": deployment.aws_account_id,
+                "aws_regions": ", ".join(deployment.aws_regions),
+                "aws_role_arn": deployment.aws_role_arn,
+                "aws_external_id": deployment.aws_external_id,
+            },
+        )

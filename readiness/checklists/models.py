@@ -1,0 +1,312 @@
+"""The checklist domain: versioned templates, teams, deployments and their items."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    """A group of people who own deployments; only members see a team's deployments."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChecklistTemplate(models.Model):
+    """One version of a checklist imported from Markdown; never edited once deployments use it.
+
+    Importing the same name with different content makes the next version; importing the
+    same content again finds the existing one (name + content hash are unique together).
+    """
+
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    introduction = models.TextField(blank=True)
+    source = models.TextField(help_text="The Markdown this version was imported from.")
+    content_sha256 = models.CharField(max_length=64)
+    sign_off_roles = models.JSONField(default=list)
+    has_deployment_date = models.BooleanField(default=True)
+    post_deployment_items = models.JSONField(default=list)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="template_name_version"),
+            models.UniqueConstraint(fields=["name", "content_sha256"], name="template_name_hash"),
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_template"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class TemplateSection(models.Model):
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.CASCADE, related_name="sections"
+    )
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["template", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "position"], name="template_section_pos"),
+            models.UniqueConstraint(fields=["template", "title"], name="template_section_title"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Qualifier(models.TextChoices):
+    NONE = "", "—"
+    IF_REQUIRED = "if required", "if required"
+    IF_APPLICABLE = "if applicable", "if applicable"
+    OPTIONAL = "optional", "optional"
+
+
+class TemplateItem(models.Model):
+    """An item as the template words it; a qualifier marks it as possibly not applicable."""
+
+    section = models.ForeignKey(TemplateSection, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    qualifier = models.CharField(max_length=20, choices=Qualifier.choices, blank=True)
+    owner_role = models.ForeignKey(
+        "signoff.Role",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="template_items",
+        help_text="The role whose members fill in and sign for this item.",
+    )
+
+    class Meta:
+        ordering = ["section", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "position"], name="template_item_pos"),
+            models.UniqueConstraint(fields=["section", "title"], name="template_item_title"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DeploymentState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    DEPLOYED = "deployed", "Deployed"
+    VERIFIED = "verified", "Verified"
+
+
+class Deployment(models.Model):
+    """One release of one service to one environment, with its own copy of the checklist."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deployments")
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.PROTECT, related_name="deployments"
+    )
+    service = models.CharField(max_length=100)
+    environment = models.CharField(max_length=50)
+    version = models.CharField(max_length=100)
+    planned_date = models.DateField(null=True, blank=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_deployments"
+    )
+    state = models.CharField(
+        max_length=20, choices=DeploymentState.choices, default=DeploymentState.DRAFT
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The AWS target the probes read. Credentials are never stored: the worker uses its own,
+    # or assumes this role with STS for each run.
+    aws_account_id = models.CharField("AWS account id", max_length=12, blank=True)
+    aws_regions = models.JSONField("AWS regions", default=list, blank=True)
+    aws_role_arn = models.CharField("role to assume", max_length=2048, blank=True)
+    aws_external_id = models.CharField("external id", max_length=1224, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version} → {self.environment}"
+
+    @property
+    def has_aws_target(self) -> bool:
+        return bool(self.aws_account_id and self.aws_regions)
+
+
+class DeploymentSection(models.Model):
+    """A template section copied into a deployment when it was created."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="sections")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "position"], name="deployment_section_pos"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+    FAILED = "failed", "Failed"
+
+
+COMPLETE_STATUSES = (ItemStatus.DONE, ItemStatus.NOT_APPLICABLE)
+
+
+class DecisionSource(models.TextChoices):
+    """Who set an item's current status: nobody yet, a person, a probe run, or evidence a
+    pipeline uploaded."""
+
+    NONE = "", "Not set"
+    PERSON = "person", "Person"
+    PROBE = "probe", "Probe"
+    EVIDENCE = "evidence", "CI evidence"
+
+
+class ChecklistItem(models.Model):
+    """A snapshot of a template item inside one deployment, with its current state.
+
+    `version` grows by one on every change; an edit carries the version it was made on and
+    is refused if the item moved on since (optimistic locking).
+    """
+
+    section = models.ForeignKey(DeploymentSection, on_delete=models.CASCADE, related_name="items")
+    template_item = models.ForeignKey(
+        TemplateItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    qualifier = models.CharField(max_length=20, choices=Qualifier.choices, blank=True)
+    # Copied from the template item like the wording, so a later change of the template's
+    # owners leaves deployments already under review alone.
+    owner_role = models.ForeignKey(
+        "signoff.Role", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=ItemStatus.choices, default=ItemStatus.OPEN)
+    note = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=2000, blank=True)
+    na_reason = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    source = models.CharField(max_length=10, choices=DecisionSource.choices, blank=True)
+    status_reason = models.TextField(
+        blank=True, help_text="Why the status is what it is: a probe's summary or an override."
+    )
+
+    class Meta:
+        ordering = ["section", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "position"], name="checklist_item_pos"),
+            models.CheckConstraint(
+                condition=~Q(status="not_applicable") | ~Q(na_reason=""),
+                name="not_applicable_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status in COMPLETE_STATUSES
+
+
+class ItemChange(models.Model):
+    """One saved edit of a checklist item: who, when, and the values after the edit.
+
+    Rows are only ever added; the history page and later the audit trail read them.
+    """
+
+    item = models.ForeignKey(ChecklistItem, on_delete=models.CASCADE, related_name="changes")
+    version = models.PositiveIntegerField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when a probe run made the change.",
+    )
+    source = models.CharField(
+        max_length=10, choices=DecisionSource.choices, default=DecisionSource.PERSON
+    )
+    reason = models.TextField(
+        blank=True, help_text="A probe's summary, or why a person overrode it."
+    )
+    probe_run = models.ForeignKey(
+        "ProbeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    previous_status = models.CharField(max_length=20, choices=ItemStatus.choices)
+    status = models.CharField(max_length=20, choices=ItemStatus.choices)
+    note = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=2000, blank=True)
+    na_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["item", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "version"], name="item_change_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} v{self.version}: {self.previous_status} → {self.status}"
+
+
+class PostDeploymentCheck(models.Model):
+    """One of the template's Post-Deployment Notes, ticked after the release went out."""
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="post_deployment_checks"
+    )
+    position = models.PositiveIntegerField()
+    label = models.CharField(max_length=200)
+    checked = models.BooleanField(default=False)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="What the person checked and saw.")
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "position"], name="post_check_pos")
+        ]
+
+    def __str__(self) -> str:
+        return self.label

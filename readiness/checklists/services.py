@@ -1,0 +1,408 @@
+"""State changes of the checklist domain. Views and commands call these; nothing else writes."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from django.apps import apps as global_apps
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from readiness.audit.services import audit_record
+from readiness.checklists import markdown_import
+from readiness.checklists.models import (
+    ChecklistItem,
+    ChecklistTemplate,
+    DecisionSource,
+    Deployment,
+    DeploymentSection,
+    ItemChange,
+    ItemStatus,
+    PostDeploymentCheck,
+    Team,
+)
+from signoff.lifecycle import services as signoff_services
+from signoff.lifecycle.services import CLOSED_STATES
+
+DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
+
+
+def store_parsed_template(
+    *, apps, parsed: markdown_import.ParsedTemplate, source: str, is_default: bool, user_id=None
+):
+    """Write one new template version. Takes an app registry so migrations can use it too."""
+    template_model = apps.get_model("readiness", "ChecklistTemplate")
+    section_model = apps.get_model("readiness", "TemplateSection")
+    item_model = apps.get_model("readiness", "TemplateItem")
+    owners = _default_owner_roles(apps)
+    latest = template_model.objects.filter(name=parsed.name).aggregate(v=Max("version"))["v"]
+    template = template_model.objects.create(
+        name=parsed.name,
+        version=(latest or 0) + 1,
+        introduction=parsed.introduction,
+        source=source,
+        content_sha256=parsed.sha256,
+        sign_off_roles=list(parsed.sign_off_roles),
+        has_deployment_date=parsed.has_deployment_date,
+        post_deployment_items=list(parsed.post_deployment_items),
+        is_default=is_default,
+        created_by_id=user_id,
+    )
+    for section_position, parsed_section in enumerate(parsed.sections, start=1):
+        section = section_model.objects.create(
+            template=template, position=section_position, title=parsed_section.title
+        )
+        item_model.objects.bulk_create(
+            item_model(
+                section=section,
+                position=item_position,
+                title=item.title,
+                description=item.description,
+                qualifier=item.qualifier,
+                **(
+                    {"owner_role": owners[parsed_section.title]}
+                    if parsed_section.title in owners
+                    else {}
+                ),
+            )
+            for item_position, item in enumerate(parsed_section.items, start=1)
+        )
+    return template
+
+
+def _default_owner_roles(apps) -> dict:
+    """Section title → the role owning its items by default (none before roles existed)."""
+    from signoff.teams.models import DEFAULT_SECTION_OWNERS
+
+    try:
+        role_model = apps.get_model("signoff", "Role")
+        item_model = apps.get_model("readiness", "TemplateItem")
+        item_model._meta.get_field("owner_role")
+    except (LookupError, FieldDoesNotExist):  # a migration running before roles existed
+        return {}
+    roles = {role.name: role for role in role_model.objects.all()}
+    return {
+        section: roles[role] for section, role in DEFAULT_SECTION_OWNERS.items() if role in roles
+    }
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    template: ChecklistTemplate
+    created: bool
+
+
+@transaction.atomic
+def template_import(
+    *, source: str, name: str = "", user=None, max_bytes: int = markdown_import.MAX_BYTES
+) -> ImportResult:
+    """Import Markdown as a template; the same name and content again returns the existing one.
+
+    Raises TemplateImportError (every problem with its line) and imports nothing on error.
+    """
+    parsed = markdown_import.parse(source, default_name=name, max_bytes=max_bytes)
+    if name and name != parsed.name:
+        parsed = markdown_import.ParsedTemplate(**{**parsed.__dict__, "name": name})
+    existing = ChecklistTemplate.objects.filter(
+        name=parsed.name, content_sha256=parsed.sha256
+    ).first()
+    if existing:
+        return ImportResult(template=existing, created=False)
+    template = store_parsed_template(
+        apps=global_apps,
+        parsed=parsed,
+        source=source,
+        is_default=False,
+        user_id=user.pk if user else None,
+    )
+    audit_record(
+        actor=user,
+        action="template.imported",
+        obj=template,
+        after={
+            "name": template.name,
+            "version": template.version,
+            "sha256": template.content_sha256,
+        },
+    )
+    return ImportResult(template=template, created=True)
+
+
+def require_member(*, team: Team, user) -> None:
+    if not team.members.filter(pk=user.pk).exists():
+        raise PermissionDenied("You are not a member of this team.")
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    user,
+    team: Team,
+    template: ChecklistTemplate,
+    service: str,
+    environment: str,
+    version: str,
+    planned_date: date | None,
+) -> Deployment:
+    """Create a deployment and snapshot the template's sections and items into it.
+
+    The snapshot is what makes a later template change leave existing deployments alone.
+    """
+    require_member(team=team, user=user)
+    deployment = Deployment.objects.create(
+        team=team,
+        template=template,
+        service=service,
+        environment=environment,
+        version=version,
+        planned_date=planned_date,
+        owner=user,
+    )
+    template_sections = list(template.sections.prefetch_related("items"))
+    sections = DeploymentSection.objects.bulk_create(
+        DeploymentSection(deployment=deployment, position=s.position, title=s.title)
+        for s in template_sections
+    )
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(
+            section=section,
+            template_item=item,
+            position=item.position,
+            title=item.title,
+            description=item.description,
+            qualifier=item.qualifier,
+            owner_role_id=item.owner_role_id,
+        )
+        for section, template_section in zip(sections, template_sections, strict=True)
+        for item in template_section.items.all()
+    )
+    PostDeploymentCheck.objects.bulk_create(
+        PostDeploymentCheck(deployment=deployment, position=position, label=label)
+        for position, label in enumerate(template.post_deployment_items, start=1)
+    )
+    audit_record(
+        actor=user,
+        action="deployment.created",
+        obj=deployment,
+        deployment=deployment,
+        after={
+            "service": service,
+            "environment": environment,
+            "version": version,
+            "planned_date": planned_date.isoformat() if planned_date else None,
+            "team": team.slug,
+            "template": str(template),
+        },
+    )
+    return deployment
+
+
+def _item_state(item: ChecklistItem) -> dict:
+    return {
+        "title": item.title,
+        "status": item.status,
+        "note": item.note,
+        "evidence_url": item.evidence_url,
+        "na_reason": item.na_reason,
+        "version": item.version,
+    }
+
+
+class RecordClosed(Exception):
+    """The deployment was deployed: its checklist is part of a closed record."""
+
+
+class StaleEdit(Exception):
+    """The item changed after the page was loaded; `current` is the item as it is now."""
+
+    def __init__(self, current: ChecklistItem):
+        self.current = current
+        super().__init__(f"'{current.title}' was changed since this page was loaded.")
+
+
+@transaction.atomic
+def item_update(
+    *,
+    item: ChecklistItem,
+    user,
+    expected_version: int,
+    status: str,
+    note: str,
+    evidence_url: str,
+    na_reason: str,
+    reason: str = "",
+) -> ChecklistItem:
+    """Save an edit made on version `expected_version`; raise StaleEdit if it moved on since.
+
+    Changing a status that a probe run set is an override: it needs a reason, which is kept
+    with the change.
+    """
+    deployment = item.section.deployment
+    require_member(team=deployment.team, user=user)
+    if deployment.state in CLOSED_STATES:
+        raise RecordClosed(
+            f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
+            " and its checklist no longer changes."
+        )
+    if status not in ItemStatus.values:
+        raise ValidationError({"status": "Unknown status."})
+    na_reason, reason = na_reason.strip(), reason.strip()
+    if status == ItemStatus.NOT_APPLICABLE and not na_reason:
+        raise ValidationError({"na_reason": "Say why this item does not apply."})
+    if status != ItemStatus.NOT_APPLICABLE:
+        na_reason = ""
+    status_changed = status != item.status
+    overriding = status_changed and item.source == DecisionSource.PROBE
+    if overriding and not reason and item.version == expected_version:
+        raise ValidationError({"reason": "Say why you override the probe's verdict."})
+    previous_status = item.status
+    now = timezone.now()
+    decision = {}
+    if status_changed:
+        decision = {"source": DecisionSource.PERSON, "status_reason": reason}
+    # The version in the WHERE clause is the lock: of two edits made on the same version,
+    # only the first matches a row.
+    updated = ChecklistItem.objects.filter(pk=item.pk, version=expected_version).update(
+        status=status,
+        note=note.strip(),
+        evidence_url=evidence_url.strip(),
+        na_reason=na_reason,
+        updated_by=user,
+        updated_at=now,
+        version=F("version") + 1,
+        **decision,
+    )
+    if not updated:
+        current = ChecklistItem.objects.select_related("updated_by").get(pk=item.pk)
+        raise StaleEdit(current)
+    before = _item_state(item)
+    section = item.section  # refresh_from_db drops the cached relations; keep them
+    item.refresh_from_db()
+    item.section = section
+    audit_record(
+        actor=user,
+        action="item.updated",
+        obj=item,
+        deployment=section.deployment,
+        before=before,
+        after=_item_state(item),
+        reason=reason if overriding else "",
+    )
+    ItemChange.objects.create(
+        item=item,
+        version=item.version,
+        changed_by=user,
+        changed_at=now,
+        source=DecisionSource.PERSON,
+        reason=reason if overriding else "",
+        previous_status=previous_status,
+        status=item.status,
+        note=item.note,
+        evidence_url=item.evidence_url,
+        na_reason=item.na_reason,
+    )
+    Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
+    signoff_services.deployment_reevaluate(deployment=section.deployment, actor=user)
+    return item
+
+
+@transaction.atomic
+def item_set_by_machine(
+    *,
+    item: ChecklistItem,
+    status: str,
+    source: str,
+    reason: str,
+    deployment: Deployment,
+    actor=None,
+    probe_run=None,
+    audit_after: dict | None = None,
+) -> bool:
+    """A probe run or uploaded evidence sets an item, unless a person decided it or it moved
+    since `item` was read (the version is the lock). Records the item's history and an audit
+    event; returns whether the item changed."""
+    now = timezone.now()
+    updated = (
+        ChecklistItem.objects.filter(pk=item.pk, version=item.version)
+        .exclude(source=DecisionSource.PERSON)
+        .update(
+            status=status,
+            na_reason="",
+            source=source,
+            status_reason=reason,
+            updated_by=actor,
+            updated_at=now,
+            version=F("version") + 1,
+        )
+    )
+    if not updated:
+        return False
+    ItemChange.objects.create(
+        item=item,
+        version=item.version + 1,
+        changed_by=actor,
+        changed_at=now,
+        source=source,
+        reason=reason,
+        probe_run=probe_run,
+        previous_status=item.status,
+        status=status,
+        note=item.note,
+        evidence_url=item.evidence_url,
+    )
+    audit_record(
+        actor=actor,
+        action=f"item.set_by_{source}",
+        obj=item,
+        deployment=deployment,
+        before={"status": item.status, "version": item.version},
+        after={"status": status, "version": item.version + 1, **(audit_after or {})},
+        reason=reason,
+    )
+    return True
+
+
+def deployment_set_aws_target(
+    *,
+    deployment: Deployment,
+    user,
+    aws_account_id: str,
+    aws_regions: list[str],
+    aws_role_arn: str = "",
+    aws_external_id: str = "",
+) -> Deployment:
+    require_member(team=deployment.team, user=user)
+    before = _aws_target(deployment)
+    deployment.aws_account_id = aws_account_id
+    deployment.aws_regions = list(aws_regions)
+    deployment.aws_role_arn = aws_role_arn
+    deployment.aws_external_id = aws_external_id if aws_role_arn else ""
+    deployment.save(
+        update_fields=[
+            "aws_account_id",
+            "aws_regions",
+            "aws_role_arn",
+            "aws_external_id",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=user,
+        action="deployment.aws_target_set",
+        obj=deployment,
+        deployment=deployment,
+        before=before,
+        after=_aws_target(deployment),
+    )
+    return deployment
+
+
+def _aws_target(deployment: Deployment) -> dict:
+    return {
+        "account_id": deployment.aws_account_id,
+        "regions": list(deployment.aws_regions),
+        "role_arn": deployment.aws_role_arn,
+        "external_id_set": bool(deployment.aws_external_id),
+    }

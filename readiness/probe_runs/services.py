@@ -1,0 +1,500 @@
+"""State changes of probe runs: start (or join) a run, execute one (probe, region), finish,
+apply verdicts to checklist items, and sweep runs whose workers died.
+
+Tasks call these with ids; every step is safe to run twice (conditional updates claim work).
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from readiness.audit.services import audit_record
+from readiness.checklists.models import (
+    ChecklistItem,
+    DecisionSource,
+    Deployment,
+    DeploymentState,
+    ItemStatus,
+)
+from readiness.checklists.services import item_set_by_machine, require_member
+from readiness.probe_runs.models import (
+    ACTIVE_RUN_STATES,
+    ProbeOutcome,
+    ProbeResult,
+    ProbeResultState,
+    ProbeRun,
+    ProbeRunState,
+    ProbeRunTrigger,
+)
+from readiness.probes import call_cache
+from readiness.probes.base import (
+    ProbeContext,
+    ProbeSettings,
+    error_result,
+    execute,
+    forget_last_call,
+    registry,
+)
+from readiness.probes.call_cache import CallCache
+from readiness.probes.runner import plan
+from readiness.probes.session import target_session
+from signoff.lifecycle.services import CLOSED_STATES, deployment_reevaluate
+from signoff.notifications import services as notifications
+
+log = logging.getLogger(__name__)
+
+
+def probe_settings() -> ProbeSettings:
+    """The policy thresholds: defaults overridden by the PROBE_SETTINGS setting."""
+    overrides = dict(settings.PROBE_SETTINGS)
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            overrides[name] = tuple(value)
+    return ProbeSettings(**overrides)
+
+
+def thresholds_json(probe_settings: ProbeSettings) -> dict:
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in dataclasses.asdict(probe_settings).items()
+    }
+
+
+def probes_for(deployment: Deployment) -> list[tuple]:
+    """(probe, item) for every registered probe whose item exists in this checklist."""
+    items = {
+        (item.section.title, item.title): item
+        for item in ChecklistItem.objects.filter(section__deployment=deployment).select_related(
+            "section"
+        )
+    }
+    return [
+        (probe, items[(probe.section, probe.item)])
+        for probe in sorted(registry().values(), key=lambda p: p.key)
+        if (probe.section, probe.item) in items
+    ]
+
+
+def probe_run_start(
+    *, deployment: Deployment, user, trigger: str = ProbeRunTrigger.PERSON
+) -> tuple[ProbeRun, bool]:
+    """Start a run, or return the active one (a second click joins it): (run, created).
+
+    A scheduled re-probe has no user: the schedule is the app's own, not anyone's request.
+    """
+    if trigger == ProbeRunTrigger.SCHEDULE:
+        user = None
+    else:
+        require_member(team=deployment.team, user=user)
+    if not deployment.has_aws_target:
+        raise ValidationError("Set the AWS account and regions of this deployment first.")
+    active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
+    if active:
+        return active, False
+    thresholds = probe_settings()
+    if not thresholds.approved_regions:
+        # Data residency: unless policy names them, the approved regions are the ones the
+        # deployment runs in.
+        thresholds = dataclasses.replace(thresholds, approved_regions=tuple(deployment.aws_regions))
+    pairs = probes_for(deployment)
+    item_of = {probe.key: item for probe, item in pairs}
+    planned = plan([probe for probe, _ in pairs], deployment.aws_regions)
+    try:
+        with transaction.atomic():
+            run = ProbeRun.objects.create(
+                deployment=deployment,
+                requested_by=user,
+                trigger=trigger,
+                regions=list(deployment.aws_regions),
+                account_id=deployment.aws_account_id,
+                role_arn=deployment.aws_role_arn,
+                thresholds=thresholds_json(thresholds),
+                total=len(planned),
+            )
+            ProbeResult.objects.bulk_create(
+                ProbeResult(
+                    run=run,
+                    item=item_of[probe.key],
+                    probe_key=probe.key,
+                    region=region,
+                    section_title=probe.section,
+                    item_title=probe.item,
+                    title=probe.title,
+                    severity=str(probe.severity),
+                    actions=list(probe.actions),
+                    remediation=probe.remediation,
+                )
+                for probe, region in planned
+            )
+            audit_record(
+                actor=user,
+                action="probe_run.started",
+                obj=run,
+                deployment=deployment,
+                after={
+                    "regions": run.regions,
+                    "account_id": run.account_id,
+                    "checks": run.total,
+                    "trigger": run.trigger,
+                },
+            )
+            transaction.on_commit(lambda: _enqueue(run.pk))
+    except IntegrityError:
+        # Another request started a run between our check and our insert: join that one.
+        return deployment.probe_runs.get(state__in=ACTIVE_RUN_STATES), False
+    if not planned:
+        probe_run_finish(run_id=run.pk)
+        run.refresh_from_db()
+    return run, True
+
+
+def _enqueue(run_id: int) -> None:
+    """One task per probe, carrying its regions (probe_results_execute)."""
+    from readiness.probe_runs.tasks import probe_results_execute
+
+    by_probe: dict[str, list[int]] = defaultdict(list)
+    for result_id, key in (
+        ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
+    ):
+        by_probe[key].append(result_id)
+    for result_ids in by_probe.values():
+        probe_results_execute.delay(result_ids)
+
+
+# Assumed-role sessions are reused within a worker process for a while instead of calling
+# STS once per (probe, region).
+_SESSION_TTL = 15 * 60
+_sessions: dict[tuple, tuple[float, object]] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session_for(run: ProbeRun):
+    key = (run.role_arn, run.deployment.aws_external_id if run.role_arn else "", run.deployment_id)
+    with _sessions_lock:
+        cached = _sessions.get(key)
+        if cached and time.monotonic() - cached[0] < _SESSION_TTL:
+            return cached[1]
+    session = target_session(
+        role_arn=run.role_arn,
+        external_id=run.deployment.aws_external_id if run.role_arn else "",
+        name=f"deployment-{run.deployment_id}",
+        region=run.regions[0] if run.regions else "us-east-1",
+    )
+    with _sessions_lock:
+        _sessions[key] = (time.monotonic(), session)
+    return session
+
+
+# The probes of one run share their AWS answers within this worker process (call_cache);
+# a run's cache goes when the run closes here, or after the TTL if it closed elsewhere.
+_RUN_CACHE_TTL = 15 * 60
+_run_caches: dict[int, tuple[float, object, CallCache]] = {}
+
+
+def _cache_for(run: ProbeRun) -> CallCache:
+    now = time.monotonic()
+    with _sessions_lock:
+        for old in [key for key, (made, *_) in _run_caches.items() if now - made > _RUN_CACHE_TTL]:
+            del _run_caches[old]
+        cached = _run_caches.get(run.pk)
+        # The creation time tells a run from an earlier one that had the same id (a test
+        # database rolled back), so answers never outlive their run.
+        if cached is None or cached[1] != run.created_at:
+            cached = _run_caches[run.pk] = (now, run.created_at, CallCache())
+        return cached[2]
+
+
+def _forget_cache(run_id: int) -> None:
+    with _sessions_lock:
+        _run_caches.pop(run_id, None)
+
+
+def probe_result_execute(*, result_id: int, retrying: bool = False) -> None:
+    """Run one (probe, region) of an active run and store what it found."""
+    probe_results_execute(result_ids=[result_id], retrying=retrying)
+
+
+def probe_results_execute(*, result_ids: list[int], retrying: bool = False) -> None:
+    """Run (probe, region) checks of an active run one after another, storing each as it
+    finishes (the progress bar moves per check).
+
+    A run sends the regions of one probe as one task: one claim and one read for all of
+    them instead of one per region, and half the messages; the probes of a run still spread
+    over every worker thread.
+    """
+    now = timezone.now()
+    claimable = [ProbeResultState.PENDING]
+    if retrying:  # a retry of this very task may take back the rows it had claimed
+        claimable.append(ProbeResultState.RUNNING)
+    with transaction.atomic():
+        # Row locks (PostgreSQL; SQLite serialises writers anyway) so that a message
+        # delivered twice runs each check once; `of` keeps the run's row unlocked.
+        claimed = list(
+            ProbeResult.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run__deployment")
+            .filter(pk__in=result_ids, state__in=claimable, run__state__in=ACTIVE_RUN_STATES)
+            .order_by("pk")
+        )
+        if not claimed:
+            return
+        ProbeResult.objects.filter(pk__in=[result.pk for result in claimed]).update(
+            state=ProbeResultState.RUNNING, started_at=now, attempts=F("attempts") + 1
+        )
+    run = claimed[0].run
+    if run.state == ProbeRunState.QUEUED:
+        ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.QUEUED).update(
+            state=ProbeRunState.RUNNING, started_at=now
+        )
+    thresholds = ProbeSettings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in run.thresholds.items()}
+    )
+    stored_any = False
+    for result in claimed:
+        started = time.monotonic()
+        outcome = _outcome(result, run, thresholds)
+        with transaction.atomic():
+            stored = ProbeResult.objects.filter(
+                pk=result.pk, state=ProbeResultState.RUNNING
+            ).update(
+                state=ProbeResultState.DONE,
+                status=outcome["status"],
+                summary=outcome["summary"],
+                findings=outcome.get("resources", outcome.get("findings", [])),
+                facts=outcome.get("facts", {}),
+                duration_ms=round(1000 * (time.monotonic() - started)),
+                finished_at=timezone.now(),
+            )
+            if stored:
+                ProbeRun.objects.filter(pk=run.pk).update(completed=F("completed") + 1)
+        stored_any = stored_any or bool(stored)
+    if stored_any:
+        probe_run_finish(run_id=run.pk)
+
+
+def _outcome(result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings) -> dict:
+    """What one (probe, region) found, as stored on its result; never raises."""
+    probe = registry().get(result.probe_key)
+    if probe is None:
+        return dict(
+            status=ProbeOutcome.ERROR,
+            summary=f"The probe {result.probe_key} no longer exists in this version",
+            findings=[],
+            facts={},
+        )
+    try:
+        forget_last_call()
+        session = _session_for(run)
+    except Exception as exc:  # STS refused or unreachable: every probe of the run says so
+        context = ProbeContext(session=None, region=result.region, settings=thresholds)
+        outcome = error_result(exc, context).as_json()
+        outcome["summary"] = f"Could not get AWS credentials: {outcome['summary']}"
+        return outcome
+    context = ProbeContext(
+        session=session,
+        region=result.region,
+        settings=thresholds,
+        max_attempts=settings.PROBE_MAX_ATTEMPTS,
+        timeout_seconds=settings.PROBE_CALL_TIMEOUT,
+    )
+    call_cache.use(_cache_for(run))
+    try:
+        return execute(probe, context).result.as_json()
+    finally:
+        call_cache.use(None)
+
+
+def probe_run_finish(*, run_id: int) -> bool:
+    """Close the run once every result is in and apply the verdicts; only one caller wins."""
+    with transaction.atomic():
+        closed = ProbeRun.objects.filter(
+            pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
+        ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())
+        if closed:
+            _forget_cache(run_id)
+            run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
+            apply_run(run)
+            _report_errors(run)
+    return bool(closed)
+
+
+def item_verdict(statuses: list[str]) -> str | None:
+    """The item's status a set of probe results proposes, or None to leave it to people.
+
+    Any failure fails the item. Everything else must pass (or not apply) for it to be done:
+    an error or a warning anywhere means the probes could not verify it.
+    """
+    if ProbeOutcome.FAIL in statuses:
+        return ItemStatus.FAILED
+    if ProbeOutcome.ERROR in statuses or ProbeOutcome.WARN in statuses:
+        return None
+    if ProbeOutcome.PASS in statuses:
+        return ItemStatus.DONE
+    return None
+
+
+def apply_run(run: ProbeRun) -> int:
+    """Set items from the run's verdicts unless a person decided them; returns items changed.
+
+    A person's decision is never overwritten: the disagreement is shown on the page instead.
+    """
+    if run.deployment.state in CLOSED_STATES:
+        # A deployed record's checklist no longer changes; the results stay on the run, and
+        # a verdict that moved since signing still makes that signature stale (drift).
+        deployment_reevaluate(deployment=run.deployment, actor=None)
+        return 0
+    by_item: dict[int, list[ProbeResult]] = defaultdict(list)
+    supporting = [key for key, probe in registry().items() if probe.supporting]
+    for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE).exclude(
+        probe_key__in=supporting
+    ):
+        by_item[result.item_id].append(result)
+    changed = 0
+    items = ChecklistItem.objects.filter(pk__in=by_item).exclude(source=DecisionSource.PERSON)
+    for item in items:
+        results = by_item[item.pk]
+        target = item_verdict([r.status for r in results])
+        if target is None:
+            continue
+        if target == ItemStatus.FAILED:
+            failing = [r for r in results if r.status == ProbeOutcome.FAIL]
+            reason = "Probe failed: " + "; ".join(_where(r) + r.summary for r in failing)
+        else:
+            passing = [r for r in results if r.status == ProbeOutcome.PASS]
+            reason = "Verified by probe: " + "; ".join(_where(r) + r.summary for r in passing)
+        reason = reason[:2000]
+        if item.status == target and item.status_reason == reason:
+            continue
+        if item_set_by_machine(
+            item=item,
+            status=target,
+            source=DecisionSource.PROBE,
+            reason=reason,
+            deployment=run.deployment,
+            probe_run=run,
+            audit_after={"probe_run": run.pk},
+        ):
+            changed += 1
+    # New probe results are part of what roles approve, even where no item changed.
+    deployment_reevaluate(deployment=run.deployment, actor=None)
+    return changed
+
+
+def _report_errors(run: ProbeRun) -> None:
+    """A scheduled re-probe that could not read AWS says so: in the audit trail and to the
+    deployment's owner. Nothing turns stale for it (see signoff.selectors.latest_results)."""
+    if run.trigger != ProbeRunTrigger.SCHEDULE:
+        return
+    errors = list(
+        run.results.filter(status=ProbeOutcome.ERROR)
+        .order_by("probe_key", "region")
+        .values_list("probe_key", "region", "summary")
+    )
+    if not errors:
+        return
+    lines = [f"{key} [{region}]: {summary}" for key, region, summary in errors]
+    audit_record(
+        actor=None,
+        action="probe_run.errors",
+        obj=run,
+        deployment=run.deployment,
+        after={"errors": len(errors), "trigger": run.trigger},
+        reason="; ".join(lines)[:2000],
+    )
+    notifications.announce("reprobe_errors", deployment_id=run.deployment_id, changes=lines[:30])
+
+
+# States whose sign-offs are watched for drift: approved, and what runs in production.
+WATCHED_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+
+
+def watched_deployments() -> list[Deployment]:
+    """Deployments the schedule re-probes: every approved one with an AWS target, and of the
+    deployed or verified ones only the newest per team, service and environment — an older
+    release was replaced and its account now shows the new one."""
+    candidates = (
+        Deployment.objects.filter(state__in=WATCHED_STATES)
+        .exclude(aws_account_id="")
+        .select_related("team")
+        .order_by("team_id", "service", "environment", "-deployed_at", "-pk")
+    )
+    chosen, seen = [], set()
+    for deployment in candidates:
+        if not deployment.has_aws_target:
+            continue
+        if deployment.state == DeploymentState.APPROVED:
+            chosen.append(deployment)
+            continue
+        key = (deployment.team_id, deployment.service, deployment.environment)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(deployment)
+    return chosen
+
+
+def reprobe_watched() -> dict:
+    """Start a scheduled run on every watched deployment (joining one already running);
+    returns {"started": [run ids], "joined": [run ids], "failed": [deployment ids]}."""
+    outcome: dict[str, list[int]] = {"started": [], "joined": [], "failed": []}
+    for deployment in watched_deployments():
+        try:
+            run, created = probe_run_start(
+                deployment=deployment, user=None, trigger=ProbeRunTrigger.SCHEDULE
+            )
+        except Exception:  # one broken deployment must not stop the others' re-probes
+            log.exception("scheduled re-probe of deployment %s could not start", deployment.pk)
+            outcome["failed"].append(deployment.pk)
+            continue
+        outcome["started" if created else "joined"].append(run.pk)
+    return outcome
+
+
+def _where(result: ProbeResult) -> str:
+    return f"[{result.region}] " if result.region != "global" else ""
+
+
+def probe_runs_sweep(*, now=None) -> int:
+    """Close runs that outlived PROBE_RUN_TIMEOUT: their unfinished probes become errors."""
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.PROBE_RUN_TIMEOUT)
+    closed = 0
+    for run_id in ProbeRun.objects.filter(
+        state__in=ACTIVE_RUN_STATES, created_at__lt=deadline
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            unfinished = ProbeResult.objects.filter(run_id=run_id).exclude(
+                state=ProbeResultState.DONE
+            )
+            lost = unfinished.update(
+                state=ProbeResultState.DONE,
+                status=ProbeOutcome.ERROR,
+                summary=(
+                    "No result: the worker running this probe stopped before it finished "
+                    "(time limit, crash or lost task)"
+                ),
+                finished_at=now,
+            )
+            updated = ProbeRun.objects.filter(pk=run_id, state__in=ACTIVE_RUN_STATES).update(
+                state=ProbeRunState.FAILED,
+                completed=F("total"),
+                finished_at=now,
+                error=(
+                    f"{lost} probe(s) did not finish within {settings.PROBE_RUN_TIMEOUT} s; "
+                    "the run was closed by the sweeper"
+                ),
+            )
+            if updated:
+                closed += 1
+                run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
+                apply_run(run)
+                _report_errors(run)
+                log.warning("closed probe run %s: %s probes never finished", run_id, lost)
+    return closed

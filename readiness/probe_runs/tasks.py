@@ -1,0 +1,44 @@
+"""Celery entry points: thin wrappers that load by id and call domain code."""
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from readiness.probe_runs import services as probe_runs
+
+# Only the database is retried here: AWS throttling and timeouts are retried inside botocore
+# (standard mode, exponential backoff with jitter) and end as `error` results.
+RETRY_DATABASE = dict(
+    bind=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=3,
+    # A task carries a probe's regions, run one after another.
+    time_limit=240,
+    soft_time_limit=220,
+    acks_late=True,
+)
+
+
+@shared_task(name="readiness.probe_results_execute", **RETRY_DATABASE)
+def probe_results_execute(self, result_ids: list[int]) -> None:
+    probe_runs.probe_results_execute(result_ids=result_ids, retrying=self.request.retries > 0)
+
+
+@shared_task(name="readiness.probe_result_execute", **RETRY_DATABASE)
+def probe_result_execute(self, result_id: int) -> None:
+    """One check: what runs enqueued before checks travelled per probe (kept for messages
+    still queued across an upgrade)."""
+    probe_runs.probe_result_execute(result_id=result_id, retrying=self.request.retries > 0)
+
+
+@shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)
+def probe_runs_sweep() -> int:
+    return probe_runs.probe_runs_sweep()
+
+
+@shared_task(name="readiness.reprobe_watched", time_limit=300, soft_time_limit=280)
+def reprobe_watched() -> dict:
+    """Celery beat's daily (REPROBE_SCHEDULE) re-probe of approved and deployed deployments."""
+    return probe_runs.reprobe_watched()

@@ -1,0 +1,45 @@
+import os
+
+from celery import Celery
+from celery.signals import task_postrun, task_prerun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+
+app = Celery("readiness")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# Tasks live with their concern, not at the apps' top level where autodiscovery looks.
+app.autodiscover_tasks(
+    ["readiness.project", "readiness.probe_runs", "signoff.records", "signoff.notifications"]
+)
+
+
+def _tune_embedded_broker() -> None:
+    """Poll the SQLite broker every 0.1 s instead of 1 s (~110 ms task latency).
+
+    kombu passes broker_transport_options to create_engine for this transport, so the
+    polling interval has to be set on the transport class itself.
+    """
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("sqla+"):
+        from kombu.transport import sqlalchemy
+
+        sqlalchemy.Transport.polling_interval = 0.1
+
+
+app.on_after_configure.connect(lambda sender, **kwargs: _tune_embedded_broker(), weak=False)
+
+
+def _close_old_connections(task=None, **kwargs) -> None:
+    """What Django does around a web request, around a task: drop a connection that is past
+    CONN_MAX_AGE or broken, keep a good one (CELERY_DB_REUSE_MAX stops Celery closing them
+    all). Not around an eager task: it runs inside its caller, maybe inside a transaction."""
+    from django.db import close_old_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()
+
+
+task_prerun.connect(_close_old_connections, weak=False)
+task_postrun.connect(_close_old_connections, weak=False)

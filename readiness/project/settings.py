@@ -1,0 +1,313 @@
+"""Readiness settings: everything comes from the environment (see .env.example).
+
+With no environment at all the app runs on embedded defaults: a SQLite database and a
+SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and kept there.
+"""
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from environs import Env, validate
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+# Only the process environment is read: docker-compose hands `.env` to the containers, and
+# a host checkout must not pick up production values from a `.env` lying beside it.
+env = Env()
+
+
+def _data_dir() -> Path:
+    path = env.path("DATA_DIR", BASE_DIR / "data").resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"DATA_DIR: cannot create {path}: {exc.strerror}") from exc
+    return path
+
+
+def crontab_of(name: str, value: str):
+    """A five-field crontab setting as Celery's schedule, or a clear error at start-up."""
+    from celery.schedules import crontab
+
+    fields = value.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(
+            f"{name} must have five fields (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 4 * * *'; got {value!r}"
+        )
+    try:
+        return crontab(*fields)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a valid crontab: {exc}") from exc
+
+
+def _secret_key(data_dir: Path) -> str:
+    """An explicit SECRET_KEY wins; otherwise one is generated once and kept in DATA_DIR.
+
+    Several processes may start at once on an empty DATA_DIR (gunicorn workers, the worker):
+    the key is written to a private temporary file and hard-linked into place, which fails if
+    another process got there first; every process then reads the one file that won.
+    """
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        temporary = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return key_file.read_text().strip()
+
+
+DATA_DIR = _data_dir()
+DEBUG = env.bool("DEBUG", False)
+SECRET_KEY = env.str("SECRET_KEY", "") or _secret_key(DATA_DIR)
+if not DEBUG and SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured("SECRET_KEY: replace the placeholder from .env.example")
+# Health checks inside the containers call /healthz on localhost; the public names come
+# from ALLOWED_HOSTS.
+ALLOWED_HOSTS = [*env.list("ALLOWED_HOSTS", []), "localhost", "127.0.0.1"]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "ninja",
+    "readiness",
+    "signoff",
+    "readiness.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "readiness.audit.middleware.AuditRequestMiddleware",
+    # Inside the audit middleware: the request's address and token are still known.
+    "readiness.api.middleware.ApiAuditMiddleware",
+]
+
+ROOT_URLCONF = "readiness.project.urls"
+WSGI_APPLICATION = "readiness.project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.dj_db_url(
+        "DATABASE_URL", f"sqlite:///{DATA_DIR / 'readiness.sqlite3'}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker write to the same file: WAL and immediate transactions
+    # turn "database is locked" errors into short waits.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # Tests that run a real worker share the database across threads: an in-memory SQLite
+    # database (shared cache) locks whole tables, a file in WAL mode does not.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-readiness.sqlite3")}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", DATA_DIR / "static")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = env.path("MEDIA_ROOT", DATA_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# HTTPS=true behind a TLS-terminating proxy turns on every transport protection that
+# `check --deploy` asks for; the embedded first run on http://127.0.0.1 leaves it off.
+HTTPS = env.bool("HTTPS", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Without EMAIL_URL, mail goes to the log (console): the embedded default sends nothing out.
+globals().update(env.dj_email_url("EMAIL_URL", "console://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "readiness@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Celery: Redis in production; without a server, kombu's SQLAlchemy transport on a SQLite
+# file (the filesystem transport loses tasks when two workers share its folder).
+REDIS_URL = env.str("REDIS_URL", "")
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", REDIS_URL or f"sqla+sqlite:///{DATA_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_RESULT_BACKEND = env.str(
+    "CELERY_RESULT_BACKEND",
+    REDIS_URL or f"db+sqlite:///{DATA_DIR / 'celery-results.sqlite3'}",
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a new PostgreSQL connection per probe. With it, a worker thread keeps its
+# connection under the web's rules, CONN_MAX_AGE and health checks (readiness/celery.py).
+CELERY_DB_REUSE_MAX = 1000
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that enqueues after commit (notifications, probe runs) must not hang on a broker
+# that is unreachable: give up within a few seconds; the change itself is already saved.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+CELERY_TIMEZONE = "UTC"
+HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
+CELERY_BEAT_SCHEDULE = {
+    "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
+}
+# Re-probe approved and deployed deployments for drift: a crontab ("minute hour day-of-month
+# month day-of-week", UTC), daily at 04:00 by default; empty turns the schedule off.
+REPROBE_SCHEDULE = env.str("REPROBE_SCHEDULE", "0 4 * * *").strip()
+if REPROBE_SCHEDULE:
+    CELERY_BEAT_SCHEDULE["reprobe-watched"] = {
+        "task": "readiness.reprobe_watched",
+        "schedule": crontab_of("REPROBE_SCHEDULE", REPROBE_SCHEDULE),
+    }
+
+# AWS probes. PROBE_SETTINGS overrides policy thresholds as JSON, e.g.
+# {"allowed_public_ports": [443], "backup_retention_days": 14}.
+PROBE_SETTINGS = env.json("PROBE_SETTINGS", {})
+if not isinstance(PROBE_SETTINGS, dict):
+    raise ImproperlyConfigured(
+        'PROBE_SETTINGS must be a JSON object, e.g. {"backup_retention_days": 14}'
+    )
+PROBE_RUN_TIMEOUT = env.int("PROBE_RUN_TIMEOUT", 300)
+PROBE_MAX_ATTEMPTS = env.int("PROBE_MAX_ATTEMPTS", 4)
+PROBE_CALL_TIMEOUT = env.float("PROBE_CALL_TIMEOUT", 10.0)
+# The IAM principal (role ARN) the workers run as: the trust policy offered for a
+# deployment's probe role names it. Empty: the page explains what to fill in.
+PROBE_WORKER_PRINCIPAL = env.str("PROBE_WORKER_PRINCIPAL", "").strip()
+if PROBE_WORKER_PRINCIPAL and not re.fullmatch(
+    r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+", PROBE_WORKER_PRINCIPAL
+):
+    raise ImproperlyConfigured(
+        "PROBE_WORKER_PRINCIPAL must be an IAM ARN such as "
+        f"arn:aws:iam::123456789012:role/readiness-worker; got {PROBE_WORKER_PRINCIPAL!r}"
+    )
+
+# Evidence uploaded by pipelines through the API.
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", 5 * 1024 * 1024)
+EVIDENCE_COVERAGE_THRESHOLD = env.float(
+    "EVIDENCE_COVERAGE_THRESHOLD", 80.0, validate=validate.Range(min=0, max=100)
+)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", 50, validate=validate.Range(min=1, max=500))
+
+# Sign-off.
+SIGNOFF_ONE_ROLE_PER_PERSON = env.bool("SIGNOFF_ONE_ROLE_PER_PERSON", True)
+WAIVER_MAX_DAYS = env.int("WAIVER_MAX_DAYS", 90)
+# Slack-compatible incoming webhook for sign-off events (empty: none).
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", "")
+# Absolute address of the site for links in email and webhook messages.
+SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
+
+# The signed PDF record.
+RECORD_PAGE_SIZE = env.str("RECORD_PAGE_SIZE", "A4", validate=validate.OneOf(["A4", "Letter"]))
+RECORD_VERIFY_MAX_BYTES = env.int("RECORD_VERIFY_MAX_BYTES", 20 * 1024 * 1024)
+# PAdES signing key: PEM key + certificate files, or a PKCS#12 bundle. Without any of them,
+# `manage.py create_signing_cert` writes a self-signed pair to DATA_DIR/signing/, used when
+# present; with none at all, records carry their SHA-256 only.
+SIGNING_KEY_FILE = env.path("SIGNING_KEY_FILE", DATA_DIR / "signing" / "key.pem")
+SIGNING_CERT_FILE = env.path("SIGNING_CERT_FILE", DATA_DIR / "signing" / "cert.pem")
+SIGNING_KEY_PASSWORD = env.str("SIGNING_KEY_PASSWORD", "")
+SIGNING_PKCS12_FILE = env.path("SIGNING_PKCS12_FILE", None)
+SIGNING_PKCS12_PASSWORD = env.str("SIGNING_PKCS12_PASSWORD", "")
+# Extra trusted CA certificates (PEM files, comma-separated) for verifying records signed by
+# a certificate that a CA issued; the configured signing certificate is always trusted.
+SIGNING_TRUST_ROOTS = env.list("SIGNING_TRUST_ROOTS", [])
+
+TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
+DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)
+
+LOG_LEVEL = env.log_level("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # WeasyPrint logs every layout step at INFO; its warnings (a missing font) matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # pyHanko logs each failed check of an uploaded record with a traceback; the
+        # verification page reports the verdict itself.
+        "pyhanko.sign.validation": {"level": "CRITICAL"},
+        "pyhanko.sign.diff_analysis": {"level": "CRITICAL"},
+    },
+}

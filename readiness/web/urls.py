@@ -1,0 +1,34 @@
+"""Checklist pages: templates, deployments, items, probe runs, the probe catalogue."""
+
+from django.urls import path
+
+from readiness.web import catalogue_views, views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("deployments/new/", views.deployment_create, name="deployment_create"),
+    path("deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
+    path("deployments/<int:pk>/items/<int:item_id>/", views.item_update, name="item_update"),
+    path("deployments/<int:pk>/aws/", views.deployment_aws, name="deployment_aws"),
+    path("deployments/<int:pk>/probes/", views.probe_run_start, name="probe_run_start"),
+    path(
+        "deployments/<int:pk>/probes/<int:run_id>/",
+        views.probe_run_detail,
+        name="probe_run_detail",
+    ),
+    path(
+        "deployments/<int:pk>/items/<int:item_id>/history/",
+        views.item_history,
+        name="item_history",
+    ),
+    path("probes/", catalogue_views.probe_catalogue, name="probe_catalogue"),
+    path("probes/policy.json", catalogue_views.probe_policy, name="probe_policy"),
+    path(
+        "deployments/<int:pk>/aws/trust-policy.json",
+        catalogue_views.deployment_trust_policy,
+        name="deployment_trust_policy",
+    ),
+    path("templates/", views.template_list, name="template_list"),
+    path("templates/import/", views.template_import, name="template_import"),
+    path("templates/<int:pk>/", views.template_detail, name="template_detail"),
+]

@@ -1,0 +1,405 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from readiness.checklists import markdown_import, selectors, services
+from readiness.checklists.forms import (
+    ENVIRONMENT_SUGGESTIONS,
+    AwsTargetForm,
+    DashboardFilterForm,
+    DeploymentCreateForm,
+    ItemForm,
+    TemplateImportForm,
+)
+from readiness.checklists.models import ChecklistTemplate, DeploymentState
+from readiness.evidence.selectors import latest_verdicts
+from readiness.probe_runs import catalogue
+from readiness.probe_runs import services as probe_runs
+from signoff.lifecycle.selectors import standings
+
+DETAIL_TEMPLATE = "readiness/deployment_detail.html"
+
+
+def _posted(request: HttpRequest):
+    """The POST data of a POST (even an empty one, so it is validated), None otherwise."""
+    return request.POST if request.method == "POST" else None
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    filters = DashboardFilterForm(request.GET, user=request.user)
+    filters.is_valid()
+    cleaned = {key: filters.cleaned_data.get(key) or "" for key in ("team", "state", "text")}
+    deployments = selectors.dashboard_deployments(user=request.user, **cleaned)
+    page = Paginator(deployments, settings.DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    role_standings = standings(list(page))
+    for deployment in page:
+        deployment.standings = role_standings.get(deployment.pk, [])
+        deployment.progress = selectors.Progress(
+            total=deployment.total_items,
+            done=deployment.done_items,
+            not_applicable=deployment.na_items,
+            failed=deployment.failed_items,
+        )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filters": filters, "page": page, "query": query.urlencode()}
+    template = "readiness/dashboard.html"
+    if request.htmx and request.htmx.target == "deployment-results":
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_create(request: HttpRequest) -> HttpResponse:
+    form = DeploymentCreateForm(_posted(request), user=request.user)
+    if request.method == "POST" and form.is_valid():
+        deployment = services.deployment_create(user=request.user, **form.cleaned_data)
+        messages.success(request, f"Created {deployment}.")
+        return redirect("deployment_detail", pk=deployment.pk)
+    if not form.fields["team"].queryset.exists():
+        messages.warning(request, "You are not in a team yet: ask an administrator to add you.")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "readiness/deployment_create.html",
+        {"form": form, "environments": ENVIRONMENT_SUGGESTIONS},
+        status=status,
+    )
+
+
+def _detail_context(deployment, *, user, shown_item=None) -> dict:
+    """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
+    sections = selectors.deployment_sections(deployment)
+    items = [item for section in sections for item in section.items.all()]
+    latest_run = selectors.latest_finished_run(deployment)
+    results = selectors.results_by_item(latest_run)
+    coverage = selectors.probe_keys_by_item()
+    waivers = _waivers(deployment)
+    verdicts = latest_verdicts([deployment.pk])
+    for section in sections:
+        for item in section.items.all():
+            _decorate_item(item, section, results, coverage, waivers)
+            item.ci_evidence = verdicts.get(item.pk)
+            if shown_item is not None and item.pk == shown_item.pk:
+                item.form = shown_item.form
+                item.conflict = getattr(shown_item, "conflict", False)
+                item.rejected = getattr(shown_item, "rejected", None)
+    return {
+        "deployment": deployment,
+        "sections": sections,
+        "progress": selectors.Progress.of(items),
+        "run": selectors.with_counts(selectors.active_probe_run(deployment) or latest_run),
+        **lifecycle_context(deployment, user=user),
+    }
+
+
+def lifecycle_context(deployment, *, user) -> dict:
+    """The sign-off block of the checklist page: each role's standing and the next step."""
+    from signoff.lifecycle.forms import DeployedForm, PostCheckForm
+    from signoff.lifecycle.selectors import roles_of, standings
+
+    all_standings = standings([deployment])[deployment.pk]
+    held = roles_of(user=user, team=deployment.team)
+    for standing in all_standings:
+        standing.held = standing.role.pk in held
+    return {
+        "standings": all_standings,
+        "post_checks": list(
+            deployment.post_deployment_checks.select_related("checked_by").order_by("position")
+        ),
+        "records": list(deployment.records.order_by("-number")),
+        "deployed_form": DeployedForm(),
+        "deployment_states": DeploymentState.choices,
+        "post_check_form": PostCheckForm(),
+    }
+
+
+def _waivers(deployment) -> dict:
+    from django.utils import timezone
+
+    from signoff.lifecycle.selectors import active_waivers
+
+    return active_waivers([deployment.pk], now=timezone.now())
+
+
+def _decorate_item(item, section, results: dict, coverage: dict, waivers=None) -> None:
+    """Attach what the item partial shows besides the item: form, probe evidence, conflict,
+    the waiver in force."""
+    item.form = ItemForm.for_item(item)
+    item.waiver = (waivers or {}).get(item.pk)
+    item.latest_results = results.get(item.pk, [])
+    item.result_counts = selectors.result_counts(item.latest_results)
+    item.probes = coverage.get((section.title, item.title), [])
+    # Only verifying probes make an item machine-checked; supporting evidence (a runbook
+    # document in SSM for a runbook kept in a repository) leaves it to a person.
+    item.manual = not any(not probe.supporting for probe in item.probes)
+    supporting = {probe.key for probe in item.probes if probe.supporting}
+    item.probe_conflict = selectors.probe_conflict(
+        item, [r for r in item.latest_results if r.probe_key not in supporting]
+    )
+    item.conflict, item.rejected = False, None
+    item.ci_evidence = None
+
+
+@require_GET
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    if request.htmx and request.htmx.target == "signoff":
+        context = {"deployment": deployment, **lifecycle_context(deployment, user=request.user)}
+        return render(request, "signoff/lifecycle.html", context)
+    return render(request, DETAIL_TEMPLATE, _detail_context(deployment, user=request.user))
+
+
+def _item_fragment(request, deployment, item) -> str:
+    return render_to_string(
+        f"{DETAIL_TEMPLATE}#item", {"deployment": deployment, "item": item}, request=request
+    )
+
+
+def _single_item(deployment, item, form=None):
+    """Decorate one item the way the checklist page does, for its fragment."""
+    results = selectors.results_by_item(selectors.latest_finished_run(deployment))
+    _decorate_item(
+        item, item.section, results, selectors.probe_keys_by_item(), _waivers(deployment)
+    )
+    item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
+    if form is not None:
+        item.form = form
+    return item
+
+
+def _saved_response(request, deployment, item) -> HttpResponse:
+    """The item itself plus out-of-band progress bars for its section and the deployment."""
+    _single_item(deployment, item)
+    parts = [_item_fragment(request, deployment, item)]
+    # The progress bars exist on the checklist page only (role pages edit items too).
+    page = request.htmx.current_url_abs_path
+    if page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment):
+        parts += _progress_fragments(request, deployment, item)
+    response = HttpResponse("".join(parts))
+    # Role pages and the checklist's Final Sign-Off block show the blockers and whether a
+    # sign-off went stale: they reload on this.
+    response["HX-Trigger"] = "checklist-changed"
+    return response
+
+
+def _progress_fragments(request, deployment, item) -> list[str]:
+    section = item.section
+    section.progress = selectors.section_progress(section)
+    return [
+        render_to_string(
+            f"{DETAIL_TEMPLATE}#section-progress",
+            {"section": section, "oob": True},
+            request=request,
+        ),
+        render_to_string(
+            f"{DETAIL_TEMPLATE}#overall-progress",
+            {"progress": selectors.deployment_progress(deployment), "oob": True},
+            request=request,
+        ),
+    ]
+
+
+@require_http_methods(["GET", "POST"])
+def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
+        _single_item(deployment, item)
+        return HttpResponse(_item_fragment(request, deployment, item))
+    form = ItemForm.for_item(item, data=request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            item = services.item_update(
+                item=item,
+                user=request.user,
+                expected_version=data["version"],
+                status=data["status"],
+                note=data["note"],
+                evidence_url=data["evidence_url"],
+                na_reason=data["na_reason"],
+                reason=data["reason"],
+            )
+        except services.StaleEdit as stale:
+            return _conflict_response(request, deployment, stale.current, rejected=data)
+        except services.RecordClosed as closed:
+            form.add_error(None, str(closed))
+            _single_item(deployment, item, form)
+            if request.htmx:
+                return HttpResponse(_item_fragment(request, deployment, item), status=409)
+            context = _detail_context(deployment, user=request.user, shown_item=item)
+            return render(request, DETAIL_TEMPLATE, context, status=409)
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            if request.htmx:
+                return _saved_response(request, deployment, item)
+            messages.success(request, f"Saved “{item.title}”.")
+            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
+    _single_item(deployment, item, form)
+    if request.htmx:
+        return HttpResponse(_item_fragment(request, deployment, item), status=400)
+    context = _detail_context(deployment, user=request.user, shown_item=item)
+    return render(request, DETAIL_TEMPLATE, context, status=400)
+
+
+def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpResponse:
+    """Refuse a stale edit: show what the item holds now and what was not saved."""
+    _single_item(deployment, current)
+    current.conflict, current.rejected = True, rejected
+    if request.htmx:
+        return HttpResponse(_item_fragment(request, deployment, current), status=409)
+    context = _detail_context(deployment, user=request.user, shown_item=current)
+    return render(request, DETAIL_TEMPLATE, context, status=409)
+
+
+def deployment_url(deployment) -> str:
+    return reverse("deployment_detail", kwargs={"pk": deployment.pk})
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
+    """The deployment's AWS target: account, regions and an optional role to assume."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    form = AwsTargetForm.for_deployment(deployment, _posted(request))
+    if request.method == "POST" and form.is_valid():
+        services.deployment_set_aws_target(
+            deployment=deployment, user=request.user, **form.cleaned_data
+        )
+        messages.success(request, "Saved the AWS target. Probes will read this account.")
+        return redirect("deployment_detail", pk=deployment.pk)
+    status = 400 if request.method == "POST" else 200
+    trust, trust_missing = catalogue.deployment_trust_policy(deployment)
+    context = {
+        "deployment": deployment,
+        "form": form,
+        "trust_policy": catalogue.policy_json(trust) if trust else "",
+        "trust_missing": trust_missing,
+        "action_count": len(catalogue.declared_actions()),
+    }
+    return render(request, "readiness/deployment_aws.html", context, status=status)
+
+
+@require_POST
+def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    try:
+        run, created = probe_runs.probe_run_start(deployment=deployment, user=request.user)
+    except ValidationError as error:
+        if request.htmx:
+            return HttpResponse(
+                render_to_string(
+                    "readiness/probe_run.html#run-panel",
+                    {"deployment": deployment, "error": " ".join(error.messages)},
+                    request=request,
+                ),
+                status=400,
+            )
+        messages.error(request, " ".join(error.messages))
+        return redirect("deployment_detail", pk=deployment.pk)
+    if request.htmx:
+        context = {"deployment": deployment, "run": selectors.with_counts(run)}
+        return render(request, "readiness/probe_run.html#run-panel", context)
+    if not created:
+        messages.info(request, f"Probe run #{run.pk} was already running; showing its progress.")
+    return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
+
+
+@require_GET
+def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """A run's results grouped by section; htmx polls its progress panel while it runs."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    run = get_object_or_404(deployment.probe_runs.select_related("requested_by"), pk=run_id)
+    if request.htmx and request.htmx.target == "probe-run-panel":
+        response = render(
+            request, "readiness/probe_run.html#run-panel", {"deployment": deployment, "run": run}
+        )
+        if not run.is_active and request.GET.get("refresh") == "1":
+            # The results now live on the items: reload the checklist to show them.
+            response["HX-Refresh"] = "true"
+        return response
+    context = {
+        "deployment": deployment,
+        "run": run,
+        "sections": selectors.run_results_by_section(run) if not run.is_active else [],
+    }
+    return render(request, "readiness/probe_run.html", context)
+
+
+@require_GET
+def item_history(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
+    template = "readiness/item_history.html"
+    if request.htmx:
+        template += "#changes"
+    context = {"deployment": deployment, "item": item, "changes": selectors.item_history(item)}
+    return render(request, template, context)
+
+
+@require_GET
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = ChecklistTemplate.objects.order_by("name", "-version").select_related("created_by")
+    return render(request, "readiness/template_list.html", {"templates": templates})
+
+
+@require_GET
+def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    sections = template.sections.prefetch_related("items")
+    return render(
+        request, "readiness/template_detail.html", {"template": template, "sections": sections}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def template_import(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only administrators can import templates.")
+    form = TemplateImportForm(_posted(request), request.FILES if request.method == "POST" else None)
+    import_errors: list = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        limit = settings.TEMPLATE_UPLOAD_MAX_BYTES
+        try:
+            if upload.size > limit:
+                raise markdown_import.TemplateImportError(
+                    [
+                        markdown_import.LineError(
+                            0, f"the file is {upload.size:,} bytes; the limit is {limit:,} bytes"
+                        )
+                    ]
+                )
+            source = markdown_import.decode(upload.read(), max_bytes=limit)
+            result = services.template_import(
+                source=source, name=form.cleaned_data["name"], user=request.user, max_bytes=limit
+            )
+        except markdown_import.TemplateImportError as error:
+            import_errors = error.errors
+        else:
+            verb = "Imported" if result.created else "Already imported:"
+            messages.success(request, f"{verb} {result.template}.")
+            return redirect("template_detail", pk=result.template.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "readiness/template_import.html",
+        {"form": form, "import_errors": import_errors},
+        status=status,
+    )
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    message = str(exception) if isinstance(exception, PermissionDenied) and str(exception) else ""
+    return render(request, "403.html", {"message": message}, status=403)

@@ -1,0 +1,101 @@
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from signoff.lifecycle.models import Meaning
+
+MEANING_HELP = {
+    Meaning.APPROVE: "The items are ready as they stand.",
+    Meaning.APPROVE_WITH_CONDITIONS: "Ready, under the conditions you write below.",
+    Meaning.REJECT: "Not ready; say why below.",
+}
+
+
+class SignForm(forms.Form):
+    meaning = forms.ChoiceField(
+        choices=[
+            (Meaning.APPROVE, "Approve"),
+            (Meaning.APPROVE_WITH_CONDITIONS, "Approve with conditions"),
+            (Meaning.REJECT, "Reject"),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose what your signature means."},
+    )
+    comment = forms.CharField(
+        label="Conditions or reason",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Signing needs your password again, now.",
+        error_messages={"required": "Enter your password to sign."},
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give a reason."},
+    )
+
+
+class WaiverForm(forms.Form):
+    reason = forms.CharField(
+        label="Why the risk is accepted",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why the risk is accepted."},
+    )
+    expires_on = forms.DateField(
+        label="Expires at the end of (UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Choose when the waiver expires.", "invalid": "Enter a date."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        today = timezone.now().date()
+        self.fields["expires_on"].widget.attrs.update(
+            min=(today + timedelta(days=1)).isoformat(),
+            max=(today + timedelta(days=settings.WAIVER_MAX_DAYS)).isoformat(),
+        )
+        self.fields["expires_on"].initial = today + timedelta(days=30)
+
+    @property
+    def expires_at(self) -> datetime:
+        day = self.cleaned_data["expires_on"]
+        return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+class DeployedForm(forms.Form):
+    deployed_at = forms.DateTimeField(
+        label="Deployed at (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        error_messages={
+            "required": "Enter when it was deployed.",
+            "invalid": "Enter a date and time.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["deployed_at"].initial = timezone.now().replace(second=0, microsecond=0)
+
+
+class PostCheckForm(forms.Form):
+    note = forms.CharField(
+        label="What you checked and saw",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say what you checked and what you saw."},
+    )

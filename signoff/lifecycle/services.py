@@ -1,0 +1,453 @@
+"""State changes of sign-off: request, sign, revoke, waive, re-evaluate, deploy, verify.
+
+Every function is the gate for its rule (views check too) and writes its audit event in the
+same transaction. Notifications are enqueued after commit, so a failing mail server or
+webhook never blocks or loses a signature.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from readiness.audit.models import AuditEvent
+from readiness.audit.services import audit_record, current_ip
+from readiness.checklists.models import (
+    ChecklistItem,
+    Deployment,
+    DeploymentState,
+    PostDeploymentCheck,
+    Team,
+)
+from signoff.lifecycle.models import Meaning, Revocation, SignOff, Waiver
+from signoff.lifecycle.selectors import RoleStanding, all_approving, standings
+from signoff.notifications import services as notifications
+from signoff.teams.models import Role, RoleMembership
+
+# States in which the record is closed: the checklist and its sign-offs no longer change.
+CLOSED_STATES = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+
+
+class SignOffConflict(Exception):
+    """The request lost a race or the deployment moved on; the message says what holds now."""
+
+
+def printed_name(user) -> str:
+    return user.get_full_name().strip() or user.get_username()
+
+
+def require_team_member(*, team: Team, user) -> None:
+    if not user.is_authenticated or not team.members.filter(pk=user.pk).exists():
+        raise PermissionDenied("You are not a member of this team.")
+
+
+def require_role(*, team: Team, role: Role, user) -> None:
+    require_team_member(team=team, user=user)
+    if not RoleMembership.objects.filter(team=team, role=role, user=user).exists():
+        raise PermissionDenied(f"Only members holding {role} in {team} may do this.")
+
+
+def _lock(deployment: Deployment) -> Deployment:
+    """Re-read the deployment under a row lock: transitions of one deployment go one by one."""
+    return (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("team", "template")
+        .get(pk=deployment.pk)
+    )
+
+
+def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> None:
+    before = deployment.state
+    deployment.state = to
+    deployment.save(update_fields=["state", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="deployment.state_changed",
+        obj=deployment,
+        deployment=deployment,
+        before={"state": before},
+        after={"state": to},
+        reason=reason,
+    )
+
+
+def _standings(deployment: Deployment) -> list[RoleStanding]:
+    return standings([deployment])[deployment.pk]
+
+
+def _standing(deployment: Deployment, role: Role) -> RoleStanding:
+    for standing in _standings(deployment):
+        if standing.role.pk == role.pk:
+            return standing
+    raise ValidationError(f"{role} does not sign for this deployment's template.")
+
+
+@transaction.atomic
+def signoff_request(*, deployment: Deployment, user) -> Deployment:
+    """draft → in review: the roles are asked to sign."""
+    require_team_member(team=deployment.team, user=user)
+    deployment = _lock(deployment)
+    if deployment.state != DeploymentState.DRAFT:
+        raise SignOffConflict(
+            f"Sign-off was already requested: the deployment is {deployment.get_state_display()}."
+        )
+    _transition(deployment, to=DeploymentState.IN_REVIEW, actor=user, reason="sign-off requested")
+    notifications.announce("requested", deployment_id=deployment.pk, actor_id=user.pk)
+    return deployment
+
+
+@transaction.atomic
+def signoff_record(
+    *,
+    deployment: Deployment,
+    role: Role,
+    user,
+    meaning: str,
+    comment: str,
+    password: str,
+    request=None,
+) -> SignOff:
+    """Sign for `role`: the password is checked again now, and the signature binds the digest
+    of what the role approves at this moment."""
+    require_role(team=deployment.team, role=role, user=user)
+    if meaning not in Meaning.values:
+        raise ValidationError({"meaning": "Choose approve, approve with conditions or reject."})
+    comment = comment.strip()
+    if meaning == Meaning.APPROVE_WITH_CONDITIONS and not comment:
+        raise ValidationError({"comment": "Write the conditions of your approval."})
+    if meaning == Meaning.REJECT and not comment:
+        raise ValidationError({"comment": "Say why you reject."})
+    # The second identity component: the password, at the moment of signing.
+    if not password or authenticate(request, username=user.get_username(), password=password) != (
+        user
+    ):
+        raise ValidationError({"password": "That is not your password. Nothing was signed."})
+    deployment = _lock(deployment)
+    if deployment.state == DeploymentState.DRAFT:
+        raise SignOffConflict("Sign-off has not been requested yet for this deployment.")
+    if deployment.state in CLOSED_STATES:
+        raise SignOffConflict(
+            f"The record is closed: the deployment is {deployment.get_state_display()}."
+        )
+    all_standings = _standings(deployment)
+    standing = next((s for s in all_standings if s.role.pk == role.pk), None)
+    if standing is None:
+        raise ValidationError(f"{role} does not sign for this deployment's template.")
+    if meaning != Meaning.REJECT:
+        if standing.approving:
+            active = standing.active
+            raise SignOffConflict(
+                f"{role} already approved: {active.printed_name}, "
+                f"{active.signed_at:%Y-%m-%d %H:%M} UTC. Revoke it to sign again."
+            )
+        if standing.blockers:
+            titles = ", ".join(f"{b.item.title} ({b.status_word})" for b in standing.blockers[:10])
+            more = len(standing.blockers) - 10
+            raise ValidationError(
+                f"{role} cannot approve while these items are open or failed without a "
+                f"waiver: {titles}" + (f" and {more} more" if more > 0 else "") + "."
+            )
+    if settings.SIGNOFF_ONE_ROLE_PER_PERSON:
+        for other in all_standings:
+            active = other.active
+            if other.role.pk != role.pk and active is not None and active.user_id == user.pk:
+                raise ValidationError(
+                    f"You already signed for {other.role} on this deployment; one person "
+                    "may not sign for two roles."
+                )
+    sequence = (
+        SignOff.objects.filter(deployment=deployment, role=role).aggregate(n=Max("sequence"))["n"]
+        or 0
+    ) + 1
+    try:
+        # A savepoint, so that losing the race leaves the outer transaction usable.
+        with transaction.atomic():
+            signoff = SignOff.objects.create(
+                deployment=deployment,
+                role=role,
+                sequence=sequence,
+                user=user,
+                printed_name=printed_name(user),
+                signed_at=timezone.now(),
+                meaning=meaning,
+                comment=comment,
+                digest=standing.digest,
+                approved_state=standing.state,
+                ip=current_ip.get(),
+            )
+    except IntegrityError as error:
+        raise SignOffConflict(
+            f"Someone signed for {role} at the same moment; reload to see their signature."
+        ) from error
+    audit_record(
+        actor=user,
+        action="signoff.signed",
+        obj=signoff,
+        deployment=deployment,
+        after={
+            "role": role.name,
+            "sequence": sequence,
+            "printed_name": signoff.printed_name,
+            "meaning": meaning,
+            "comment": comment,
+            "digest": signoff.digest,
+        },
+    )
+    notifications.announce(
+        "signed", deployment_id=deployment.pk, signoff_id=signoff.pk, actor_id=user.pk
+    )
+    signoff.revoked = None
+    standing.signoffs = [*standing.signoffs, signoff]
+    _settle(deployment, all_standings, actor=user)
+    return signoff
+
+
+@transaction.atomic
+def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
+    """Withdraw a signature; the signer or another holder of the role may. Adds a row."""
+    deployment = signoff.deployment
+    require_role(team=deployment.team, role=signoff.role, user=user)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the sign-off is revoked."})
+    deployment = _lock(deployment)
+    if deployment.state in CLOSED_STATES:
+        raise SignOffConflict(
+            f"The record is closed: the deployment is {deployment.get_state_display()}."
+        )
+    latest = SignOff.objects.filter(deployment=deployment, role=signoff.role).latest("sequence")
+    if latest.pk != signoff.pk:
+        raise SignOffConflict("A newer sign-off replaced this one; only the latest can be revoked.")
+    try:
+        with transaction.atomic():
+            revocation = Revocation.objects.create(
+                signoff=signoff,
+                revoked_by=user,
+                revoked_at=timezone.now(),
+                reason=reason,
+                ip=current_ip.get(),
+            )
+    except IntegrityError as error:
+        raise SignOffConflict("This sign-off was already revoked.") from error
+    audit_record(
+        actor=user,
+        action="signoff.revoked",
+        obj=signoff,
+        deployment=deployment,
+        before={"role": signoff.role.name, "meaning": signoff.meaning},
+        after={"revoked_by": printed_name(user)},
+        reason=reason,
+    )
+    notifications.announce(
+        "revoked", deployment_id=deployment.pk, signoff_id=signoff.pk, actor_id=user.pk
+    )
+    _settle(deployment, _standings(deployment), actor=user)
+    return revocation
+
+
+def _record_enqueue(deployment_id: int) -> None:
+    from signoff.records.services import record_enqueue
+
+    record_enqueue(deployment_id)
+
+
+def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor) -> None:
+    """Move between in review and approved to match the signatures (deployment is locked)."""
+    approving = all_approving(all_standings)
+    if deployment.state == DeploymentState.IN_REVIEW and approving:
+        _transition(
+            deployment,
+            to=DeploymentState.APPROVED,
+            actor=actor,
+            reason="every role approved: " + ", ".join(s.role.name for s in all_standings),
+        )
+        notifications.announce("approved", deployment_id=deployment.pk)
+        _record_enqueue(deployment.pk)
+    elif deployment.state == DeploymentState.APPROVED and not approving:
+        why = "; ".join(f"{s.role.name} {s.status_label}" for s in all_standings if not s.approving)
+        _transition(deployment, to=DeploymentState.IN_REVIEW, actor=actor, reason=why)
+
+
+def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleStanding]:
+    """After a change to anything a signature covers: record the sign-offs it made stale
+    (once each, with what changed) and take an approved deployment back to review.
+
+    Call inside the transaction of the change. Returns the standings that turned stale.
+    """
+    if not SignOff.objects.filter(deployment=deployment, revocation__isnull=True).exists():
+        return []
+    deployment = _lock(deployment)
+    all_standings = _standings(deployment)
+    stale = [s for s in all_standings if s.active is not None and not s.fresh]
+    already = set(
+        AuditEvent.objects.filter(
+            action="signoff.stale",
+            object_type="signoff.signoff",
+            object_id__in=[str(s.active.pk) for s in stale],
+        ).values_list("object_id", flat=True)
+    )
+    turned = [s for s in stale if str(s.active.pk) not in already]
+    for standing in turned:
+        audit_record(
+            actor=actor,
+            action="signoff.stale",
+            obj=standing.active,
+            deployment=deployment,
+            before={"digest": standing.active.digest},
+            after={"digest": standing.digest, "changes": standing.changes[:50]},
+        )
+        notifications.announce(
+            "stale",
+            deployment_id=deployment.pk,
+            signoff_id=standing.active.pk,
+            changes=standing.changes[:20],
+        )
+    if deployment.state not in CLOSED_STATES:
+        _settle(deployment, all_standings, actor=actor)
+    return turned
+
+
+def _require_waiver_authority(item: ChecklistItem, user) -> None:
+    """Whoever signs for the item's role accepts its risk; unowned items need a Tech Lead."""
+    team = item.section.deployment.team
+    role = item.owner_role or Role.objects.filter(slug="tech-lead").first()
+    if role is None:
+        raise PermissionDenied("No role may waive this item.")
+    require_role(team=team, role=role, user=user)
+
+
+@transaction.atomic
+def waiver_grant(*, item: ChecklistItem, user, reason: str, expires_at: datetime) -> Waiver:
+    _require_waiver_authority(item, user)
+    deployment = _lock(item.section.deployment)
+    if deployment.state in CLOSED_STATES:
+        raise SignOffConflict(
+            f"The record is closed: the deployment is {deployment.get_state_display()}."
+        )
+    reason = reason.strip()
+    now = timezone.now()
+    errors = {}
+    if not reason:
+        errors["reason"] = "Say why the risk is accepted."
+    if expires_at <= now:
+        errors["expires_at"] = "The expiry must be in the future."
+    elif expires_at > now + timedelta(days=settings.WAIVER_MAX_DAYS):
+        errors["expires_at"] = f"A waiver lasts at most {settings.WAIVER_MAX_DAYS} days."
+    if errors:
+        raise ValidationError(errors)
+    # Read, not locked: item edits lock the item before the deployment, and taking them in
+    # the other order here could deadlock with one.
+    item = ChecklistItem.objects.get(pk=item.pk)
+    if item.is_complete:
+        raise ValidationError(f"“{item.title}” is {item.get_status_display().lower()}: no waiver.")
+    if item.waivers.filter(withdrawn_at__isnull=True, expires_at__gt=now).exists():
+        raise SignOffConflict(f"“{item.title}” already has a waiver in force.")
+    waiver = Waiver.objects.create(
+        item=item, reason=reason, granted_by=user, granted_at=now, expires_at=expires_at
+    )
+    audit_record(
+        actor=user,
+        action="waiver.granted",
+        obj=waiver,
+        deployment=deployment,
+        after={"item": item.title, "reason": reason, "expires_at": expires_at.isoformat()},
+    )
+    deployment_reevaluate(deployment=deployment, actor=user)
+    return waiver
+
+
+@transaction.atomic
+def waiver_withdraw(*, waiver: Waiver, user, reason: str) -> Waiver:
+    _require_waiver_authority(waiver.item, user)
+    deployment = _lock(waiver.item.section.deployment)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"withdrawal_reason": "Say why the waiver is withdrawn."})
+    now = timezone.now()
+    withdrawn = Waiver.objects.filter(pk=waiver.pk, withdrawn_at__isnull=True).update(
+        withdrawn_at=now, withdrawn_by=user, withdrawal_reason=reason
+    )
+    if not withdrawn:
+        raise SignOffConflict("This waiver was already withdrawn.")
+    waiver.refresh_from_db()
+    audit_record(
+        actor=user,
+        action="waiver.withdrawn",
+        obj=waiver,
+        deployment=deployment,
+        before={"item": waiver.item.title, "expires_at": waiver.expires_at.isoformat()},
+        reason=reason,
+    )
+    deployment_reevaluate(deployment=deployment, actor=user)
+    return waiver
+
+
+@transaction.atomic
+def deployment_mark_deployed(*, deployment: Deployment, user, deployed_at: datetime) -> Deployment:
+    """approved → deployed, recording the Deployment Date; only while every approval holds."""
+    require_team_member(team=deployment.team, user=user)
+    deployment = _lock(deployment)
+    if deployment.state != DeploymentState.APPROVED:
+        raise SignOffConflict(
+            f"Only an approved deployment can be marked deployed; this one is "
+            f"{deployment.get_state_display().lower()}."
+        )
+    if deployed_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"deployed_at": "The deployment date cannot be in the future."})
+    all_standings = _standings(deployment)
+    if not all_approving(all_standings):
+        _settle(deployment, all_standings, actor=user)
+        raise SignOffConflict("A sign-off no longer holds; the deployment is back in review.")
+    deployment.deployed_at = deployed_at
+    deployment.save(update_fields=["deployed_at", "updated_at"])
+    _transition(
+        deployment,
+        to=DeploymentState.DEPLOYED,
+        actor=user,
+        reason=f"deployed at {deployed_at.isoformat()}",
+    )
+    return deployment
+
+
+@transaction.atomic
+def post_check_record(*, check: PostDeploymentCheck, user, note: str) -> PostDeploymentCheck:
+    """Tick one Post-Deployment Note, by a named person with what they saw; the last one
+    makes the deployment verified."""
+    deployment = check.deployment
+    require_team_member(team=deployment.team, user=user)
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": "Say what you checked and what you saw."})
+    deployment = _lock(deployment)
+    if deployment.state != DeploymentState.DEPLOYED:
+        raise SignOffConflict(
+            "Post-deployment checks are recorded after the deployment is marked deployed; "
+            f"this one is {deployment.get_state_display().lower()}."
+        )
+    now = timezone.now()
+    ticked = PostDeploymentCheck.objects.filter(pk=check.pk, checked=False).update(
+        checked=True, checked_by=user, checked_at=now, note=note
+    )
+    if not ticked:
+        raise SignOffConflict(f"“{check.label}” was already checked.")
+    check.refresh_from_db()
+    audit_record(
+        actor=user,
+        action="post_check.checked",
+        obj=check,
+        deployment=deployment,
+        after={"label": check.label, "note": note},
+    )
+    if not deployment.post_deployment_checks.filter(checked=False).exists():
+        _transition(
+            deployment,
+            to=DeploymentState.VERIFIED,
+            actor=user,
+            reason="every post-deployment check recorded",
+        )
+        _record_enqueue(deployment.pk)
+    return check

@@ -1,0 +1,328 @@
+"""Sign-off notifications: who is told what, by email and by an optional chat webhook.
+
+Services call `announce()` inside their transaction. The tasks are enqueued only when it
+commits, and a broker that is down is logged, never raised: a notification can neither block
+nor undo a sign-off. `notification_compose()` builds the one message both channels send.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.urls import reverse
+
+from readiness.checklists.models import Deployment, DeploymentState
+from signoff.lifecycle.models import Meaning, SignOff
+from signoff.lifecycle.selectors import required_roles
+from signoff.teams.models import Role, RoleMembership
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("requested", "signed", "revoked", "stale", "approved", "reprobe_errors")
+SIGNOFF_KINDS = ("signed", "revoked", "stale")
+# The person who signed or revoked knows it already; everyone else concerned is told.
+ACTOR_EXCLUDED_KINDS = ("signed", "revoked")
+SUBJECT_PREFIX = "[Readiness] "
+COMMENT_LABELS = {
+    Meaning.APPROVE: "Comment",
+    Meaning.APPROVE_WITH_CONDITIONS: "Conditions",
+    Meaning.REJECT: "Reason",
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    title: str
+    body: str
+    recipients: tuple[str, ...]
+
+    @property
+    def subject(self) -> str:
+        return SUBJECT_PREFIX + self.title
+
+    @property
+    def webhook_text(self) -> str:
+        """Slack message text: bold title, then the body; &, < and > are control characters
+        in Slack's format and must be escaped."""
+        return f"*{_slack_escape(self.title)}*\n{_slack_escape(self.body)}"
+
+
+def announce(
+    kind: str,
+    *,
+    deployment_id: int,
+    signoff_id: int | None = None,
+    actor_id: int | None = None,
+    changes: list[str] | None = None,
+) -> None:
+    """Tell the people concerned about a sign-off event once the current transaction commits."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown notification kind {kind!r}; expected one of {KINDS}.")
+    if kind in SIGNOFF_KINDS and signoff_id is None:
+        raise ValueError(f"A {kind!r} notification needs the signoff_id.")
+    event = {
+        "kind": kind,
+        "deployment_id": deployment_id,
+        "signoff_id": signoff_id,
+        "actor_id": actor_id,
+        "changes": [str(change) for change in changes] if changes else None,
+    }
+    transaction.on_commit(partial(_enqueue, event), robust=True)
+
+
+def _enqueue(event: dict) -> None:
+    from signoff.notifications.tasks import notification_email_send, notification_webhook_send
+
+    tasks = [notification_email_send]
+    if settings.NOTIFY_WEBHOOK_URL:
+        tasks.append(notification_webhook_send)
+    # Each channel on its own: a refused email enqueue must not cost the webhook message.
+    for task in tasks:
+        try:
+            task.delay(**event)
+        except Exception:
+            logger.exception(
+                "Could not enqueue %s for the %s event of deployment %s (sign-off %s); "
+                "this notification is lost.",
+                task.name,
+                event["kind"],
+                event["deployment_id"],
+                event["signoff_id"],
+            )
+
+
+def notification_compose(
+    kind: str,
+    *,
+    deployment_id: int,
+    signoff_id: int | None = None,
+    actor_id: int | None = None,
+    changes: list[str] | None = None,
+) -> Notification | None:
+    """The title, body and recipients of one event, read from the database now; None when
+    what it refers to no longer exists."""
+    deployment = (
+        Deployment.objects.select_related("team", "template").filter(pk=deployment_id).first()
+    )
+    if deployment is None:
+        return None
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    signoff = None
+    if kind in SIGNOFF_KINDS:
+        signoff = (
+            SignOff.objects.select_related("role", "revocation__revoked_by")
+            .filter(pk=signoff_id, deployment=deployment)
+            .first()
+        )
+        if signoff is None:
+            return None
+
+    if kind == "requested":
+        title, body = _requested(deployment, actor)
+    elif kind == "signed":
+        title, body = _signed(deployment, signoff)
+    elif kind == "revoked":
+        revocation = _revocation(signoff)
+        if revocation is None:
+            return None
+        title, body = _revoked(deployment, signoff, revocation)
+    elif kind == "stale":
+        title, body = _stale(deployment, signoff, changes or [])
+    elif kind == "approved":
+        title, body = _approved(deployment)
+    elif kind == "reprobe_errors":
+        title, body = _reprobe_errors(deployment, changes or [])
+    else:
+        raise ValueError(f"Unknown notification kind {kind!r}.")
+
+    recipients = notification_recipients(
+        deployment=deployment,
+        role=signoff.role if signoff else None,
+        include_owner=kind != "requested",
+        # An unreadable re-probe is the owner's to chase; it changes no one's signature.
+        include_holders=kind != "reprobe_errors",
+        exclude_user_id=actor_id if kind in ACTOR_EXCLUDED_KINDS else None,
+    )
+    return Notification(title=title, body=body, recipients=recipients)
+
+
+def notification_recipients(
+    *,
+    deployment: Deployment,
+    role: Role | None = None,
+    include_owner: bool = True,
+    include_holders: bool = True,
+    exclude_user_id: int | None = None,
+) -> tuple[str, ...]:
+    """Email addresses of the holders of `role` (of every role when None) in the deployment's
+    team, plus its owner, each once.
+
+    Only current, active team members: a team's deployments are visible to its members only,
+    so someone who left the team keeps no window onto them through their inbox.
+    """
+    holders = RoleMembership.objects.filter(team=deployment.team)
+    if role is not None:
+        holders = holders.filter(role=role)
+    user_ids = set(holders.values_list("user_id", flat=True)) if include_holders else set()
+    if include_owner:
+        user_ids.add(deployment.owner_id)
+    user_ids.discard(exclude_user_id)
+    emails = (
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_active=True, teams=deployment.team)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+    unique: dict[str, str] = {}
+    for email in emails:
+        unique.setdefault(email.strip().lower(), email.strip())
+    return tuple(unique.values())
+
+
+def _requested(deployment: Deployment, actor) -> tuple[str, str]:
+    who = _name(actor) if actor else "Someone"
+    roles = required_roles(deployment, list(Role.objects.all()))
+    lines = [
+        f"{who} requested sign-off for {deployment} (team {deployment.team}).",
+        "",
+        "Roles to sign:",
+        *(f"- {role}: {_role_url(deployment, role)}" for role in roles),
+        "",
+        f"Deployment: {_deployment_url(deployment)}",
+    ]
+    return f"Sign-off requested: {deployment}", "\n".join(lines)
+
+
+def _signed(deployment: Deployment, signoff: SignOff) -> tuple[str, str]:
+    meaning = signoff.get_meaning_display()
+    lines = [
+        f"{signoff.printed_name} signed for {signoff.role} on {deployment} "
+        f"(team {deployment.team}).",
+        "",
+        f"Meaning: {meaning}",
+        f"Signed at: {_utc(signoff.signed_at)}",
+        *_comment_lines(signoff),
+        "",
+        *_links(deployment, signoff.role),
+    ]
+    return f"{signoff.role} sign-off {meaning}: {deployment}", "\n".join(lines)
+
+
+def _revoked(deployment: Deployment, signoff: SignOff, revocation) -> tuple[str, str]:
+    lines = [
+        f"{_name(revocation.revoked_by)} revoked the {signoff.role} sign-off of "
+        f"{signoff.printed_name} on {deployment} (team {deployment.team}).",
+        "",
+        f"Revoked sign-off: {signoff.get_meaning_display()}, signed at {_utc(signoff.signed_at)}",
+        *_comment_lines(signoff),
+        f"Revoked at: {_utc(revocation.revoked_at)}",
+        f"Reason for revoking: {revocation.reason}",
+        "",
+        f"{signoff.role} has to sign again.",
+        "",
+        *_links(deployment, signoff.role),
+    ]
+    return f"{signoff.role} sign-off revoked: {deployment}", "\n".join(lines)
+
+
+def _stale(deployment: Deployment, signoff: SignOff, changes: list[str]) -> tuple[str, str]:
+    lines = [
+        f"The {signoff.role} sign-off of {signoff.printed_name} on {deployment} "
+        f"(team {deployment.team}) no longer holds: what it covered has changed since.",
+        "",
+        f"Stale sign-off: {signoff.get_meaning_display()}, signed at {_utc(signoff.signed_at)}",
+        *_comment_lines(signoff),
+    ]
+    if changes:
+        lines += ["", "What changed:", *(f"- {change}" for change in changes)]
+    lines += [
+        "",
+        f"{signoff.role} has to review and sign again.",
+        "",
+        *_links(deployment, signoff.role),
+    ]
+    return f"{signoff.role} sign-off stale: {deployment}", "\n".join(lines)
+
+
+def _reprobe_errors(deployment: Deployment, errors: list[str]) -> tuple[str, str]:
+    lines = [
+        f"The scheduled re-probe of {deployment} (team {deployment.team}) could not check "
+        f"{len(errors)} probe{'s' if len(errors) != 1 else ''}. Their last verdicts stay in "
+        "force and no sign-off changed; until the errors are fixed, drift there goes unseen.",
+        "",
+        "Errors:",
+        *(f"- {error}" for error in errors),
+        "",
+        f"Deployment: {_deployment_url(deployment)}",
+    ]
+    return f"Re-probe errors: {deployment}", "\n".join(lines)
+
+
+def _approved(deployment: Deployment) -> tuple[str, str]:
+    latest: dict[int, SignOff] = {}
+    for signoff in (
+        SignOff.objects.filter(deployment=deployment)
+        .select_related("role", "revocation")
+        .order_by("role__position", "sequence")
+    ):
+        latest[signoff.role_id] = signoff
+    lines = [f"{deployment} (team {deployment.team}) is approved: every role signed.", ""]
+    for signoff in latest.values():
+        if _revocation(signoff) is not None:
+            continue
+        lines.append(
+            f"- {signoff.role}: {signoff.printed_name}, {signoff.get_meaning_display()}, "
+            f"{_utc(signoff.signed_at)}"
+        )
+        lines += [f"  {line}" for line in _comment_lines(signoff)]
+    if deployment.state == DeploymentState.IN_REVIEW:
+        # Composed late (a backlog, retries) after a sign-off was revoked or turned stale.
+        lines += ["", "Since then a sign-off stopped holding: the deployment is back in review."]
+    lines += ["", f"Deployment: {_deployment_url(deployment)}"]
+    return f"Deployment approved: {deployment}", "\n".join(lines)
+
+
+def _comment_lines(signoff: SignOff) -> list[str]:
+    if not signoff.comment:
+        return []
+    return [f"{COMMENT_LABELS.get(signoff.meaning, 'Comment')}: {signoff.comment}"]
+
+
+def _links(deployment: Deployment, role: Role) -> list[str]:
+    return [
+        f"Role: {_role_url(deployment, role)}",
+        f"Deployment: {_deployment_url(deployment)}",
+    ]
+
+
+def _deployment_url(deployment: Deployment) -> str:
+    return settings.SITE_URL + reverse("deployment_detail", args=[deployment.pk])
+
+
+def _role_url(deployment: Deployment, role: Role) -> str:
+    return settings.SITE_URL + reverse("role_detail", args=[deployment.pk, role.slug])
+
+
+def _revocation(signoff: SignOff):
+    try:
+        return signoff.revocation
+    except ObjectDoesNotExist:
+        return None
+
+
+def _name(user) -> str:
+    return user.get_full_name().strip() or user.get_username()
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,133 @@
+"""Celery entry points for sign-off notifications: thin wrappers that compose from ids and send.
+
+A notification is composed when the task runs, from the ids of the event, so a retry sends
+what the database says then; the sign-off rows it describes are never edited.
+"""
+
+import json
+import logging
+import smtplib
+from urllib.parse import urlsplit
+
+import urllib3
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import DatabaseError
+
+from signoff.notifications.services import notification_compose
+
+logger = logging.getLogger(__name__)
+
+# Seconds per SMTP operation: without one, a mail server that accepts the connection and
+# then says nothing holds the worker until the hard time limit kills it.
+SMTP_TIMEOUT = 20
+WEBHOOK_TIMEOUT = urllib3.Timeout(connect=5, read=10)
+# urllib3's own retries are off: Celery retries with backoff instead of holding the worker.
+_http = urllib3.PoolManager(retries=False, timeout=WEBHOOK_TIMEOUT)
+
+
+class WebhookUnavailable(Exception):
+    """The webhook could not be reached or answered 429 / 5xx: worth another try later."""
+
+
+@shared_task(
+    bind=True,
+    name="signoff.notification_email_send",
+    # SMTPException is an OSError: refused connections, timeouts, dropped sessions and 4xx
+    # replies all land here. Mail servers recover in minutes, hence the long backoff.
+    autoretry_for=(smtplib.SMTPException, OSError, DatabaseError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def notification_email_send(
+    self,
+    kind: str,
+    deployment_id: int,
+    signoff_id: int | None = None,
+    actor_id: int | None = None,
+    changes: list[str] | None = None,
+) -> int:
+    notification = notification_compose(
+        kind,
+        deployment_id=deployment_id,
+        signoff_id=signoff_id,
+        actor_id=actor_id,
+        changes=changes,
+    )
+    if notification is None or not notification.recipients:
+        return 0
+    headers = {"Auto-Submitted": "auto-generated"}
+    if self.request.id:
+        # The task id survives retries and redelivery: a second send after a crash carries
+        # the same Message-ID, which mail servers and clients use to drop the duplicate.
+        domain = urlsplit(settings.SITE_URL).hostname or "readiness"
+        headers["Message-ID"] = f"<notification.{self.request.id}@{domain}>"
+    message = EmailMessage(
+        subject=notification.subject,
+        body=notification.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(notification.recipients),
+        headers=headers,
+        connection=get_connection(timeout=SMTP_TIMEOUT),
+    )
+    return message.send()
+
+
+@shared_task(
+    name="signoff.notification_webhook_send",
+    autoretry_for=(WebhookUnavailable, DatabaseError),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    time_limit=60,
+    soft_time_limit=45,
+)
+def notification_webhook_send(
+    kind: str,
+    deployment_id: int,
+    signoff_id: int | None = None,
+    actor_id: int | None = None,
+    changes: list[str] | None = None,
+) -> int | None:
+    """POST the message as Slack-compatible JSON; returns the HTTP status, None if not sent."""
+    url = settings.NOTIFY_WEBHOOK_URL
+    if not url:
+        return None
+    notification = notification_compose(
+        kind,
+        deployment_id=deployment_id,
+        signoff_id=signoff_id,
+        actor_id=actor_id,
+        changes=changes,
+    )
+    if notification is None:
+        return None
+    try:
+        response = _http.request(
+            "POST",
+            url,
+            body=json.dumps({"text": notification.webhook_text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError) as error:
+        # Connection refused, DNS failure, timeout, connection dropped mid-answer.
+        raise WebhookUnavailable(f"webhook unreachable: {type(error).__name__}") from error
+    if response.status == 429 or response.status >= 500:
+        raise WebhookUnavailable(f"webhook answered HTTP {response.status}")
+    if response.status >= 300:
+        # A refused payload or a revoked URL will not get better by resending. The URL is
+        # a credential (Slack puts the token in the path), so it stays out of the log.
+        logger.warning(
+            "The webhook refused the %s notification of deployment %s: HTTP %s %s",
+            kind,
+            deployment_id,
+            response.status,
+            response.data[:200].decode(errors="replace"),
+        )
+    return response.status

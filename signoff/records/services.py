@@ -1,0 +1,151 @@
+"""The signed record: render, sign and store a deployment's PDF when it is approved or
+verified; enqueue that after the transition commits.
+
+A stored record is immutable (PostgreSQL triggers refuse UPDATE/DELETE on its rows). The
+same content is stored once: the task may run twice, and (deployment, state digest) is
+unique.
+"""
+
+import hashlib
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from readiness.audit.services import audit_record
+from readiness.checklists.models import Deployment, DeploymentState
+from signoff.lifecycle.selectors import standings
+from signoff.records import pdf, signing
+from signoff.records.models import SignedRecord
+from signoff.records.snapshot import record_snapshot
+
+log = logging.getLogger(__name__)
+
+# The states a stored record is made in: at approval, and when the post-deployment checks
+# close the record.
+RECORD_STATES = (DeploymentState.APPROVED, DeploymentState.VERIFIED)
+
+
+def record_enqueue(deployment_id: int) -> None:
+    """After commit, ask a worker for the record; a broker failure is logged, not raised
+    (the approval stands, and the record can be made again with `manage.py make_record`)."""
+
+    def send():
+        from signoff.records.tasks import record_generate
+
+        try:
+            record_generate.delay(deployment_id)
+        except Exception:
+            log.exception("could not enqueue the record of deployment %s", deployment_id)
+
+    transaction.on_commit(send)
+
+
+def record_generate(*, deployment_id: int) -> SignedRecord | None:
+    """Render, sign and store the record of the deployment's current state, once per state.
+
+    Returns None when the deployment is not in a record state (it moved on meanwhile).
+    """
+    deployment = (
+        Deployment.objects.select_related("team", "template", "owner")
+        .filter(pk=deployment_id)
+        .first()
+    )
+    if deployment is None or deployment.state not in RECORD_STATES:
+        return None
+    record_id = uuid.uuid4()
+    snapshot = record_snapshot(deployment, record_id=str(record_id))
+    existing = SignedRecord.objects.filter(
+        deployment=deployment, state_digest=snapshot.state_digest
+    ).first()
+    if existing:
+        return existing
+    data = pdf.render_record(snapshot, draft=False, page_size=settings.RECORD_PAGE_SIZE)
+    signed = None
+    if signing.signer_configured():
+        signed = signing.sign_pdf(
+            data,
+            reason=f"Production-readiness record of {deployment}",
+            location=settings.SITE_URL,
+            name=f"readiness-record-{record_id}",
+        )
+        data = signed.data
+    return _store(deployment, snapshot, record_id, data, signed)
+
+
+def _store(deployment, snapshot, record_id, data: bytes, signed) -> SignedRecord | None:
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        with transaction.atomic():
+            deployment = Deployment.objects.select_for_update(of=("self",)).get(pk=deployment.pk)
+            # Rendering took time: store only if the record still shows the deployment as it
+            # is (otherwise the transition that changed it enqueues a record of its own).
+            fresh = record_snapshot(deployment, record_id=str(record_id))
+            if fresh.state_digest != snapshot.state_digest:
+                log.info("deployment %s changed while its record rendered", deployment.pk)
+                return None
+            number = (
+                SignedRecord.objects.filter(deployment=deployment).aggregate(n=Max("number"))["n"]
+                or 0
+            ) + 1
+            record = SignedRecord(
+                deployment=deployment,
+                record_id=record_id,
+                number=number,
+                deployment_state=deployment.state,
+                state_digest=snapshot.state_digest,
+                sha256=sha256,
+                size_bytes=len(data),
+                page_size=settings.RECORD_PAGE_SIZE,
+                pades_signed=signed is not None,
+                certificate_subject=signed.certificate_subject if signed else "",
+                certificate_sha256=signed.certificate_sha256 if signed else "",
+                created_at=timezone.now(),
+            )
+            record.file.save(record_filename(deployment, number), ContentFile(data), save=False)
+            record.save(force_insert=True)
+            signoffs = [
+                standing.active
+                for standing in standings([deployment])[deployment.pk]
+                if standing.active is not None
+            ]
+            record.signoffs.set(signoffs)
+            audit_record(
+                actor=None,
+                action="record.created",
+                obj=record,
+                deployment=deployment,
+                after={
+                    "number": number,
+                    "record_id": str(record_id),
+                    "state": deployment.state,
+                    "sha256": sha256,
+                    "state_digest": snapshot.state_digest,
+                    "pades_signed": signed is not None,
+                    "signoffs": [s.pk for s in signoffs],
+                },
+            )
+    except IntegrityError:
+        # Another worker stored the same state first.
+        return SignedRecord.objects.filter(
+            deployment=deployment, state_digest=snapshot.state_digest
+        ).first()
+    return record
+
+
+def record_filename(deployment: Deployment, number: int) -> str:
+    safe = "".join(
+        ch if ch.isalnum() or ch in "-._" else "-"
+        for ch in f"{deployment.service}-{deployment.version}-{deployment.environment}"
+    )
+    return f"readiness-{safe}-record-{number}.pdf"
+
+
+def draft_pdf(deployment: Deployment) -> bytes:
+    """The same document, rendered now and watermarked DRAFT on every page; never stored."""
+    snapshot = record_snapshot(deployment, record_id="DRAFT")
+    return pdf.render_record(snapshot, draft=True, page_size=settings.RECORD_PAGE_SIZE)

@@ -1,0 +1,783 @@
+"""PAdES signing of the record PDF, and verification of an uploaded or downloaded copy.
+
+The signing key comes from settings: a PKCS#12 bundle (SIGNING_PKCS12_FILE) or a PEM/DER key
+and certificate pair (SIGNING_KEY_FILE, SIGNING_CERT_FILE). With neither, records are stored
+unsigned and verify by their SHA-256 alone.
+
+Verification runs on files anyone can upload, so `verify_pdf` and `verify_record` never
+raise on bad input: every parser or validator failure becomes a problem in the report.
+"""
+
+import asyncio
+import concurrent.futures
+import datetime
+import functools
+import hashlib
+import io
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from pyhanko.keys.internal import (
+    translate_pyca_cryptography_cert_to_asn1,
+    translate_pyca_cryptography_key_to_asn1,
+)
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.validation import SignatureCoverageLevel, validate_pdf_signature
+from pyhanko.sign.validation.status import ModificationLevel
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_FIELD = "Signature"
+PDF_MAGIC = b"%PDF-"
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+# The record prints "Record <uuid>" on every page; the signature's /Name carries it too.
+RECORD_ID_RE = re.compile(rf"Record\s*(?:id)?[\s:#]*({UUID_RE.pattern})", re.I)
+
+
+class SigningConfigError(ImproperlyConfigured):
+    """The signing key is configured but cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class SignedPdf:
+    data: bytes
+    certificate_subject: str
+    certificate_sha256: str
+
+
+# --- Loading the signer -----------------------------------------------------------------
+
+
+def _default_path(name: str) -> Path:
+    return Path(settings.DATA_DIR) / "signing" / name
+
+
+def _explicit(path: Path, default_name: str) -> bool:
+    """A path other than the default one under DATA_DIR was set on purpose."""
+    return Path(path).resolve() != _default_path(default_name).resolve()
+
+
+def signer_configured() -> bool:
+    """Whether records should be signed: a PKCS#12 bundle is set, a key or certificate file
+    exists, or a non-default path was given (a missing secret mount must fail loudly in
+    `load_signer`, not silently produce unsigned records)."""
+    if settings.SIGNING_PKCS12_FILE:
+        return True
+    key_file, cert_file = Path(settings.SIGNING_KEY_FILE), Path(settings.SIGNING_CERT_FILE)
+    return (
+        key_file.exists()
+        or cert_file.exists()
+        or _explicit(key_file, "key.pem")
+        or _explicit(cert_file, "cert.pem")
+    )
+
+
+def _read(path: Path, setting: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as error:
+        raise SigningConfigError(f"{setting}: {path} does not exist.") from error
+    except OSError as error:
+        raise SigningConfigError(f"{setting}: cannot read {path}: {error.strerror}.") from error
+
+
+def _password(value: str) -> bytes | None:
+    return value.encode() if value else None
+
+
+def _load_certificate(data: bytes, setting: str, path: Path) -> x509.Certificate:
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as error:
+        raise SigningConfigError(
+            f"{setting}: {path} is not an X.509 certificate (PEM or DER)."
+        ) from error
+
+
+def _load_private_key(data: bytes, password: bytes | None, path: Path):
+    loader = (
+        serialization.load_pem_private_key
+        if b"-----BEGIN" in data
+        else serialization.load_der_private_key
+    )
+    try:
+        return loader(data, password=password)
+    except TypeError as error:
+        # cryptography says TypeError for both directions of a password mismatch.
+        if password is None:
+            raise SigningConfigError(
+                f"SIGNING_KEY_FILE: {path} is encrypted; set SIGNING_KEY_PASSWORD."
+            ) from error
+        raise SigningConfigError(
+            f"SIGNING_KEY_PASSWORD is set but SIGNING_KEY_FILE ({path}) is not encrypted; "
+            "unset the password or encrypt the key."
+        ) from error
+    except ValueError as error:
+        if password is not None:
+            raise SigningConfigError(
+                f"SIGNING_KEY_PASSWORD does not decrypt SIGNING_KEY_FILE ({path}), or the file "
+                "is not a private key."
+            ) from error
+        raise SigningConfigError(
+            f"SIGNING_KEY_FILE: {path} is not a private key (PEM or DER)."
+        ) from error
+
+
+def _public_der(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _check_pair(key, certificate: x509.Certificate, where: str) -> None:
+    if _public_der(key.public_key()) != _public_der(certificate.public_key()):
+        raise SigningConfigError(f"{where}: the private key does not belong to the certificate.")
+    now = datetime.datetime.now(datetime.UTC)
+    if certificate.not_valid_after_utc < now:
+        raise SigningConfigError(
+            f"{where}: the certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}; "
+            "make a new one (manage.py create_signing_cert --force) or install a renewed one."
+        )
+    if certificate.not_valid_before_utc > now:
+        raise SigningConfigError(
+            f"{where}: the certificate is not valid before "
+            f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC."
+        )
+
+
+def _load_pkcs12(path: Path):
+    data = _read(path, "SIGNING_PKCS12_FILE")
+    try:
+        key, certificate, extra = pkcs12.load_key_and_certificates(
+            data, _password(settings.SIGNING_PKCS12_PASSWORD)
+        )
+    except ValueError as error:
+        raise SigningConfigError(
+            f"SIGNING_PKCS12_PASSWORD does not open SIGNING_PKCS12_FILE ({path}), or the file "
+            "is not a PKCS#12 bundle."
+        ) from error
+    if key is None or certificate is None:
+        raise SigningConfigError(
+            f"SIGNING_PKCS12_FILE: {path} must hold a private key and its certificate."
+        )
+    return key, certificate, list(extra)
+
+
+def _file_state(path) -> tuple | None:
+    try:
+        state = Path(path).stat()
+    except OSError:
+        return None
+    return (str(path), state.st_mtime_ns, state.st_size)
+
+
+def _configuration() -> tuple:
+    """Everything the signer is loaded from, file versions included: the cache key."""
+    return (
+        _file_state(settings.SIGNING_PKCS12_FILE) if settings.SIGNING_PKCS12_FILE else None,
+        str(settings.SIGNING_PKCS12_FILE or ""),
+        settings.SIGNING_PKCS12_PASSWORD,
+        _file_state(settings.SIGNING_KEY_FILE),
+        _file_state(settings.SIGNING_CERT_FILE),
+        str(settings.SIGNING_KEY_FILE),
+        str(settings.SIGNING_CERT_FILE),
+        settings.SIGNING_KEY_PASSWORD,
+        signer_configured(),
+    )
+
+
+def _load_key_material():
+    """(private key, certificate, other certificates) from settings, or None."""
+    if settings.SIGNING_PKCS12_FILE:
+        path = Path(settings.SIGNING_PKCS12_FILE)
+        key, certificate, extra = _load_pkcs12(path)
+        _check_pair(key, certificate, "SIGNING_PKCS12_FILE")
+        return key, certificate, extra
+    if not signer_configured():
+        return None
+    key_path, cert_path = Path(settings.SIGNING_KEY_FILE), Path(settings.SIGNING_CERT_FILE)
+    certificate = _load_certificate(
+        _read(cert_path, "SIGNING_CERT_FILE"), "SIGNING_CERT_FILE", cert_path
+    )
+    key = _load_private_key(
+        _read(key_path, "SIGNING_KEY_FILE"), _password(settings.SIGNING_KEY_PASSWORD), key_path
+    )
+    _check_pair(key, certificate, "SIGNING_KEY_FILE and SIGNING_CERT_FILE")
+    return key, certificate, []
+
+
+class _LoadedKeySigner(signers.SimpleSigner):
+    """pyHanko's SimpleSigner parses (and validates) the private key again for every
+    signature, which costs more than the rest of signing together; this one signs RSA
+    PKCS#1 v1.5 (pyHanko's choice for an RSA key) with the key loaded once."""
+
+    def __init__(self, *args, private_key, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._private_key = private_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        try:
+            algorithm = mechanism.signature_algo
+        except ValueError:
+            algorithm = mechanism["algorithm"].native
+        if algorithm == "rsassa_pkcs1v15" and isinstance(self._private_key, rsa.RSAPrivateKey):
+            return self._private_key.sign(
+                data, padding.PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm)
+            )
+        return super().sign_raw(data, digest_algorithm)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_signer(configuration: tuple) -> signers.SimpleSigner | None:
+    # Keyed by the settings and the files' versions, so a replaced key is picked up; a
+    # SigningConfigError is raised each time (lru_cache does not keep exceptions).
+    material = _load_key_material()
+    if material is None:
+        return None
+    key, certificate, extra = material
+    signing_cert = translate_pyca_cryptography_cert_to_asn1(certificate)
+    chain = [translate_pyca_cryptography_cert_to_asn1(cert) for cert in extra]
+    try:
+        signing_key = translate_pyca_cryptography_key_to_asn1(key)
+    except Exception as error:  # an unsupported key type surfaces here, deep in asn1crypto
+        raise SigningConfigError(f"The signing key's type is not supported: {error}") from error
+    return _LoadedKeySigner(
+        signing_cert=signing_cert,
+        signing_key=signing_key,
+        cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]),
+        private_key=key,
+    )
+
+
+def load_signer() -> signers.SimpleSigner | None:
+    """The configured signer, None when nothing is configured; SigningConfigError when the
+    configuration is there but unusable. Loaded once per configuration and process."""
+    return _cached_signer(_configuration())
+
+
+def configured_certificate() -> x509.Certificate | None:
+    """The signing certificate alone (verification needs no private key)."""
+    if settings.SIGNING_PKCS12_FILE:
+        signer = load_signer()
+        return x509.load_der_x509_certificate(signer.signing_cert.dump())
+    if not signer_configured():
+        return None
+    path = Path(settings.SIGNING_CERT_FILE)
+    return _load_certificate(_read(path, "SIGNING_CERT_FILE"), "SIGNING_CERT_FILE", path)
+
+
+def certificate_fingerprint(certificate: asn1_x509.Certificate) -> str:
+    return hashlib.sha256(certificate.dump()).hexdigest()
+
+
+def certificate_subject(certificate: asn1_x509.Certificate) -> str:
+    try:
+        return x509.load_der_x509_certificate(certificate.dump()).subject.rfc4514_string()
+    except ValueError:
+        return certificate.subject.human_friendly
+
+
+# --- Signing ------------------------------------------------------------------------------
+
+
+def _reserved_bytes(signer: signers.SimpleSigner) -> int:
+    """Room for the CMS signature, written as hex (two characters a byte): the certificates
+    (counted twice: pyHanko embeds a self-signed root again as the chain's root), the
+    signature value and ~1 KB of signed attributes.
+
+    Giving pyHanko this up front skips its dry-run signature; if it is ever short, sign_pdf
+    signs again with pyHanko's own estimate.
+    """
+    certificates = sum(len(cert.dump()) for cert in signer.cert_registry)
+    signature = max(signer.signing_key.bit_size // 4, 512)
+    return 2 * (2 * certificates + signature + 1024)
+
+
+def _outside_event_loop(function, *args, **kwargs):
+    """Call one of pyHanko's synchronous entry points, which start their own event loop
+    (asyncio.run): from a thread already running one (an ASGI view, a browser test), it
+    runs in a short-lived thread of its own instead of failing."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
+def sign_pdf(
+    pdf_bytes: bytes,
+    *,
+    reason: str,
+    location: str = "",
+    name: str = "",
+    signer: signers.SimpleSigner | None = None,
+) -> SignedPdf:
+    """Add one PAdES signature (SHA-256) as an incremental update; the original bytes stay
+    the file's first revision. Raises SigningConfigError when no signer is configured."""
+    signer = signer or load_signer()
+    if signer is None:
+        raise SigningConfigError(
+            "No signing key is configured: set SIGNING_PKCS12_FILE, or SIGNING_KEY_FILE and "
+            "SIGNING_CERT_FILE (manage.py create_signing_cert makes a self-signed pair)."
+        )
+    meta = signers.PdfSignatureMetadata(
+        field_name=SIGNATURE_FIELD,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason or None,
+        location=location or None,
+        name=name or None,
+    )
+    try:
+        output = _outside_event_loop(
+            signers.sign_pdf,
+            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
+            meta,
+            signer=signer,
+            bytes_reserved=_reserved_bytes(signer),
+        )
+    except SigningError as error:
+        # The estimate was short (a long chain in a PKCS#12 bundle): let pyHanko measure.
+        log.info("signature reservation too small, signing again with an estimate: %s", error)
+        output = _outside_event_loop(
+            signers.sign_pdf,
+            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
+            meta,
+            signer=signer,
+        )
+    return SignedPdf(
+        data=output.getvalue(),
+        certificate_subject=certificate_subject(signer.signing_cert),
+        certificate_sha256=certificate_fingerprint(signer.signing_cert),
+    )
+
+
+# --- Verifying a PDF ----------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    """What a PDF's bytes say about themselves, without the database."""
+
+    sha256: str
+    size_bytes: int
+    is_pdf: bool = False
+    readable: bool = False
+    encrypted: bool = False
+    signed: bool = False
+    signature_count: int = 0
+    signature_valid: bool = False  # pyHanko's overall verdict (bottom_line)
+    intact: bool = False  # the signed bytes hash to the digest the signature covers
+    trusted: bool = False
+    covers_whole_file: bool = False
+    signer_subject: str = ""
+    signer_certificate_sha256: str = ""
+    signing_time: datetime.datetime | None = None
+    signature_name: str = ""
+    signature_reason: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def bad_input(self) -> bool:
+        """Not something a record could be: not a PDF, unreadable, or encrypted."""
+        return not self.is_pdf or not self.readable or self.encrypted
+
+    @property
+    def unmodified(self) -> bool:
+        """Nothing changed since signing: neither the signed bytes nor anything after them."""
+        return self.intact and self.covers_whole_file
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.signed
+            and self.signature_valid
+            and self.intact
+            and self.trusted
+            and self.covers_whole_file
+            and not self.problems
+        )
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["signing_time"] = self.signing_time.isoformat() if self.signing_time else None
+        data["unmodified"] = self.unmodified
+        return data
+
+
+def _load_trust_certificates(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def trust_roots() -> tuple[list[asn1_x509.Certificate], list[str]]:
+    """The configured signing certificate and SIGNING_TRUST_ROOTS, and what could not be
+    loaded (a broken signing setup makes signatures untrusted; it does not stop checks)."""
+    roots: list[x509.Certificate] = []
+    problems: list[str] = []
+    try:
+        certificate = configured_certificate()
+    except SigningConfigError as error:
+        problems.append(f"This server's signing certificate could not be loaded: {error}")
+    else:
+        if certificate is not None:
+            roots.append(certificate)
+    for path in settings.SIGNING_TRUST_ROOTS:
+        try:
+            roots.extend(_load_trust_certificates(Path(path).read_bytes()))
+        except (OSError, ValueError) as error:
+            problems.append(f"SIGNING_TRUST_ROOTS: cannot load {path}: {error}")
+    return [translate_pyca_cryptography_cert_to_asn1(cert) for cert in roots], problems
+
+
+def _padding_untouched(signature) -> bool:
+    """The hex /Contents is the CMS blob padded with zeros, and the padding is outside the
+    signed byte ranges: a changed padding byte leaves the signature valid but the file is no
+    longer the one that was signed."""
+    contents = bytes(signature.sig_object["/Contents"])
+    if len(contents) < 2 or contents[0] != 0x30:
+        return False
+    length = contents[1]
+    header = 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(contents[2 : 2 + count], "big")
+        header += count
+    return not contents[header + length :].strip(b"\x00")
+
+
+def _text(value) -> str:
+    return str(value) if value is not None else ""
+
+
+def _check_signature(result: Verification, signature, context: ValidationContext) -> None:
+    result.signature_name = _text(signature.sig_object.get("/Name"))
+    result.signature_reason = _text(signature.sig_object.get("/Reason"))
+    status = _outside_event_loop(validate_pdf_signature, signature, context)
+    result.signature_valid = bool(status.bottom_line)
+    result.intact = bool(status.intact)
+    # pyHanko's `trusted` is also False when the content changed; this one answers only
+    # "does the signer's certificate chain to a trust root".
+    result.trusted = status.validation_path is not None and status.trust_problem_indic is None
+    result.signer_subject = certificate_subject(status.signing_cert)
+    result.signer_certificate_sha256 = certificate_fingerprint(status.signing_cert)
+    result.signing_time = status.signer_reported_dt
+    whole_file = (
+        status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        and status.modification_level in (None, ModificationLevel.NONE)
+    )
+    padding_ok = _padding_untouched(signature)
+    result.covers_whole_file = whole_file and padding_ok
+    if not status.intact:
+        result.problems.append(
+            "The signature is invalid: the signed content was changed after signing."
+        )
+    elif not status.valid:
+        result.problems.append(
+            "The signature is invalid: its value does not match the signed content."
+        )
+    if not result.trusted and status.intact and status.valid:
+        result.problems.append(
+            "The signer's certificate is not trusted: it does not chain to this server's "
+            "signing certificate or a certificate in SIGNING_TRUST_ROOTS"
+            + (f" ({status.trust_problem_indic.name})." if status.trust_problem_indic else ".")
+        )
+    if not whole_file:
+        result.problems.append(
+            "The file was changed after signing: the signature does not cover the whole file "
+            "(content was appended as an incremental update, or the signed ranges were altered)."
+        )
+    elif not padding_ok:
+        result.problems.append(
+            "The file was changed after signing: bytes inside the signature field differ."
+        )
+    if not status.bottom_line and not result.problems:
+        result.problems.append(f"The signature is invalid ({status.summary()}).")
+
+
+def _detail(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # asn1crypto quotes absurd lengths read from damaged DER, hundreds of digits long.
+    return text if len(text) <= 160 else text[:160] + "…"
+
+
+def _damaged(error: Exception) -> str:
+    return f"The signature is invalid: its structure is damaged ({_detail(error)})."
+
+
+def verify_pdf(data: bytes) -> Verification:
+    """Check a PDF's embedded signature; never raises (bad input is a problem, not an error)."""
+    result = Verification(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    if not data.startswith(PDF_MAGIC):
+        result.problems.append("This is not a PDF file: it does not start with %PDF-.")
+        return result
+    result.is_pdf = True
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        result.encrypted = bool(reader.encrypted)
+        if result.encrypted:
+            result.readable = True
+            result.problems.append(
+                "The PDF is encrypted: records are never encrypted, so it cannot be verified."
+            )
+            return result
+        result.readable = True
+    except Exception as error:  # any parser failure means a truncated or damaged file
+        result.problems.append(
+            f"The PDF cannot be read: it is truncated or damaged ({_detail(error)})."
+        )
+        return result
+    try:
+        signatures = reader.embedded_signatures
+    except Exception as error:
+        # The document opened, so a failure here is in a signature field's /Contents (bad
+        # hex, a CMS blob that does not parse): a damaged signature, not a damaged file.
+        result.signed = True
+        result.problems.append(_damaged(error))
+        return result
+    result.signature_count = len(signatures)
+    result.signed = bool(signatures)
+    if not signatures:
+        result.problems.append("The PDF has no digital signature.")
+        return result
+    if len(signatures) > 1:
+        result.problems.append(
+            f"The PDF has {len(signatures)} signatures; a record carries exactly one."
+        )
+    roots, root_problems = trust_roots()
+    try:
+        _check_signature(result, signatures[0], ValidationContext(trust_roots=roots))
+    except Exception as error:
+        # A damaged /ByteRange or /Contents makes pyHanko raise (PdfReadError, ValueError,
+        # even AttributeError) instead of returning a status: that is an invalid signature.
+        result.signature_valid = result.intact = result.trusted = False
+        result.covers_whole_file = False
+        result.problems.append(_damaged(error))
+    if not result.trusted:
+        result.problems.extend(root_problems)
+    return result
+
+
+# --- Verifying against the stored records -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignoffLine:
+    role: str
+    printed_name: str
+    meaning: str
+    signed_at: datetime.datetime
+    digest: str
+
+
+@dataclass(frozen=True)
+class RecordMatch:
+    """A stored record, as the verification report shows it."""
+
+    record_id: str
+    number: int
+    deployment_id: int
+    deployment: str
+    team: str
+    deployment_state: str
+    state_digest: str
+    created_at: datetime.datetime
+    pades_signed: bool
+    certificate_subject: str
+    signoffs: tuple[SignoffLine, ...] = ()
+
+
+@dataclass
+class RecordVerification:
+    pdf: Verification
+    verdict: str
+    basis: str = ""
+    record: RecordMatch | None = None
+    claimed_record_id: str = ""
+    claimed_record: RecordMatch | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict == "valid"
+
+    @property
+    def is_record(self) -> bool:
+        """Is, claims to be, or was signed as something worth a full report; a readable PDF
+        that is none of these is simply not a record."""
+        return bool(self.record or self.claimed_record_id or self.pdf.signed)
+
+    def as_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "valid": self.valid,
+            "basis": self.basis,
+            "problems": self.problems,
+            "pdf": self.pdf.as_dict(),
+            "record": _match_dict(self.record),
+            "claimed_record_id": self.claimed_record_id or None,
+            "claimed_record": _match_dict(self.claimed_record),
+        }
+
+
+def _match_dict(match: RecordMatch | None) -> dict | None:
+    if match is None:
+        return None
+    data = asdict(match)
+    data["created_at"] = match.created_at.isoformat()
+    for line in data["signoffs"]:
+        line["signed_at"] = line["signed_at"].isoformat()
+    return data
+
+
+def _record_match(record) -> RecordMatch:
+    signoffs = record.signoffs.select_related("role").order_by("role__position", "sequence")
+    return RecordMatch(
+        record_id=str(record.record_id),
+        number=record.number,
+        deployment_id=record.deployment_id,
+        deployment=str(record.deployment),
+        team=record.deployment.team.name,
+        deployment_state=record.deployment_state,
+        state_digest=record.state_digest,
+        created_at=record.created_at,
+        pades_signed=record.pades_signed,
+        certificate_subject=record.certificate_subject,
+        signoffs=tuple(
+            SignoffLine(
+                role=signoff.role.name,
+                printed_name=signoff.printed_name,
+                meaning=signoff.get_meaning_display(),
+                signed_at=signoff.signed_at,
+                digest=signoff.digest,
+            )
+            for signoff in signoffs
+        ),
+    )
+
+
+def claimed_record_id(data: bytes, verification: Verification) -> str:
+    """The record id the PDF names (signature /Name, metadata, or the printed "Record <uuid>"),
+    or "". Only a few pages are read: the id is on every page."""
+    for text in (verification.signature_name, verification.signature_reason):
+        found = UUID_RE.search(text)
+        if found:
+            return found.group(0).lower()
+    if verification.bad_input:
+        return ""
+    try:
+        import pypdf
+
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        metadata = reader.metadata or {}
+        for value in metadata.values():
+            found = UUID_RE.search(str(value))
+            if found:
+                return found.group(0).lower()
+        pages = list(reader.pages)
+        for page in [*pages[:2], *pages[-1:]][:3]:
+            try:
+                found = RECORD_ID_RE.search(page.extract_text() or "")
+            except Exception:  # a changed byte can break one page's stream; try the next
+                continue
+            if found:
+                return found.group(1).lower()
+    except Exception:  # the id is a hint for the report; an unreadable one is just absent
+        log.debug("could not read a record id from the PDF", exc_info=True)
+    return ""
+
+
+def _stored(**lookup):
+    from signoff.records.models import SignedRecord
+
+    return SignedRecord.objects.select_related("deployment__team").filter(**lookup).first()
+
+
+def verify_record(data: bytes) -> RecordVerification:
+    """verify_pdf plus the stored records: is this file a record this server stored, unaltered?
+
+    The verdict is "valid" only when the file is byte for byte a stored record and, if that
+    record was signed, its PAdES signature is valid, trusted and covers the whole file.
+    Otherwise it is the first precise reason it is not.
+    """
+    pdf = verify_pdf(data)
+    if pdf.bad_input:
+        return RecordVerification(pdf=pdf, verdict=pdf.problems[0], problems=list(pdf.problems))
+    problems = list(pdf.problems)
+    stored = _stored(sha256=pdf.sha256)
+    if stored is not None:
+        match = _record_match(stored)
+        if not stored.pades_signed:
+            return RecordVerification(
+                pdf=pdf,
+                verdict="valid",
+                basis=(
+                    "Identical to the stored copy (same SHA-256). This record was stored "
+                    "without a PAdES signature (no signing key was configured), so the "
+                    "SHA-256 match with the server's copy is the only proof."
+                ),
+                record=match,
+                problems=[p for p in problems if p != "The PDF has no digital signature."],
+            )
+        if pdf.ok:
+            return RecordVerification(
+                pdf=pdf,
+                verdict="valid",
+                basis=(
+                    "The PAdES signature is valid, trusted and covers the whole file, and the "
+                    "file is identical to the stored copy (same SHA-256)."
+                ),
+                record=match,
+                problems=problems,
+            )
+        return RecordVerification(
+            pdf=pdf,
+            verdict=problems[0] if problems else "The signature does not verify.",
+            record=match,
+            problems=problems,
+        )
+    claimed = claimed_record_id(data, pdf)
+    claimed_record = None
+    if claimed:
+        stored = _stored(record_id=claimed)
+        if stored is not None:
+            claimed_record = _record_match(stored)
+            verdict = (
+                f"It claims to be record {claimed} (record {stored.number} of "
+                f"{claimed_record.deployment}), but it differs from the stored copy."
+            )
+        else:
+            verdict = f"It claims to be record {claimed}, which this server never stored."
+    elif pdf.ok:
+        verdict = "The signature is valid, but this PDF is not a record stored on this server."
+    else:
+        verdict = "This PDF is not a record stored on this server (no stored record matches it)."
+    if problems and claimed:
+        verdict = f"{verdict} {problems[0]}"
+    return RecordVerification(
+        pdf=pdf,
+        verdict=verdict,
+        claimed_record_id=claimed,
+        claimed_record=claimed_record,
+        problems=[*problems, "No stored record has this file's SHA-256."],
+    )

@@ -1,0 +1,54 @@
+"""Roles and their members within a team: who may sign for what."""
+
+from django.conf import settings
+from django.db import models
+
+# The Final Sign-Off roles of the seed checklist, in its order, and the sections each owns
+# by default (Product reads the whole checklist's summary and owns no items).
+SEED_ROLES = ("Tech Lead", "Security", "DevOps", "Product")
+DEFAULT_SECTION_OWNERS = {
+    "Security": "Security",
+    "Compliance": "Security",
+    "Reliability": "DevOps",
+    "Monitoring & Observability": "DevOps",
+    "Cost Optimization": "DevOps",
+    "Deployment": "DevOps",
+    "Performance": "Tech Lead",
+    "Testing": "Tech Lead",
+    "Operational": "Tech Lead",
+}
+
+
+class Role(models.Model):
+    """A sign-off role (Tech Lead, Security, DevOps, Product)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleMembership(models.Model):
+    """A user holds a role within one team; only members of a role may sign for it there."""
+
+    team = models.ForeignKey("readiness.Team", on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_memberships"
+    )
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "role", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user", "role"], name="one_membership_per_role")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.role} in {self.team}"

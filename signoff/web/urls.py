@@ -1,0 +1,43 @@
+"""Sign-off pages: roles and signatures, waivers, teams and the audit trail, records."""
+
+from django.urls import path
+
+from signoff.web import record_views, team_views, verify_views, views
+
+urlpatterns = [
+    path("signoffs/", views.my_signoffs, name="my_signoffs"),
+    path("deployments/<int:pk>/request-signoff/", views.signoff_request, name="signoff_request"),
+    path("deployments/<int:pk>/deployed/", views.deployment_deployed, name="deployment_deployed"),
+    path(
+        "deployments/<int:pk>/post-checks/<int:check_id>/",
+        views.post_check,
+        name="post_check",
+    ),
+    path("deployments/<int:pk>/roles/<slug:role>/", views.role_detail, name="role_detail"),
+    path("deployments/<int:pk>/roles/<slug:role>/sign/", views.role_sign, name="role_sign"),
+    path(
+        "deployments/<int:pk>/signoffs/<int:signoff_id>/revoke/",
+        views.signoff_revoke,
+        name="signoff_revoke",
+    ),
+    path(
+        "deployments/<int:pk>/items/<int:item_id>/waivers/",
+        views.waiver_grant,
+        name="waiver_grant",
+    ),
+    path(
+        "deployments/<int:pk>/waivers/<int:waiver_id>/withdraw/",
+        views.waiver_withdraw,
+        name="waiver_withdraw",
+    ),
+    path("teams/", team_views.team_list, name="team_list"),
+    path("teams/<slug:slug>/", team_views.team_detail, name="team_detail"),
+    path("deployments/<int:pk>/audit/", team_views.deployment_audit, name="deployment_audit"),
+    path(
+        "deployments/<int:pk>/records/<int:number>/",
+        record_views.record_download,
+        name="record_download",
+    ),
+    path("deployments/<int:pk>/draft.pdf", record_views.record_draft, name="record_draft"),
+    path("records/verify/", verify_views.record_verify, name="record_verify"),
+]
