@@ -8,7 +8,7 @@ from django.forms.models import BaseInlineFormSet
 
 from readiness.checklists.models import Team
 from readiness.project.admin import ReadOnlyAdmin
-from signoff.lifecycle.models import Revocation, SignOff, Waiver
+from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams import services as memberships
 from signoff.teams.models import Role, RoleMembership
 

@@ -1,7 +1,7 @@
 """The signoff app's models, for Django's registry; code imports them from their concern."""
 
-from signoff.lifecycle.models import Revocation, SignOff, Waiver
 from signoff.records.models import SignedRecord
+from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
 
 __all__ = ["Revocation", "Role", "RoleMembership", "SignOff", "SignedRecord", "Waiver"]

@@ -8,7 +8,7 @@ from readiness.audit.services import verify_chain
 from readiness.checklists.models import Deployment, TemplateItem
 from readiness.checklists.selectors import default_template
 from signoff.lifecycle import services
-from signoff.lifecycle.models import SignOff
+from signoff.signatures.models import SignOff
 from signoff.teams.models import Role, RoleMembership
 from tests.factories import UserFactory
 from tests.signoff_helpers import complete_items, sign, signers_for

@@ -10,7 +10,7 @@ from readiness.checklists.models import ChecklistItem, DecisionSource, Deploymen
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun, ProbeRunTrigger
 from signoff.lifecycle import services as signoff_services
-from signoff.lifecycle.selectors import standing_of
+from signoff.signatures.selectors import standing_of
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, role, signers_for
 from tests.test_probe_runs import execute_all, target

@@ -17,9 +17,9 @@ from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, ItemStatus
 from readiness.project.celery import app as celery_app
 from signoff.lifecycle import services
-from signoff.lifecycle.models import SignOff
 from signoff.notifications import services as notifications
 from signoff.notifications.tasks import notification_email_send, notification_webhook_send
+from signoff.signatures.models import SignOff
 from signoff.teams.models import Role, RoleMembership
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 

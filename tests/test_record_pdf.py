@@ -20,9 +20,9 @@ from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatu
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeResult, ProbeRun
 from signoff.lifecycle import services
-from signoff.lifecycle.models import SignOff
 from signoff.records import pdf
 from signoff.records.snapshot import MAX_FINDINGS_PER_RESULT, record_snapshot
+from signoff.signatures.models import SignOff
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, complete_items, role, sign, signers_for
 

@@ -1,4 +1,4 @@
-"""readiness/project/settings.py as a fresh process sees it: production values, bad values, no values.
+"""The settings module as a fresh process sees it: production values, bad values, no values.
 
 Each test runs manage.py in a subprocess with an environment built from nothing, so the
 caller's DATABASE_URL, REDIS_URL, CI... cannot change the outcome.

@@ -10,8 +10,9 @@ from readiness.audit.models import AuditEvent
 from readiness.audit.services import verify_chain
 from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, Deployment, DeploymentState, ItemStatus
-from signoff.lifecycle import selectors, services
-from signoff.lifecycle.models import Revocation, SignOff, Waiver
+from signoff.lifecycle import services
+from signoff.signatures import selectors
+from signoff.signatures.models import Revocation, SignOff, Waiver
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.signoff_helpers import (
     ROLE_SLUGS,

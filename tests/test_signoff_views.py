@@ -30,7 +30,7 @@ from readiness.checklists.models import (
     PostDeploymentCheck,
 )
 from signoff.lifecycle import services
-from signoff.lifecycle.models import Revocation, SignOff, Waiver
+from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams.models import Role
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.signoff_helpers import approve_all, complete_items, give_role, sign, signers_for

@@ -41,10 +41,12 @@ from readiness.checklists.services import deployment_create as create_deployment
 from readiness.evidence.models import Evidence, EvidenceKind
 from readiness.evidence.selectors import latest_verdicts
 from readiness.evidence.services import Upload, evidence_upload
+from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun, ProbeRunTrigger
-from signoff.lifecycle.selectors import standings
+from readiness.probes.base import is_manual, probes_by_item
 from signoff.records.models import SignedRecord
+from signoff.signatures.selectors import standings
 
 API_VERSION = "1"
 
@@ -369,9 +371,9 @@ def checklist_read(request, deployment_id: int):
     and the newest CI evidence."""
     deployment = _visible(request, deployment_id)
     sections = selectors.deployment_sections(deployment)
-    run = selectors.latest_finished_run(deployment)
-    results = selectors.results_by_item(run)
-    coverage = selectors.probe_keys_by_item()
+    run = probe_run_selectors.latest_finished_run(deployment)
+    results = probe_run_selectors.results_by_item(run)
+    coverage = probes_by_item()
     verdicts = latest_verdicts([deployment.pk])
     out = []
     for section in sections:
@@ -390,7 +392,7 @@ def checklist_read(request, deployment_id: int):
                     "evidence_url": item.evidence_url,
                     "na_reason": item.na_reason,
                     "owner_role": item.owner_role.name if item.owner_role_id else None,
-                    "manual": not any(not probe.supporting for probe in probes),
+                    "manual": is_manual(probes),
                     "probes": [
                         {
                             "probe": result.probe_key,

@@ -1,14 +1,17 @@
 """The audit page of one deployment: its filters, the events they select, and the exports.
 
 The JSON export carries every field that goes into an event's hash, named as in
-`signoff.audit`, so an auditor can recompute each hash and follow `prev_hash` without
+`readiness.audit.services`, so an auditor can recompute each hash and follow `prev_hash` without
 access to the application.
 """
+
+from __future__ import annotations
 
 import csv
 import io
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.apps import apps
@@ -16,9 +19,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
+if TYPE_CHECKING:  # the checklist layer sits above the audit trail
+    from readiness.checklists.models import Deployment
+
 from readiness.audit.models import AuditEvent
 from readiness.audit.services import hashed_fields
-from readiness.checklists.models import Deployment
+from readiness.people import display_name
 
 PAGE_SIZE = 50
 SYSTEM = "system"
@@ -53,7 +59,7 @@ class AuditFilterForm(forms.Form):
         self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
         self.fields["actor"].choices = [
             ("", "Anyone"),
-            *((str(user.pk), _display_name(user)) for user in actors),
+            *((str(user.pk), display_name(user)) for user in actors),
             *([(SYSTEM, "System")] if has_system else []),
         ]
 
@@ -86,13 +92,9 @@ def _present(deployment: Deployment) -> tuple[list[str], list, bool]:
     )
     actor_ids = {actor_id for _, actor_id in pairs if actor_id is not None}
     users = get_user_model().objects.filter(pk__in=actor_ids) if actor_ids else []
-    actors = sorted(users, key=lambda user: _display_name(user).lower())
+    actors = sorted(users, key=lambda user: display_name(user).lower())
     has_system = any(actor_id is None for _, actor_id in pairs)
     return sorted({action for action, _ in pairs}), actors, has_system
-
-
-def _display_name(user) -> str:
-    return user.get_full_name().strip() or user.get_username()
 
 
 def _day_start(day: date) -> datetime:
@@ -190,7 +192,7 @@ def with_summaries(events) -> list[AuditEvent]:
 
 
 def actor_name(event: AuditEvent) -> str:
-    return _display_name(event.actor) if event.actor_id else SYSTEM
+    return display_name(event.actor) if event.actor_id else SYSTEM
 
 
 def _in_chain_order(events: QuerySet[AuditEvent]):

@@ -11,12 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from readiness.checklists.ownership import SEED_ROLES
+
 MAX_BYTES = 256 * 1024
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_ITEMS = 1000
 SIGN_OFF_SECTION = "final sign-off"
-DEFAULT_SIGN_OFF_ROLES = ("Tech Lead", "Security", "DevOps", "Product")
 
 # A trailing "(if required)" and the like marks an item that may be not applicable.
 QUALIFIERS = ("if required", "if applicable", "optional")
@@ -251,7 +252,7 @@ def parse(source: str, *, default_name: str = "", max_bytes: int = MAX_BYTES) ->
         sections=tuple(
             ParsedSection(title=s.title, line=s.line, items=tuple(s.items)) for s in sections
         ),
-        sign_off_roles=tuple(roles) or DEFAULT_SIGN_OFF_ROLES,
+        sign_off_roles=tuple(roles) or SEED_ROLES,
         has_deployment_date=has_deployment_date,
         post_deployment_items=tuple(post_items),
         sha256=content_sha256(source),

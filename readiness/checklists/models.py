@@ -115,6 +115,17 @@ class DeploymentState(models.TextChoices):
     VERIFIED = "verified", "Verified"
 
 
+# The state groups, each defined once. Only signoff.lifecycle.services writes the state.
+# Closed: the record is closed; the checklist, its waivers and its sign-offs no longer change.
+CLOSED_STATES = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+# Entering one of these makes a signed record of the deployment.
+RECORD_STATES = (DeploymentState.APPROVED, DeploymentState.VERIFIED)
+# Re-probed on schedule, so that drift after approval shows: approved, and what runs.
+WATCHED_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+# A role may sign while the deployment is in one of these.
+SIGNABLE_STATES = (DeploymentState.IN_REVIEW, DeploymentState.APPROVED)
+
+
 class Deployment(models.Model):
     """One release of one service to one environment, with its own copy of the checklist."""
 
@@ -152,6 +163,10 @@ class Deployment(models.Model):
     @property
     def has_aws_target(self) -> bool:
         return bool(self.aws_account_id and self.aws_regions)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state in CLOSED_STATES
 
 
 class DeploymentSection(models.Model):

@@ -5,16 +5,13 @@ from dataclasses import dataclass
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from readiness.checklists.models import (
-    COMPLETE_STATUSES,
     ChecklistItem,
     ChecklistTemplate,
-    DecisionSource,
     Deployment,
     DeploymentSection,
     ItemStatus,
     Team,
 )
-from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeResult, ProbeRun
 
 
 @dataclass(frozen=True)
@@ -144,95 +141,3 @@ def latest_templates() -> list[ChecklistTemplate]:
 
 def default_template() -> ChecklistTemplate | None:
     return ChecklistTemplate.objects.filter(is_default=True).first()
-
-
-def probe_keys_by_item() -> dict[tuple[str, str], list]:
-    """(section title, item title) → the probes that verify it."""
-    from readiness.probes.base import registry
-
-    keyed: dict[tuple[str, str], list] = {}
-    for probe in sorted(registry().values(), key=lambda p: p.key):
-        keyed.setdefault((probe.section, probe.item), []).append(probe)
-    return keyed
-
-
-def active_probe_run(deployment) -> ProbeRun | None:
-    return deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
-
-
-def latest_finished_run(deployment) -> ProbeRun | None:
-    return (
-        deployment.probe_runs.exclude(state__in=ACTIVE_RUN_STATES)
-        .select_related("requested_by")
-        .first()
-    )
-
-
-# What a reader needs first: failures, then what could not be read, then the rest.
-RESULT_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3, "not_applicable": 4, "": 5}
-
-
-def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
-    """The run's results per checklist item id, worst first."""
-    if run is None:
-        return {}
-    grouped: dict[int, list[ProbeResult]] = {}
-    results = run.results.filter(item__isnull=False).order_by("probe_key", "region")
-    for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
-        grouped.setdefault(result.item_id, []).append(result)
-    return grouped
-
-
-def result_counts(results: list[ProbeResult]) -> list[tuple[str, int]]:
-    """[(status, count)] worst first, for a compact summary of an item's evidence."""
-    counts: dict[str, int] = {}
-    for result in results:
-        status = result.status or result.state
-        counts[status] = counts.get(status, 0) + 1
-    return sorted(counts.items(), key=lambda pair: RESULT_ORDER.get(pair[0], 5))
-
-
-def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, list]]]]:
-    """[(section, [(item, results)])] in checklist order, for the run's results page."""
-    results = list(run.results.select_related("item__section").order_by("probe_key", "region"))
-    order = {
-        (r.section_title, r.item_title): (
-            r.item.section.position if r.item else 99,
-            r.item.position if r.item else 99,
-        )
-        for r in results
-    }
-    sections: dict[str, dict[str, list]] = {}
-    ordered = sorted(
-        results,
-        key=lambda r: (order[(r.section_title, r.item_title)], RESULT_ORDER.get(r.status, 5)),
-    )
-    for result in ordered:
-        sections.setdefault(result.section_title, {}).setdefault(result.item_title, []).append(
-            result
-        )
-    return [(section, list(items.items())) for section, items in sections.items()]
-
-
-def probe_conflict(item, results: list[ProbeResult]) -> str:
-    """What the latest probes say against a person's decision, or '' when they agree."""
-    from readiness.probe_runs.services import item_verdict
-
-    if item.source != DecisionSource.PERSON or not results:
-        return ""
-    proposed = item_verdict([r.status for r in results])
-    if proposed == ItemStatus.FAILED and item.status in COMPLETE_STATUSES:
-        return "The latest probe run failed this item; a person marked it " + (
-            item.get_status_display().lower()
-        )
-    if proposed == ItemStatus.DONE and item.status == ItemStatus.FAILED:
-        return "The latest probe run passed this item; a person marked it failed"
-    return ""
-
-
-def with_counts(run: ProbeRun | None) -> ProbeRun | None:
-    """Attach `counts` {status: n} of a run's finished results (one query)."""
-    if run is not None:
-        rows = run.results.exclude(status="").values("status").annotate(n=Count("id"))
-        run.counts = {row["status"]: row["n"] for row in rows}
-    return run

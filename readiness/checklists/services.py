@@ -5,13 +5,13 @@ from datetime import date
 from pathlib import Path
 
 from django.apps import apps as global_apps
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from readiness.audit.services import audit_record
-from readiness.checklists import markdown_import
+from readiness.checklists import markdown_import, signals
 from readiness.checklists.models import (
     ChecklistItem,
     ChecklistTemplate,
@@ -23,8 +23,8 @@ from readiness.checklists.models import (
     PostDeploymentCheck,
     Team,
 )
-from signoff.lifecycle import services as signoff_services
-from signoff.lifecycle.services import CLOSED_STATES
+from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
+from readiness.checklists.teams import require_member
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
@@ -74,13 +74,11 @@ def store_parsed_template(
 
 def _default_owner_roles(apps) -> dict:
     """Section title → the role owning its items by default (none before roles existed)."""
-    from signoff.teams.models import DEFAULT_SECTION_OWNERS
-
     try:
-        role_model = apps.get_model("signoff", "Role")
         item_model = apps.get_model("readiness", "TemplateItem")
-        item_model._meta.get_field("owner_role")
-    except (LookupError, FieldDoesNotExist):  # a migration running before roles existed
+        # Roles are the sign-off layer's rows: reached through the relation, not by name.
+        role_model = item_model._meta.get_field("owner_role").related_model
+    except FieldDoesNotExist:  # a migration running before roles existed
         return {}
     roles = {role.name: role for role in role_model.objects.all()}
     return {
@@ -128,11 +126,6 @@ def template_import(
         },
     )
     return ImportResult(template=template, created=True)
-
-
-def require_member(*, team: Team, user) -> None:
-    if not team.members.filter(pk=user.pk).exists():
-        raise PermissionDenied("You are not a member of this team.")
 
 
 @transaction.atomic
@@ -241,7 +234,7 @@ def item_update(
     """
     deployment = item.section.deployment
     require_member(team=deployment.team, user=user)
-    if deployment.state in CLOSED_STATES:
+    if deployment.is_closed:
         raise RecordClosed(
             f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
             " and its checklist no longer changes."
@@ -304,7 +297,7 @@ def item_update(
         na_reason=item.na_reason,
     )
     Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
-    signoff_services.deployment_reevaluate(deployment=section.deployment, actor=user)
+    signals.checklist_changed.send(sender=Deployment, deployment=section.deployment, actor=user)
     return item
 
 

@@ -15,13 +15,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from readiness.api.models import ApiToken
 from readiness.audit.services import audit_record
+from readiness.checklists import signals
 from readiness.checklists.models import ChecklistItem, DecisionSource, Deployment, ItemStatus
-from readiness.checklists.services import RecordClosed, item_set_by_machine, require_member
+from readiness.checklists.services import RecordClosed, item_set_by_machine
+from readiness.checklists.teams import require_member
 from readiness.evidence.models import Evidence, EvidenceKind, EvidenceVerdict
 from readiness.evidence.parsers import EvidenceError, Verdict, parse_evidence
-from signoff.lifecycle.services import CLOSED_STATES, deployment_reevaluate
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def evidence_upload(
     kind: str,
     upload: Upload,
     item: str | None = None,
-    token: ApiToken | None = None,
+    token=None,  # the API token used, if any (an api.ApiToken)
 ) -> Evidence:
     """Store, judge and apply one file; raises ValidationError (a 400) for bad input and
     RecordClosed (a 409) once the deployment is deployed."""
@@ -99,7 +99,7 @@ def evidence_upload(
         )
     except EvidenceError as exc:
         raise ValidationError(str(exc)) from exc
-    if deployment.state in CLOSED_STATES:
+    if deployment.is_closed:
         raise RecordClosed(
             f"The deployment is {deployment.get_state_display().lower()}: its checklist is "
             "part of a closed record and takes no more evidence."
@@ -144,7 +144,7 @@ def evidence_upload(
                     ],
                 },
             )
-            deployment_reevaluate(deployment=deployment, actor=user)
+            signals.checklist_changed.send(sender=Deployment, deployment=deployment, actor=user)
         except BaseException:
             evidence.file.delete(save=False)
             raise

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from readiness.checklists.models import ChecklistItem, Deployment
+from readiness.probes.base import ATTENTION_STATUSES, Status
 
 
 class ProbeRunState(models.TextChoices):
@@ -78,11 +79,13 @@ class ProbeRun(models.Model):
 
 
 class ProbeOutcome(models.TextChoices):
-    PASS = "pass", "Pass"
-    FAIL = "fail", "Fail"
-    WARN = "warn", "Warning"
-    ERROR = "error", "Error"
-    NOT_APPLICABLE = "not_applicable", "Not applicable"
+    """A stored result's verdict: the probes' own Status, as database choices."""
+
+    PASS = Status.PASS.value, "Pass"
+    FAIL = Status.FAIL.value, "Fail"
+    WARN = Status.WARN.value, "Warning"
+    ERROR = Status.ERROR.value, "Error"
+    NOT_APPLICABLE = Status.NOT_APPLICABLE.value, "Not applicable"
 
 
 class ProbeResultState(models.TextChoices):
@@ -135,4 +138,4 @@ class ProbeResult(models.Model):
 
     @property
     def failing_findings(self) -> list:
-        return [f for f in self.findings if f.get("status") in ("fail", "warn", "error")]
+        return [f for f in self.findings if f.get("status") in ATTENTION_STATUSES]

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
+from cachetools import TTLCache
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -19,13 +20,16 @@ from django.utils import timezone
 
 from readiness.audit.services import audit_record
 from readiness.checklists.models import (
+    WATCHED_STATES,
     ChecklistItem,
     DecisionSource,
     Deployment,
     DeploymentState,
     ItemStatus,
 )
-from readiness.checklists.services import item_set_by_machine, require_member
+from readiness.checklists.services import item_set_by_machine
+from readiness.checklists.teams import require_member
+from readiness.probe_runs import signals
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
     ProbeOutcome,
@@ -35,6 +39,7 @@ from readiness.probe_runs.models import (
     ProbeRunState,
     ProbeRunTrigger,
 )
+from readiness.probe_runs.verdicts import item_verdict
 from readiness.probes import call_cache
 from readiness.probes.base import (
     ProbeContext,
@@ -43,12 +48,11 @@ from readiness.probes.base import (
     execute,
     forget_last_call,
     registry,
+    supporting_keys,
 )
 from readiness.probes.call_cache import CallCache
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
-from signoff.lifecycle.services import CLOSED_STATES, deployment_reevaluate
-from signoff.notifications import services as notifications
 
 log = logging.getLogger(__name__)
 
@@ -171,50 +175,49 @@ def _enqueue(run_id: int) -> None:
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling
-# STS once per (probe, region).
+# STS once per (probe, region); the credentials STS hands out last an hour.
 _SESSION_TTL = 15 * 60
-_sessions: dict[tuple, tuple[float, object]] = {}
+_sessions: TTLCache = TTLCache(maxsize=1024, ttl=_SESSION_TTL, timer=time.monotonic)
 _sessions_lock = threading.Lock()
 
 
 def _session_for(run: ProbeRun):
-    key = (run.role_arn, run.deployment.aws_external_id if run.role_arn else "", run.deployment_id)
+    external_id = run.deployment.aws_external_id if run.role_arn else ""
+    key = (run.role_arn, external_id, run.deployment_id)
     with _sessions_lock:
-        cached = _sessions.get(key)
-        if cached and time.monotonic() - cached[0] < _SESSION_TTL:
-            return cached[1]
+        session = _sessions.get(key)
+    if session is not None:
+        return session
     session = target_session(
         role_arn=run.role_arn,
-        external_id=run.deployment.aws_external_id if run.role_arn else "",
+        external_id=external_id,
         name=f"deployment-{run.deployment_id}",
         region=run.regions[0] if run.regions else "us-east-1",
     )
     with _sessions_lock:
-        _sessions[key] = (time.monotonic(), session)
+        _sessions[key] = session
     return session
 
 
 # The probes of one run share their AWS answers within this worker process (call_cache);
 # a run's cache goes when the run closes here, or after the TTL if it closed elsewhere.
 _RUN_CACHE_TTL = 15 * 60
-_run_caches: dict[int, tuple[float, object, CallCache]] = {}
+_run_caches: TTLCache = TTLCache(maxsize=256, ttl=_RUN_CACHE_TTL, timer=time.monotonic)
+_run_caches_lock = threading.Lock()
 
 
 def _cache_for(run: ProbeRun) -> CallCache:
-    now = time.monotonic()
-    with _sessions_lock:
-        for old in [key for key, (made, *_) in _run_caches.items() if now - made > _RUN_CACHE_TTL]:
-            del _run_caches[old]
+    with _run_caches_lock:
         cached = _run_caches.get(run.pk)
         # The creation time tells a run from an earlier one that had the same id (a test
         # database rolled back), so answers never outlive their run.
-        if cached is None or cached[1] != run.created_at:
-            cached = _run_caches[run.pk] = (now, run.created_at, CallCache())
-        return cached[2]
+        if cached is None or cached[0] != run.created_at:
+            cached = _run_caches[run.pk] = (run.created_at, CallCache())
+        return cached[1]
 
 
 def _forget_cache(run_id: int) -> None:
-    with _sessions_lock:
+    with _run_caches_lock:
         _run_caches.pop(run_id, None)
 
 
@@ -322,39 +325,27 @@ def probe_run_finish(*, run_id: int) -> bool:
             _forget_cache(run_id)
             run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
             apply_run(run)
-            _report_errors(run)
     return bool(closed)
 
 
-def item_verdict(statuses: list[str]) -> str | None:
-    """The item's status a set of probe results proposes, or None to leave it to people.
-
-    Any failure fails the item. Everything else must pass (or not apply) for it to be done:
-    an error or a warning anywhere means the probes could not verify it.
-    """
-    if ProbeOutcome.FAIL in statuses:
-        return ItemStatus.FAILED
-    if ProbeOutcome.ERROR in statuses or ProbeOutcome.WARN in statuses:
-        return None
-    if ProbeOutcome.PASS in statuses:
-        return ItemStatus.DONE
-    return None
-
-
 def apply_run(run: ProbeRun) -> int:
-    """Set items from the run's verdicts unless a person decided them; returns items changed.
+    """Set items from the closed run's verdicts unless a person decided them, record its
+    errors, and tell the layers above that it finished; returns the items changed.
 
     A person's decision is never overwritten: the disagreement is shown on the page instead.
+    A closed record's checklist no longer changes, but its results stay on the run, and a
+    verdict that moved since signing still makes that signature stale (drift).
     """
-    if run.deployment.state in CLOSED_STATES:
-        # A deployed record's checklist no longer changes; the results stay on the run, and
-        # a verdict that moved since signing still makes that signature stale (drift).
-        deployment_reevaluate(deployment=run.deployment, actor=None)
-        return 0
+    changed = 0 if run.deployment.is_closed else _apply_verdicts(run)
+    errors = _report_errors(run)
+    signals.probe_run_finished.send(sender=ProbeRun, run=run, errors=errors)
+    return changed
+
+
+def _apply_verdicts(run: ProbeRun) -> int:
     by_item: dict[int, list[ProbeResult]] = defaultdict(list)
-    supporting = [key for key, probe in registry().items() if probe.supporting]
     for result in run.results.filter(item__isnull=False, state=ProbeResultState.DONE).exclude(
-        probe_key__in=supporting
+        probe_key__in=supporting_keys()
     ):
         by_item[result.item_id].append(result)
     changed = 0
@@ -383,23 +374,22 @@ def apply_run(run: ProbeRun) -> int:
             audit_after={"probe_run": run.pk},
         ):
             changed += 1
-    # New probe results are part of what roles approve, even where no item changed.
-    deployment_reevaluate(deployment=run.deployment, actor=None)
     return changed
 
 
-def _report_errors(run: ProbeRun) -> None:
-    """A scheduled re-probe that could not read AWS says so: in the audit trail and to the
-    deployment's owner. Nothing turns stale for it (see signoff.selectors.latest_results)."""
+def _report_errors(run: ProbeRun) -> list[str]:
+    """A scheduled re-probe that could not read AWS says so in the audit trail (and the
+    sign-off layer mails the owner); nothing turns stale for it. Returns the error lines of
+    a scheduled run."""
     if run.trigger != ProbeRunTrigger.SCHEDULE:
-        return
+        return []
     errors = list(
         run.results.filter(status=ProbeOutcome.ERROR)
         .order_by("probe_key", "region")
         .values_list("probe_key", "region", "summary")
     )
     if not errors:
-        return
+        return []
     lines = [f"{key} [{region}]: {summary}" for key, region, summary in errors]
     audit_record(
         actor=None,
@@ -409,11 +399,7 @@ def _report_errors(run: ProbeRun) -> None:
         after={"errors": len(errors), "trigger": run.trigger},
         reason="; ".join(lines)[:2000],
     )
-    notifications.announce("reprobe_errors", deployment_id=run.deployment_id, changes=lines[:30])
-
-
-# States whose sign-offs are watched for drift: approved, and what runs in production.
-WATCHED_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+    return lines
 
 
 def watched_deployments() -> list[Deployment]:
@@ -495,6 +481,5 @@ def probe_runs_sweep(*, now=None) -> int:
                 closed += 1
                 run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
                 apply_run(run)
-                _report_errors(run)
                 log.warning("closed probe run %s: %s probes never finished", run_id, lost)
     return closed

@@ -13,7 +13,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -37,11 +37,40 @@ GLOBAL_API_REGION = "us-east-1"
 
 
 class Status(StrEnum):
+    """A probe's verdict: the one vocabulary of results, findings, pages and records."""
+
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     ERROR = "error"
     NOT_APPLICABLE = "not_applicable"
+
+
+# What a reader needs first: failures, then what could not be read, then the rest.
+STATUS_ORDER = {
+    Status.FAIL: 0,
+    Status.ERROR: 1,
+    Status.WARN: 2,
+    Status.PASS: 3,
+    Status.NOT_APPLICABLE: 4,
+}
+# Findings that call for someone's attention.
+ATTENTION_STATUSES = (Status.FAIL, Status.WARN, Status.ERROR)
+# A status in running text, and as the record's column heading.
+STATUS_WORDS = {
+    Status.PASS: "pass",
+    Status.FAIL: "fail",
+    Status.WARN: "warning",
+    Status.ERROR: "error",
+    Status.NOT_APPLICABLE: "n/a",
+}
+STATUS_TITLES = {
+    Status.PASS: "Pass",
+    Status.FAIL: "Fail",
+    Status.WARN: "Warning",
+    Status.ERROR: "Error",
+    Status.NOT_APPLICABLE: "N/A",
+}
 
 
 class Scope(StrEnum):
@@ -316,8 +345,26 @@ def probe(
 
 
 def registry() -> dict[str, Probe]:
-
     return dict(_REGISTRY)
+
+
+def probes_by_item() -> dict[tuple[str, str], list[Probe]]:
+    """(section title, item title) → the probes registered for that item, by key."""
+    keyed: dict[tuple[str, str], list[Probe]] = {}
+    for registered in sorted(_REGISTRY.values(), key=lambda p: p.key):
+        keyed.setdefault((registered.section, registered.item), []).append(registered)
+    return keyed
+
+
+def supporting_keys() -> list[str]:
+    """Probes whose results are shown with an item but never prove or fail it."""
+    return [key for key, registered in _REGISTRY.items() if registered.supporting]
+
+
+def is_manual(probes: Iterable[Probe]) -> bool:
+    """Only a verifying probe makes an item machine-checked; supporting evidence (a runbook
+    document in SSM for a runbook kept in a repository) leaves it to a person."""
+    return not any(not registered.supporting for registered in probes)
 
 
 # IAM action prefixes that differ from the API's signing name, and IAM actions whose names
@@ -457,18 +504,5 @@ def verdict(
         status, summary = Status.WARN, warned or failed
     else:
         status, summary = Status.PASS, passed
-    ordered = tuple(sorted(findings, key=lambda f: _STATUS_ORDER[f.status]))
+    ordered = tuple(sorted(findings, key=lambda f: STATUS_ORDER[f.status]))
     return ProbeResult(status, summary.format(**counts), ordered, facts)
-
-
-_STATUS_ORDER = {
-    Status.FAIL: 0,
-    Status.ERROR: 1,
-    Status.WARN: 2,
-    Status.PASS: 3,
-    Status.NOT_APPLICABLE: 4,
-}
-
-
-def with_facts(result: ProbeResult, **facts: Any) -> ProbeResult:
-    return replace(result, facts={**result.facts, **facts})

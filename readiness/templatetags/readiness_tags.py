@@ -4,6 +4,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from readiness.probes.base import STATUS_WORDS
+
 register = template.Library()
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
@@ -16,15 +18,7 @@ def inline_code(text: str) -> SafeString:
     return mark_safe(_CODE_SPAN.sub(r"<code>\1</code>", escape(text)))
 
 
-_PROBE_LABELS = {
-    "pass": "pass",
-    "fail": "fail",
-    "warn": "warning",
-    "error": "error",
-    "not_applicable": "n/a",
-    "pending": "pending",
-    "running": "running",
-}
+_PROBE_LABELS = {**STATUS_WORDS, "pending": "pending", "running": "running"}
 
 
 @register.filter

@@ -17,13 +17,12 @@ from readiness.checklists.forms import (
     ItemForm,
     TemplateImportForm,
 )
-from readiness.checklists.models import ChecklistTemplate, DeploymentState
-from readiness.evidence.selectors import latest_verdicts
+from readiness.checklists.models import ChecklistTemplate
 from readiness.probe_runs import catalogue
+from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
-from signoff.lifecycle.selectors import standings
-
-DETAIL_TEMPLATE = "readiness/deployment_detail.html"
+from signoff import presenters
+from signoff.signatures.selectors import standings
 
 
 def _posted(request: HttpRequest):
@@ -74,110 +73,33 @@ def deployment_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _detail_context(deployment, *, user, shown_item=None) -> dict:
-    """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
-    sections = selectors.deployment_sections(deployment)
-    items = [item for section in sections for item in section.items.all()]
-    latest_run = selectors.latest_finished_run(deployment)
-    results = selectors.results_by_item(latest_run)
-    coverage = selectors.probe_keys_by_item()
-    waivers = _waivers(deployment)
-    verdicts = latest_verdicts([deployment.pk])
-    for section in sections:
-        for item in section.items.all():
-            _decorate_item(item, section, results, coverage, waivers)
-            item.ci_evidence = verdicts.get(item.pk)
-            if shown_item is not None and item.pk == shown_item.pk:
-                item.form = shown_item.form
-                item.conflict = getattr(shown_item, "conflict", False)
-                item.rejected = getattr(shown_item, "rejected", None)
-    return {
-        "deployment": deployment,
-        "sections": sections,
-        "progress": selectors.Progress.of(items),
-        "run": selectors.with_counts(selectors.active_probe_run(deployment) or latest_run),
-        **lifecycle_context(deployment, user=user),
-    }
-
-
-def lifecycle_context(deployment, *, user) -> dict:
-    """The sign-off block of the checklist page: each role's standing and the next step."""
-    from signoff.lifecycle.forms import DeployedForm, PostCheckForm
-    from signoff.lifecycle.selectors import roles_of, standings
-
-    all_standings = standings([deployment])[deployment.pk]
-    held = roles_of(user=user, team=deployment.team)
-    for standing in all_standings:
-        standing.held = standing.role.pk in held
-    return {
-        "standings": all_standings,
-        "post_checks": list(
-            deployment.post_deployment_checks.select_related("checked_by").order_by("position")
-        ),
-        "records": list(deployment.records.order_by("-number")),
-        "deployed_form": DeployedForm(),
-        "deployment_states": DeploymentState.choices,
-        "post_check_form": PostCheckForm(),
-    }
-
-
-def _waivers(deployment) -> dict:
-    from django.utils import timezone
-
-    from signoff.lifecycle.selectors import active_waivers
-
-    return active_waivers([deployment.pk], now=timezone.now())
-
-
-def _decorate_item(item, section, results: dict, coverage: dict, waivers=None) -> None:
-    """Attach what the item partial shows besides the item: form, probe evidence, conflict,
-    the waiver in force."""
-    item.form = ItemForm.for_item(item)
-    item.waiver = (waivers or {}).get(item.pk)
-    item.latest_results = results.get(item.pk, [])
-    item.result_counts = selectors.result_counts(item.latest_results)
-    item.probes = coverage.get((section.title, item.title), [])
-    # Only verifying probes make an item machine-checked; supporting evidence (a runbook
-    # document in SSM for a runbook kept in a repository) leaves it to a person.
-    item.manual = not any(not probe.supporting for probe in item.probes)
-    supporting = {probe.key for probe in item.probes if probe.supporting}
-    item.probe_conflict = selectors.probe_conflict(
-        item, [r for r in item.latest_results if r.probe_key not in supporting]
-    )
-    item.conflict, item.rejected = False, None
-    item.ci_evidence = None
-
-
 @require_GET
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
     if request.htmx and request.htmx.target == "signoff":
-        context = {"deployment": deployment, **lifecycle_context(deployment, user=request.user)}
+        context = {
+            "deployment": deployment,
+            **presenters.lifecycle_context(deployment, user=request.user),
+        }
         return render(request, "signoff/lifecycle.html", context)
-    return render(request, DETAIL_TEMPLATE, _detail_context(deployment, user=request.user))
+    return render(
+        request,
+        presenters.CHECKLIST_TEMPLATE,
+        presenters.checklist_context(deployment, user=request.user),
+    )
 
 
 def _item_fragment(request, deployment, item) -> str:
     return render_to_string(
-        f"{DETAIL_TEMPLATE}#item", {"deployment": deployment, "item": item}, request=request
+        f"{presenters.CHECKLIST_TEMPLATE}#item",
+        {"deployment": deployment, "item": item},
+        request=request,
     )
-
-
-def _single_item(deployment, item, form=None):
-    """Decorate one item the way the checklist page does, for its fragment."""
-    results = selectors.results_by_item(selectors.latest_finished_run(deployment))
-    _decorate_item(
-        item, item.section, results, selectors.probe_keys_by_item(), _waivers(deployment)
-    )
-    item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
-    if form is not None:
-        item.form = form
-    return item
 
 
 def _saved_response(request, deployment, item) -> HttpResponse:
     """The item itself plus out-of-band progress bars for its section and the deployment."""
-    _single_item(deployment, item)
+    presenters.single_item(deployment, item)
     parts = [_item_fragment(request, deployment, item)]
     # The progress bars exist on the checklist page only (role pages edit items too).
     page = request.htmx.current_url_abs_path
@@ -195,12 +117,12 @@ def _progress_fragments(request, deployment, item) -> list[str]:
     section.progress = selectors.section_progress(section)
     return [
         render_to_string(
-            f"{DETAIL_TEMPLATE}#section-progress",
+            f"{presenters.CHECKLIST_TEMPLATE}#section-progress",
             {"section": section, "oob": True},
             request=request,
         ),
         render_to_string(
-            f"{DETAIL_TEMPLATE}#overall-progress",
+            f"{presenters.CHECKLIST_TEMPLATE}#overall-progress",
             {"progress": selectors.deployment_progress(deployment), "oob": True},
             request=request,
         ),
@@ -214,7 +136,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     if request.method == "GET":
         if not request.htmx:
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-        _single_item(deployment, item)
+        presenters.single_item(deployment, item)
         return HttpResponse(_item_fragment(request, deployment, item))
     form = ItemForm.for_item(item, data=request.POST)
     if form.is_valid():
@@ -234,11 +156,11 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             return _conflict_response(request, deployment, stale.current, rejected=data)
         except services.RecordClosed as closed:
             form.add_error(None, str(closed))
-            _single_item(deployment, item, form)
+            presenters.single_item(deployment, item, form)
             if request.htmx:
                 return HttpResponse(_item_fragment(request, deployment, item), status=409)
-            context = _detail_context(deployment, user=request.user, shown_item=item)
-            return render(request, DETAIL_TEMPLATE, context, status=409)
+            context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
+            return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
         except ValidationError as error:
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
@@ -247,21 +169,21 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                 return _saved_response(request, deployment, item)
             messages.success(request, f"Saved “{item.title}”.")
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-    _single_item(deployment, item, form)
+    presenters.single_item(deployment, item, form)
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, item), status=400)
-    context = _detail_context(deployment, user=request.user, shown_item=item)
-    return render(request, DETAIL_TEMPLATE, context, status=400)
+    context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
+    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=400)
 
 
 def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpResponse:
     """Refuse a stale edit: show what the item holds now and what was not saved."""
-    _single_item(deployment, current)
+    presenters.single_item(deployment, current)
     current.conflict, current.rejected = True, rejected
     if request.htmx:
         return HttpResponse(_item_fragment(request, deployment, current), status=409)
-    context = _detail_context(deployment, user=request.user, shown_item=current)
-    return render(request, DETAIL_TEMPLATE, context, status=409)
+    context = presenters.checklist_context(deployment, user=request.user, shown_item=current)
+    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
 
 
 def deployment_url(deployment) -> str:
@@ -309,7 +231,7 @@ def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect("deployment_detail", pk=deployment.pk)
     if request.htmx:
-        context = {"deployment": deployment, "run": selectors.with_counts(run)}
+        context = {"deployment": deployment, "run": probe_run_selectors.with_counts(run)}
         return render(request, "readiness/probe_run.html#run-panel", context)
     if not created:
         messages.info(request, f"Probe run #{run.pk} was already running; showing its progress.")
@@ -332,7 +254,7 @@ def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
     context = {
         "deployment": deployment,
         "run": run,
-        "sections": selectors.run_results_by_section(run) if not run.is_active else [],
+        "sections": probe_run_selectors.run_results_by_section(run) if not run.is_active else [],
     }
     return render(request, "readiness/probe_run.html", context)
 

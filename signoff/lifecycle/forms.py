@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from signoff.lifecycle.models import Meaning
+from signoff.signatures.models import Meaning
 
 MEANING_HELP = {
     Meaning.APPROVE: "The items are ready as they stand.",

@@ -1,4 +1,5 @@
-"""State changes of sign-off: request, sign, revoke, waive, re-evaluate, deploy, verify.
+"""The deployment lifecycle and sign-off: request, sign, revoke, waive, re-evaluate, deploy,
+verify. The only writer of `Deployment.state` (`_transition`, along `TRANSITIONS`).
 
 Every function is the gate for its rule (views check too) and writes its audit event in the
 same transaction. Notifications are enqueued after commit, so a failing mail server or
@@ -23,30 +24,22 @@ from readiness.checklists.models import (
     PostDeploymentCheck,
     Team,
 )
-from signoff.lifecycle.models import Meaning, Revocation, SignOff, Waiver
-from signoff.lifecycle.selectors import RoleStanding, all_approving, standings
+from readiness.checklists.ownership import UNOWNED_ITEM_ROLE_SLUG
+from readiness.checklists.teams import require_member
+from readiness.people import display_name
 from signoff.notifications import services as notifications
+from signoff.records.services import record_enqueue
+from signoff.signatures.models import Meaning, Revocation, SignOff, Waiver
+from signoff.signatures.selectors import RoleStanding, all_approving, standings
 from signoff.teams.models import Role, RoleMembership
-
-# States in which the record is closed: the checklist and its sign-offs no longer change.
-CLOSED_STATES = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
 
 
 class SignOffConflict(Exception):
     """The request lost a race or the deployment moved on; the message says what holds now."""
 
 
-def printed_name(user) -> str:
-    return user.get_full_name().strip() or user.get_username()
-
-
-def require_team_member(*, team: Team, user) -> None:
-    if not user.is_authenticated or not team.members.filter(pk=user.pk).exists():
-        raise PermissionDenied("You are not a member of this team.")
-
-
 def require_role(*, team: Team, role: Role, user) -> None:
-    require_team_member(team=team, user=user)
+    require_member(team=team, user=user)
     if not RoleMembership.objects.filter(team=team, role=role, user=user).exists():
         raise PermissionDenied(f"Only members holding {role} in {team} may do this.")
 
@@ -60,8 +53,21 @@ def _lock(deployment: Deployment) -> Deployment:
     )
 
 
+# The only moves a deployment makes; anything else is a bug, refused before it is written.
+TRANSITIONS = {
+    DeploymentState.DRAFT: {DeploymentState.IN_REVIEW},
+    DeploymentState.IN_REVIEW: {DeploymentState.APPROVED},
+    DeploymentState.APPROVED: {DeploymentState.IN_REVIEW, DeploymentState.DEPLOYED},
+    DeploymentState.DEPLOYED: {DeploymentState.VERIFIED},
+    DeploymentState.VERIFIED: set(),
+}
+
+
 def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> None:
+    """Move a locked deployment to `to`, with its audit event."""
     before = deployment.state
+    if to not in TRANSITIONS[before]:
+        raise ValueError(f"A deployment does not go from {before} to {to}.")
     deployment.state = to
     deployment.save(update_fields=["state", "updated_at"])
     audit_record(
@@ -79,17 +85,10 @@ def _standings(deployment: Deployment) -> list[RoleStanding]:
     return standings([deployment])[deployment.pk]
 
 
-def _standing(deployment: Deployment, role: Role) -> RoleStanding:
-    for standing in _standings(deployment):
-        if standing.role.pk == role.pk:
-            return standing
-    raise ValidationError(f"{role} does not sign for this deployment's template.")
-
-
 @transaction.atomic
 def signoff_request(*, deployment: Deployment, user) -> Deployment:
     """draft → in review: the roles are asked to sign."""
-    require_team_member(team=deployment.team, user=user)
+    require_member(team=deployment.team, user=user)
     deployment = _lock(deployment)
     if deployment.state != DeploymentState.DRAFT:
         raise SignOffConflict(
@@ -129,7 +128,7 @@ def signoff_record(
     deployment = _lock(deployment)
     if deployment.state == DeploymentState.DRAFT:
         raise SignOffConflict("Sign-off has not been requested yet for this deployment.")
-    if deployment.state in CLOSED_STATES:
+    if deployment.is_closed:
         raise SignOffConflict(
             f"The record is closed: the deployment is {deployment.get_state_display()}."
         )
@@ -171,7 +170,7 @@ def signoff_record(
                 role=role,
                 sequence=sequence,
                 user=user,
-                printed_name=printed_name(user),
+                printed_name=display_name(user),
                 signed_at=timezone.now(),
                 meaning=meaning,
                 comment=comment,
@@ -215,7 +214,7 @@ def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
     if not reason:
         raise ValidationError({"reason": "Say why the sign-off is revoked."})
     deployment = _lock(deployment)
-    if deployment.state in CLOSED_STATES:
+    if deployment.is_closed:
         raise SignOffConflict(
             f"The record is closed: the deployment is {deployment.get_state_display()}."
         )
@@ -239,7 +238,7 @@ def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
         obj=signoff,
         deployment=deployment,
         before={"role": signoff.role.name, "meaning": signoff.meaning},
-        after={"revoked_by": printed_name(user)},
+        after={"revoked_by": display_name(user)},
         reason=reason,
     )
     notifications.announce(
@@ -247,12 +246,6 @@ def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
     )
     _settle(deployment, _standings(deployment), actor=user)
     return revocation
-
-
-def _record_enqueue(deployment_id: int) -> None:
-    from signoff.records.services import record_enqueue
-
-    record_enqueue(deployment_id)
 
 
 def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor) -> None:
@@ -266,7 +259,7 @@ def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor)
             reason="every role approved: " + ", ".join(s.role.name for s in all_standings),
         )
         notifications.announce("approved", deployment_id=deployment.pk)
-        _record_enqueue(deployment.pk)
+        record_enqueue(deployment.pk)
     elif deployment.state == DeploymentState.APPROVED and not approving:
         why = "; ".join(f"{s.role.name} {s.status_label}" for s in all_standings if not s.approving)
         _transition(deployment, to=DeploymentState.IN_REVIEW, actor=actor, reason=why)
@@ -306,7 +299,7 @@ def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleSta
             signoff_id=standing.active.pk,
             changes=standing.changes[:20],
         )
-    if deployment.state not in CLOSED_STATES:
+    if not deployment.is_closed:
         _settle(deployment, all_standings, actor=actor)
     return turned
 
@@ -314,7 +307,7 @@ def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleSta
 def _require_waiver_authority(item: ChecklistItem, user) -> None:
     """Whoever signs for the item's role accepts its risk; unowned items need a Tech Lead."""
     team = item.section.deployment.team
-    role = item.owner_role or Role.objects.filter(slug="tech-lead").first()
+    role = item.owner_role or Role.objects.filter(slug=UNOWNED_ITEM_ROLE_SLUG).first()
     if role is None:
         raise PermissionDenied("No role may waive this item.")
     require_role(team=team, role=role, user=user)
@@ -324,7 +317,7 @@ def _require_waiver_authority(item: ChecklistItem, user) -> None:
 def waiver_grant(*, item: ChecklistItem, user, reason: str, expires_at: datetime) -> Waiver:
     _require_waiver_authority(item, user)
     deployment = _lock(item.section.deployment)
-    if deployment.state in CLOSED_STATES:
+    if deployment.is_closed:
         raise SignOffConflict(
             f"The record is closed: the deployment is {deployment.get_state_display()}."
         )
@@ -389,7 +382,7 @@ def waiver_withdraw(*, waiver: Waiver, user, reason: str) -> Waiver:
 @transaction.atomic
 def deployment_mark_deployed(*, deployment: Deployment, user, deployed_at: datetime) -> Deployment:
     """approved → deployed, recording the Deployment Date; only while every approval holds."""
-    require_team_member(team=deployment.team, user=user)
+    require_member(team=deployment.team, user=user)
     deployment = _lock(deployment)
     if deployment.state != DeploymentState.APPROVED:
         raise SignOffConflict(
@@ -418,7 +411,7 @@ def post_check_record(*, check: PostDeploymentCheck, user, note: str) -> PostDep
     """Tick one Post-Deployment Note, by a named person with what they saw; the last one
     makes the deployment verified."""
     deployment = check.deployment
-    require_team_member(team=deployment.team, user=user)
+    require_member(team=deployment.team, user=user)
     note = note.strip()
     if not note:
         raise ValidationError({"note": "Say what you checked and what you saw."})
@@ -449,5 +442,5 @@ def post_check_record(*, check: PostDeploymentCheck, user, note: str) -> PostDep
             actor=user,
             reason="every post-deployment check recorded",
         )
-        _record_enqueue(deployment.pk)
+        record_enqueue(deployment.pk)
     return check

@@ -1,7 +1,7 @@
 from django.db import migrations
 from django.utils.text import slugify
 
-from signoff.teams.models import DEFAULT_SECTION_OWNERS, SEED_ROLES
+from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS, SEED_ROLES
 
 DESCRIPTIONS = {
     "Tech Lead": "Owns Performance, Testing and Operational.",

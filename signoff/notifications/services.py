@@ -2,7 +2,9 @@
 
 Services call `announce()` inside their transaction. The tasks are enqueued only when it
 commits, and a broker that is down is logged, never raised: a notification can neither block
-nor undo a sign-off. `notification_compose()` builds the one message both channels send.
+nor undo a sign-off. `notification_compose()` builds the one message both channels send: its
+title and body come from the templates in templates/signoff/notifications/ (one subject and
+one body per kind, plain text), the webhook's Slack escaping is done here.
 """
 
 import logging
@@ -14,11 +16,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from readiness.checklists.models import Deployment, DeploymentState
-from signoff.lifecycle.models import Meaning, SignOff
-from signoff.lifecycle.selectors import required_roles
+from readiness.people import display_name
+from signoff.signatures.models import Meaning, SignOff
+from signoff.signatures.selectors import required_roles
 from signoff.teams.models import Role, RoleMembership
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,8 @@ SIGNOFF_KINDS = ("signed", "revoked", "stale")
 # The person who signed or revoked knows it already; everyone else concerned is told.
 ACTOR_EXCLUDED_KINDS = ("signed", "revoked")
 SUBJECT_PREFIX = "[Readiness] "
+# <kind>-subject.txt renders the title (the prefix is added here), <kind>-body.txt the body.
+TEMPLATE_DIR = "signoff/notifications"
 COMMENT_LABELS = {
     Meaning.APPROVE: "Comment",
     Meaning.APPROVE_WITH_CONDITIONS: "Conditions",
@@ -185,83 +191,62 @@ def notification_recipients(
     return tuple(unique.values())
 
 
+def _render(kind: str, context: dict) -> tuple[str, str]:
+    """The title and body of one kind, from its two templates.
+
+    The templates are plain text (autoescape off in each). The title is one line: what the
+    template leaves around it is stripped. The body ends where its last line does: the
+    newlines the template files end with are dropped.
+    """
+    title = render_to_string(f"{TEMPLATE_DIR}/{kind}-subject.txt", context).strip()
+    body = render_to_string(f"{TEMPLATE_DIR}/{kind}-body.txt", context).rstrip("\n")
+    return title, body
+
+
 def _requested(deployment: Deployment, actor) -> tuple[str, str]:
-    who = _name(actor) if actor else "Someone"
     roles = required_roles(deployment, list(Role.objects.all()))
-    lines = [
-        f"{who} requested sign-off for {deployment} (team {deployment.team}).",
-        "",
-        "Roles to sign:",
-        *(f"- {role}: {_role_url(deployment, role)}" for role in roles),
-        "",
-        f"Deployment: {_deployment_url(deployment)}",
-    ]
-    return f"Sign-off requested: {deployment}", "\n".join(lines)
+    return _render(
+        "requested",
+        {
+            "deployment": deployment,
+            "who": display_name(actor) if actor else "Someone",
+            "roles": [(role, _role_url(deployment, role)) for role in roles],
+            "deployment_url": _deployment_url(deployment),
+        },
+    )
 
 
 def _signed(deployment: Deployment, signoff: SignOff) -> tuple[str, str]:
-    meaning = signoff.get_meaning_display()
-    lines = [
-        f"{signoff.printed_name} signed for {signoff.role} on {deployment} "
-        f"(team {deployment.team}).",
-        "",
-        f"Meaning: {meaning}",
-        f"Signed at: {_utc(signoff.signed_at)}",
-        *_comment_lines(signoff),
-        "",
-        *_links(deployment, signoff.role),
-    ]
-    return f"{signoff.role} sign-off {meaning}: {deployment}", "\n".join(lines)
+    return _render("signed", _signoff_context(deployment, signoff))
 
 
 def _revoked(deployment: Deployment, signoff: SignOff, revocation) -> tuple[str, str]:
-    lines = [
-        f"{_name(revocation.revoked_by)} revoked the {signoff.role} sign-off of "
-        f"{signoff.printed_name} on {deployment} (team {deployment.team}).",
-        "",
-        f"Revoked sign-off: {signoff.get_meaning_display()}, signed at {_utc(signoff.signed_at)}",
-        *_comment_lines(signoff),
-        f"Revoked at: {_utc(revocation.revoked_at)}",
-        f"Reason for revoking: {revocation.reason}",
-        "",
-        f"{signoff.role} has to sign again.",
-        "",
-        *_links(deployment, signoff.role),
-    ]
-    return f"{signoff.role} sign-off revoked: {deployment}", "\n".join(lines)
+    context = _signoff_context(deployment, signoff)
+    context["revocation"] = {
+        "revoked_by": display_name(revocation.revoked_by),
+        "revoked_at": _utc(revocation.revoked_at),
+        "reason": revocation.reason,
+    }
+    return _render("revoked", context)
 
 
 def _stale(deployment: Deployment, signoff: SignOff, changes: list[str]) -> tuple[str, str]:
-    lines = [
-        f"The {signoff.role} sign-off of {signoff.printed_name} on {deployment} "
-        f"(team {deployment.team}) no longer holds: what it covered has changed since.",
-        "",
-        f"Stale sign-off: {signoff.get_meaning_display()}, signed at {_utc(signoff.signed_at)}",
-        *_comment_lines(signoff),
-    ]
-    if changes:
-        lines += ["", "What changed:", *(f"- {change}" for change in changes)]
-    lines += [
-        "",
-        f"{signoff.role} has to review and sign again.",
-        "",
-        *_links(deployment, signoff.role),
-    ]
-    return f"{signoff.role} sign-off stale: {deployment}", "\n".join(lines)
+    context = _signoff_context(deployment, signoff)
+    context["changes"] = changes
+    return _render("stale", context)
 
 
 def _reprobe_errors(deployment: Deployment, errors: list[str]) -> tuple[str, str]:
-    lines = [
-        f"The scheduled re-probe of {deployment} (team {deployment.team}) could not check "
-        f"{len(errors)} probe{'s' if len(errors) != 1 else ''}. Their last verdicts stay in "
-        "force and no sign-off changed; until the errors are fixed, drift there goes unseen.",
-        "",
-        "Errors:",
-        *(f"- {error}" for error in errors),
-        "",
-        f"Deployment: {_deployment_url(deployment)}",
-    ]
-    return f"Re-probe errors: {deployment}", "\n".join(lines)
+    return _render(
+        "reprobe_errors",
+        {
+            "deployment": deployment,
+            "errors": errors,
+            # A string: the template engine would localize a number.
+            "error_count": str(len(errors)),
+            "deployment_url": _deployment_url(deployment),
+        },
+    )
 
 
 def _approved(deployment: Deployment) -> tuple[str, str]:
@@ -272,33 +257,43 @@ def _approved(deployment: Deployment) -> tuple[str, str]:
         .order_by("role__position", "sequence")
     ):
         latest[signoff.role_id] = signoff
-    lines = [f"{deployment} (team {deployment.team}) is approved: every role signed.", ""]
-    for signoff in latest.values():
-        if _revocation(signoff) is not None:
-            continue
-        lines.append(
-            f"- {signoff.role}: {signoff.printed_name}, {signoff.get_meaning_display()}, "
-            f"{_utc(signoff.signed_at)}"
-        )
-        lines += [f"  {line}" for line in _comment_lines(signoff)]
-    if deployment.state == DeploymentState.IN_REVIEW:
-        # Composed late (a backlog, retries) after a sign-off was revoked or turned stale.
-        lines += ["", "Since then a sign-off stopped holding: the deployment is back in review."]
-    lines += ["", f"Deployment: {_deployment_url(deployment)}"]
-    return f"Deployment approved: {deployment}", "\n".join(lines)
+    return _render(
+        "approved",
+        {
+            "deployment": deployment,
+            "signoffs": [
+                _signoff_fields(signoff)
+                for signoff in latest.values()
+                if _revocation(signoff) is None
+            ],
+            # Composed late (a backlog, retries) after a sign-off was revoked or turned stale.
+            "back_in_review": deployment.state == DeploymentState.IN_REVIEW,
+            "deployment_url": _deployment_url(deployment),
+        },
+    )
 
 
-def _comment_lines(signoff: SignOff) -> list[str]:
-    if not signoff.comment:
-        return []
-    return [f"{COMMENT_LABELS.get(signoff.meaning, 'Comment')}: {signoff.comment}"]
+def _signoff_context(deployment: Deployment, signoff: SignOff) -> dict:
+    """What the templates of an event about one sign-off read."""
+    return {
+        "deployment": deployment,
+        "signoff": _signoff_fields(signoff),
+        "role_url": _role_url(deployment, signoff.role),
+        "deployment_url": _deployment_url(deployment),
+    }
 
 
-def _links(deployment: Deployment, role: Role) -> list[str]:
-    return [
-        f"Role: {_role_url(deployment, role)}",
-        f"Deployment: {_deployment_url(deployment)}",
-    ]
+def _signoff_fields(signoff: SignOff) -> dict:
+    """One sign-off as the templates show it, formatted here (the engine would localize the
+    time); `comment.txt` reads `comment` and `comment_label`."""
+    return {
+        "role": signoff.role,
+        "printed_name": signoff.printed_name,
+        "meaning": signoff.get_meaning_display(),
+        "signed_at": _utc(signoff.signed_at),
+        "comment": signoff.comment,
+        "comment_label": COMMENT_LABELS.get(signoff.meaning, "Comment"),
+    }
 
 
 def _deployment_url(deployment: Deployment) -> str:
@@ -314,10 +309,6 @@ def _revocation(signoff: SignOff):
         return signoff.revocation
     except ObjectDoesNotExist:
         return None
-
-
-def _name(user) -> str:
-    return user.get_full_name().strip() or user.get_username()
 
 
 def _utc(moment: datetime) -> str:

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from signoff.lifecycle.models import SignOff
+from signoff.signatures.models import SignOff
 
 
 def record_upload_to(record: "SignedRecord", filename: str) -> str:

@@ -15,19 +15,19 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from readiness.audit.services import audit_record
-from readiness.checklists.models import Deployment, DeploymentState
-from signoff.lifecycle.selectors import standings
+from readiness.checklists.models import RECORD_STATES, Deployment
 from signoff.records import pdf, signing
 from signoff.records.models import SignedRecord
 from signoff.records.snapshot import record_snapshot
+from signoff.signatures.selectors import standings
 
 log = logging.getLogger(__name__)
 
 # The states a stored record is made in: at approval, and when the post-deployment checks
 # close the record.
-RECORD_STATES = (DeploymentState.APPROVED, DeploymentState.VERIFIED)
 
 
 def record_enqueue(deployment_id: int) -> None:
@@ -138,11 +138,8 @@ def _store(deployment, snapshot, record_id, data: bytes, signed) -> SignedRecord
 
 
 def record_filename(deployment: Deployment, number: int) -> str:
-    safe = "".join(
-        ch if ch.isalnum() or ch in "-._" else "-"
-        for ch in f"{deployment.service}-{deployment.version}-{deployment.environment}"
-    )
-    return f"readiness-{safe}-record-{number}.pdf"
+    name = f"{deployment.service}-{deployment.version}-{deployment.environment}"
+    return get_valid_filename(f"readiness-{name}-record-{number}.pdf")
 
 
 def draft_pdf(deployment: Deployment) -> bytes:

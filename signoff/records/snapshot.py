@@ -25,10 +25,12 @@ from readiness.checklists.models import (
     DeploymentSection,
     ItemStatus,
 )
-from readiness.checklists.selectors import RESULT_ORDER, probe_keys_by_item
 from readiness.evidence.selectors import latest_verdicts
-from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeResult, ProbeRun
-from signoff.lifecycle.selectors import (
+from readiness.people import display_name
+from readiness.probe_runs.models import ProbeResult
+from readiness.probe_runs.selectors import RESULT_ORDER, finished_runs
+from readiness.probes.base import ATTENTION_STATUSES, STATUS_TITLES, is_manual, probes_by_item
+from signoff.signatures.selectors import (
     RoleStanding,
     active_waivers,
     all_approving,
@@ -41,14 +43,8 @@ SNAPSHOT_FORMAT = 1
 # A probe may judge thousands of resources; the record lists the first ones of each result
 # and says how many more the probe run holds, so one noisy account cannot make it 500 pages.
 MAX_FINDINGS_PER_RESULT = 25
-FAILING_FINDINGS = ("fail", "warn", "error")
-PROBE_STATUS_WORDS = {
-    "pass": "Pass",
-    "fail": "Fail",
-    "warn": "Warning",
-    "error": "Error",
-    "not_applicable": "N/A",
-}
+FAILING_FINDINGS = ATTENTION_STATUSES
+PROBE_STATUS_WORDS = STATUS_TITLES
 SIGNATURE_STATUS_WORDS = {"missing": "Not signed", "revoked": "Revoked", "stale": "Stale"}
 
 
@@ -291,7 +287,7 @@ class RecordSnapshot:
 def _name(user) -> str:
     if user is None:
         return ""
-    return user.get_full_name().strip() or user.get_username()
+    return display_name(user)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -556,13 +552,7 @@ def record_snapshot(
         .order_by("section__position", "position")
     )
     # The same run the sign-offs bind (signoff.selectors.latest_results): the newest closed one.
-    run = (
-        ProbeRun.objects.filter(deployment=deployment)
-        .exclude(state__in=ACTIVE_RUN_STATES)
-        .select_related("requested_by")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    run = finished_runs().filter(deployment=deployment).select_related("requested_by").first()
     results_by_item: dict[int, list[ProbeResult]] = {}
     result_count = 0
     if run is not None:
@@ -578,7 +568,7 @@ def record_snapshot(
     checks = list(
         deployment.post_deployment_checks.select_related("checked_by").order_by("position")
     )
-    covered = probe_keys_by_item()
+    covered = probes_by_item()
     verdicts = latest_verdicts([deployment.pk])
 
     items_by_section: dict[int, list] = {}
@@ -592,7 +582,7 @@ def record_snapshot(
                 f"{number}.{position}",
                 [_probe_line(result) for result in results_by_item.get(item.pk, [])],
                 waivers.get(item.pk),
-                any(not p.supporting for p in covered.get((section.title, item.title), [])),
+                not is_manual(covered.get((section.title, item.title), [])),
                 _evidence_line(verdicts.get(item.pk)),
             )
             for position, item in enumerate(items_by_section.get(section.pk, []), start=1)

@@ -3,21 +3,6 @@
 from django.conf import settings
 from django.db import models
 
-# The Final Sign-Off roles of the seed checklist, in its order, and the sections each owns
-# by default (Product reads the whole checklist's summary and owns no items).
-SEED_ROLES = ("Tech Lead", "Security", "DevOps", "Product")
-DEFAULT_SECTION_OWNERS = {
-    "Security": "Security",
-    "Compliance": "Security",
-    "Reliability": "DevOps",
-    "Monitoring & Observability": "DevOps",
-    "Cost Optimization": "DevOps",
-    "Deployment": "DevOps",
-    "Performance": "Tech Lead",
-    "Testing": "Tech Lead",
-    "Operational": "Tech Lead",
-}
-
 
 class Role(models.Model):
     """A sign-off role (Tech Lead, Security, DevOps, Product)."""

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from readiness.audit import export as audit_export
 from readiness.audit.services import verify_chain
 from readiness.checklists.selectors import deployments_visible_to
+from readiness.people import display_name_with_username as person
 from signoff.teams import services as memberships
 from signoff.teams.models import Role, RoleMembership
 
@@ -21,14 +22,9 @@ TEAM_TEMPLATE = "signoff/team.html"
 AUDIT_TEMPLATE = "signoff/audit.html"
 
 
-def _person(user) -> str:
-    full = user.get_full_name().strip()
-    return f"{full} ({user.get_username()})" if full else user.get_username()
-
-
 class MemberChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
-        return _person(obj)
+        return person(obj)
 
 
 class RoleAddForm(forms.Form):
@@ -112,16 +108,16 @@ def _team_change(action: str, data: dict, *, team, actor) -> str:
         membership = memberships.membership_add(
             team=team, user=data["user"], role=data["role"], actor=actor
         )
-        return f"{_person(membership.user)} now holds {membership.role} in {team}."
+        return f"{person(membership.user)} now holds {membership.role} in {team}."
     if action == "role_remove":
         membership = data["membership"]
         memberships.membership_remove(membership=membership, actor=actor)
-        return f"{_person(membership.user)} no longer holds {membership.role} in {team}."
+        return f"{person(membership.user)} no longer holds {membership.role} in {team}."
     if action == "member_add":
         memberships.team_member_add(team=team, user=data["username"], actor=actor)
-        return f"Added {_person(data['username'])} to {team}."
+        return f"Added {person(data['username'])} to {team}."
     memberships.team_member_remove(team=team, user=data["user"], actor=actor)
-    return f"Removed {_person(data['user'])} from {team}, with the roles they held in it."
+    return f"Removed {person(data['user'])} from {team}, with the roles they held in it."
 
 
 def _team_context(team, user, *, bound: dict, errors: list[str], notice: str) -> dict:

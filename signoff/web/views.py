@@ -9,8 +9,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from readiness.checklists import selectors as readiness_selectors
-from readiness.checklists.models import ChecklistItem, DeploymentState
-from signoff.lifecycle import selectors, services
+from readiness.checklists.models import SIGNABLE_STATES, ChecklistItem
+from readiness.checklists.ownership import UNOWNED_ITEM_ROLE_SLUG
+from readiness.checklists.teams import require_member
+from readiness.probe_runs import selectors as probe_run_selectors
+from readiness.probes.base import probes_by_item
+from signoff import presenters
+from signoff.lifecycle import services
 from signoff.lifecycle.forms import (
     MEANING_HELP,
     DeployedForm,
@@ -19,12 +24,12 @@ from signoff.lifecycle.forms import (
     SignForm,
     WaiverForm,
 )
-from signoff.lifecycle.models import SignOff, Waiver
+from signoff.signatures import selectors
+from signoff.signatures.models import SignOff, Waiver
 from signoff.teams.models import Role
 
 ROLE_TEMPLATE = "signoff/role.html"
 LIFECYCLE_TEMPLATE = "signoff/lifecycle.html"
-CLOSED = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
 
 
 def _deployment(request, pk: int):
@@ -43,7 +48,7 @@ def _role_context(request, deployment, role, **forms) -> dict:
         raise Http404(f"{role} does not sign for this deployment's template.")
     held = selectors.roles_of(user=request.user, team=deployment.team)
     is_member = role.pk in held
-    closed = deployment.state in CLOSED
+    closed = deployment.is_closed
     waivers = selectors.item_waivers(deployment)
     blocked_ids = {b.item.pk for b in standing.blockers} | {b.item.pk for b in standing.waived}
     entries = {entry["id"]: entry for entry in standing.state["items"]}
@@ -57,12 +62,10 @@ def _role_context(request, deployment, role, **forms) -> dict:
     )
     if editable:
         # Members edit their items here with the checklist page's own item cards.
-        from readiness.web.views import _decorate_item
-
-        results = readiness_selectors.results_by_item(
-            readiness_selectors.latest_finished_run(deployment)
+        results = probe_run_selectors.results_by_item(
+            probe_run_selectors.latest_finished_run(deployment)
         )
-        coverage = readiness_selectors.probe_keys_by_item()
+        coverage = probes_by_item()
     for item in standing.items:
         item.waiver_history = waivers.get(item.pk, [])
         item.probe_entries = entries[item.pk].get("probes", [])
@@ -70,11 +73,8 @@ def _role_context(request, deployment, role, **forms) -> dict:
             is_member and not closed and (item.owner_role_id or waiving_role_id) in held
         )
         if editable:
-            _decorate_item(item, item.section, results, coverage)
-    can_sign = is_member and deployment.state in (
-        DeploymentState.IN_REVIEW,
-        DeploymentState.APPROVED,
-    )
+            presenters.decorate_item(item, item.section, results, coverage)
+    can_sign = is_member and deployment.state in SIGNABLE_STATES
     other_signature = next(
         (
             s
@@ -113,7 +113,7 @@ def _role_context(request, deployment, role, **forms) -> dict:
 
 
 def _tech_lead_id() -> int | None:
-    return Role.objects.filter(slug="tech-lead").values_list("pk", flat=True).first()
+    return Role.objects.filter(slug=UNOWNED_ITEM_ROLE_SLUG).values_list("pk", flat=True).first()
 
 
 def _summary(standing) -> list[dict]:
@@ -257,7 +257,7 @@ def _item(deployment, item_id: int) -> ChecklistItem:
 
 
 def _waiver_role(item: ChecklistItem) -> Role:
-    return item.owner_role or get_object_or_404(Role, slug="tech-lead")
+    return item.owner_role or get_object_or_404(Role, slug=UNOWNED_ITEM_ROLE_SLUG)
 
 
 @require_POST
@@ -358,7 +358,7 @@ def signoff_request(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deployment_deployed(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _deployment(request, pk)
-    services.require_team_member(team=deployment.team, user=request.user)
+    require_member(team=deployment.team, user=request.user)
     form = DeployedForm(request.POST)
     if not form.is_valid():
         problems = " ".join(message for errors in form.errors.values() for message in errors)
@@ -378,7 +378,7 @@ def deployment_deployed(request: HttpRequest, pk: int) -> HttpResponse:
 def post_check(request: HttpRequest, pk: int, check_id: int) -> HttpResponse:
     deployment = _deployment(request, pk)
     check = get_object_or_404(deployment.post_deployment_checks, pk=check_id)
-    services.require_team_member(team=deployment.team, user=request.user)
+    require_member(team=deployment.team, user=request.user)
     form = PostCheckForm(request.POST)
     if not form.is_valid():
         return _lifecycle_error(
@@ -396,15 +396,16 @@ def post_check(request: HttpRequest, pk: int, check_id: int) -> HttpResponse:
 def _lifecycle_error(request, deployment, message: str, *, status: int) -> HttpResponse:
     """Re-render the checklist page with the error above the sign-off block (an htmx request
     gets the block alone); nothing saved."""
-    from readiness.web.views import DETAIL_TEMPLATE, _detail_context, lifecycle_context
-
     if request.htmx:
-        context = {"deployment": deployment, **lifecycle_context(deployment, user=request.user)}
+        context = {
+            "deployment": deployment,
+            **presenters.lifecycle_context(deployment, user=request.user),
+        }
         context["lifecycle_error"] = message
         return render(request, LIFECYCLE_TEMPLATE, context, status=status)
-    context = _detail_context(deployment, user=request.user)
+    context = presenters.checklist_context(deployment, user=request.user)
     context["lifecycle_error"] = message
-    return render(request, DETAIL_TEMPLATE, context, status=status)
+    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=status)
 
 
 @require_GET

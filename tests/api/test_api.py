@@ -20,7 +20,7 @@ from readiness.checklists.models import (
 )
 from readiness.evidence.models import Evidence
 from readiness.probe_runs.models import ProbeRunTrigger
-from signoff.lifecycle.selectors import standing_of
+from signoff.signatures.selectors import standing_of
 from tests.api import samples
 from tests.factories import make_deployment
 from tests.signoff_helpers import approve_all, complete_items, signers_for

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from readiness.audit.models import AuditEvent
 from readiness.audit.services import verify_chain
 from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
-from signoff.lifecycle.models import SignOff
+from signoff.signatures.models import SignOff
 from tests.e2e.test_checklist_flow import is_item_post, item_article, status_label
 from tests.factories import PASSWORD, TeamFactory, make_deployment
 from tests.signoff_helpers import complete_items, signers_for

@@ -4,6 +4,7 @@ import boto3
 from django.core.management.base import BaseCommand, CommandError
 
 from readiness.probe_runs.services import probe_settings
+from readiness.probes.base import ATTENTION_STATUSES
 from readiness.probes.runner import run_all, select
 from readiness.probes.session import known_regions
 
@@ -64,5 +65,5 @@ class Command(BaseCommand):
                 f"{row['summary']}"
             )
             for resource in row["resources"]:
-                if resource["status"] in ("fail", "warn", "error"):
+                if resource["status"] in ATTENTION_STATUSES:
                     self.stdout.write(f"{'':15}  - {resource['id']}: {resource['reason']}")

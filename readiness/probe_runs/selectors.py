@@ -1,0 +1,99 @@
+"""Reads of probe runs and their results, shared by pages, the API, sign-offs and records."""
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from readiness.checklists.models import COMPLETE_STATUSES, DecisionSource, Deployment, ItemStatus
+from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeResult, ProbeRun
+from readiness.probe_runs.verdicts import item_verdict
+from readiness.probes.base import STATUS_ORDER
+
+
+def active_probe_run(deployment) -> ProbeRun | None:
+    return deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
+
+
+def finished_runs() -> QuerySet[ProbeRun]:
+    """Closed runs, newest first: the newest is the one signatures and records bind."""
+    return ProbeRun.objects.exclude(state__in=ACTIVE_RUN_STATES).order_by("-created_at", "-pk")
+
+
+def latest_finished_run(deployment) -> ProbeRun | None:
+    return finished_runs().filter(deployment=deployment).select_related("requested_by").first()
+
+
+def latest_finished_run_ids(deployment_ids) -> QuerySet:
+    """The latest finished run's id of each deployment, as one subquery."""
+    latest = finished_runs().filter(deployment=OuterRef("pk")).values("pk")[:1]
+    return (
+        Deployment.objects.filter(pk__in=deployment_ids)
+        .annotate(latest_run=Subquery(latest))
+        .values_list("latest_run", flat=True)
+    )
+
+
+# Worst first, unfinished results last.
+RESULT_ORDER = {**STATUS_ORDER, "": len(STATUS_ORDER)}
+
+
+def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
+    """The run's results per checklist item id, worst first."""
+    if run is None:
+        return {}
+    grouped: dict[int, list[ProbeResult]] = {}
+    results = run.results.filter(item__isnull=False).order_by("probe_key", "region")
+    for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
+        grouped.setdefault(result.item_id, []).append(result)
+    return grouped
+
+
+def result_counts(results: list[ProbeResult]) -> list[tuple[str, int]]:
+    """[(status, count)] worst first, for a compact summary of an item's evidence."""
+    counts: dict[str, int] = {}
+    for result in results:
+        status = result.status or result.state
+        counts[status] = counts.get(status, 0) + 1
+    return sorted(counts.items(), key=lambda pair: RESULT_ORDER.get(pair[0], 5))
+
+
+def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, list]]]]:
+    """[(section, [(item, results)])] in checklist order, for the run's results page."""
+    results = list(run.results.select_related("item__section").order_by("probe_key", "region"))
+    order = {
+        (r.section_title, r.item_title): (
+            r.item.section.position if r.item else 99,
+            r.item.position if r.item else 99,
+        )
+        for r in results
+    }
+    sections: dict[str, dict[str, list]] = {}
+    ordered = sorted(
+        results,
+        key=lambda r: (order[(r.section_title, r.item_title)], RESULT_ORDER.get(r.status, 5)),
+    )
+    for result in ordered:
+        sections.setdefault(result.section_title, {}).setdefault(result.item_title, []).append(
+            result
+        )
+    return [(section, list(items.items())) for section, items in sections.items()]
+
+
+def probe_conflict(item, results: list[ProbeResult]) -> str:
+    """What the latest probes say against a person's decision, or '' when they agree."""
+    if item.source != DecisionSource.PERSON or not results:
+        return ""
+    proposed = item_verdict([r.status for r in results])
+    if proposed == ItemStatus.FAILED and item.status in COMPLETE_STATUSES:
+        return "The latest probe run failed this item; a person marked it " + (
+            item.get_status_display().lower()
+        )
+    if proposed == ItemStatus.DONE and item.status == ItemStatus.FAILED:
+        return "The latest probe run passed this item; a person marked it failed"
+    return ""
+
+
+def with_counts(run: ProbeRun | None) -> ProbeRun | None:
+    """Attach `counts` {status: n} of a run's finished results (one query)."""
+    if run is not None:
+        rows = run.results.exclude(status="").values("status").annotate(n=Count("id"))
+        run.counts = {row["status"]: row["n"] for row in rows}
+    return run

@@ -1,0 +1,609 @@
+"""What each role approves and where it stands: the canonical state, its digest, the changes
+since signing, the blockers. Shared by the role pages, the dashboard, services and the PDF.
+
+A sign-off binds the SHA-256 of `canonical_state()`: the deployment's identity and, per item
+the role owns, status, note, evidence, n/a reason, active waiver and the verdict of each
+probe and region. A role that owns no items (Product) signs for the whole checklist's
+summary: every item's status and whether it is waived. Changing anything in that
+serialization makes the sign-off stale; changing anything outside it does not.
+
+Probe verdicts, not their wording, are bound (format 2): a daily re-probe that finds 13 log
+groups where there were 12, all passing, is not a change of what was approved, while a pass
+that turns into a failure is drift. A probe that errors (AWS unreachable, throttled, denied)
+leaves the verdict before it in force: not knowing is not a change either.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from readiness.checklists.models import (
+    COMPLETE_STATUSES,
+    ChecklistItem,
+    Deployment,
+    DeploymentState,
+    ItemStatus,
+)
+from readiness.evidence.models import EvidenceVerdict
+from readiness.people import display_name
+from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult, ProbeRun
+from readiness.probes.base import registry
+from signoff.signatures.models import SignOff, Waiver
+from signoff.teams.models import Role, RoleMembership
+
+CANONICAL_FORMAT = 2
+STATUS_WORDS = {
+    ItemStatus.OPEN: "open",
+    ItemStatus.DONE: "done",
+    ItemStatus.NOT_APPLICABLE: "n/a",
+    ItemStatus.FAILED: "failed",
+}
+
+
+def digest_of(state: dict) -> str:
+    """SHA-256 of the state as sorted, compact UTF-8 JSON: the same state, the same digest."""
+    encoded = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def deployment_identity(deployment: Deployment) -> dict:
+    return {
+        "id": deployment.pk,
+        "team": deployment.team.slug,
+        "service": deployment.service,
+        "environment": deployment.environment,
+        "version": deployment.version,
+        "template": f"{deployment.template.name} v{deployment.template.version}",
+    }
+
+
+def _waiver_state(waiver: Waiver | None) -> dict | None:
+    if waiver is None:
+        return None
+    return {
+        "id": waiver.pk,
+        "reason": waiver.reason,
+        "granted_by": display_name(waiver.granted_by),
+        "expires_at": waiver.expires_at.isoformat(),
+    }
+
+
+def canonical_state(
+    *,
+    deployment: Deployment,
+    role: Role,
+    items: list,
+    probes: dict,
+    waivers: dict,
+    evidence: dict | None = None,
+) -> dict:
+    """What `role` approves on `deployment`, as plain JSON values (see the module docstring).
+
+    `items` are the deployment's items with `section` loaded, `probes` {item id: [result
+    dicts]}, `waivers` {item id: active Waiver} and `evidence` {item id: the newest CI
+    evidence verdict as a dict}.
+    """
+    owned = [item for item in items if item.owner_role_id == role.pk]
+    if owned:
+        entries = [
+            {
+                "id": item.pk,
+                "section": item.section.title,
+                "title": item.title,
+                "status": item.status,
+                "note": item.note,
+                "evidence_url": item.evidence_url,
+                "na_reason": item.na_reason,
+                "waiver": _waiver_state(waivers.get(item.pk)),
+                "probes": [
+                    {key: result[key] for key in BOUND_PROBE_FIELDS}
+                    for result in probes.get(item.pk, [])
+                ],
+                "ci_evidence": (evidence or {}).get(item.pk),
+            }
+            for item in owned
+        ]
+        scope = "items"
+    else:
+        entries = [
+            {
+                "id": item.pk,
+                "section": item.section.title,
+                "title": item.title,
+                "status": item.status,
+                "waived": item.pk in waivers,
+            }
+            for item in items
+        ]
+        scope = "summary"
+    return {
+        "format": CANONICAL_FORMAT,
+        "deployment": deployment_identity(deployment),
+        "role": role.name,
+        "scope": scope,
+        "items": entries,
+    }
+
+
+def _word(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
+
+
+def state_changes(signed: dict, current: dict, evidence: dict | None = None) -> list[str]:
+    """What changed between the state a role signed and the state now, in words.
+
+    `evidence` ({(item id, probe, region): result dict of latest_results()}) dates a probe's
+    drift and names what fails.
+    """
+    evidence = evidence or {}
+    changes = []
+    before_identity, after_identity = signed.get("deployment", {}), current["deployment"]
+    for key in ("service", "environment", "version", "team", "template"):
+        if before_identity.get(key) != after_identity.get(key):
+            changes.append(f"{key}: {before_identity.get(key)} → {after_identity.get(key)}")
+    before_items = {entry["id"]: entry for entry in signed.get("items", [])}
+    after_items = {entry["id"]: entry for entry in current["items"]}
+    for item_id, after in after_items.items():
+        before = before_items.get(item_id)
+        title = after["title"]
+        if before is None:
+            changes.append(f"{title}: now in scope")
+            continue
+        if before.get("status") != after["status"]:
+            changes.append(f"{title}: {_word(before.get('status'))} → {_word(after['status'])}")
+        if "ci_evidence" in after and before.get("ci_evidence") != after["ci_evidence"]:
+            new = after["ci_evidence"] or {}
+            verdict = "passing" if new.get("passed") else "failing"
+            changes.append(f"{title}: new CI evidence ({new.get('kind')}, {verdict})")
+        for key, label in (
+            ("note", "note"),
+            ("evidence_url", "evidence"),
+            ("na_reason", "n/a reason"),
+        ):
+            if key in after and before.get(key) != after[key]:
+                changes.append(f"{title}: {label} changed")
+        if "waiver" in after and before.get("waiver") != after["waiver"]:
+            if after["waiver"] is None:
+                changes.append(f"{title}: waiver expired or withdrawn")
+            elif before.get("waiver") is None:
+                changes.append(f"{title}: waiver granted")
+            else:
+                changes.append(f"{title}: waiver changed")
+        if "waived" in after and before.get("waived") != after["waived"]:
+            changes.append(f"{title}: " + ("waived" if after["waived"] else "waiver ended"))
+        if "probes" in after and before.get("probes") != after["probes"]:
+            changes.extend(
+                _probe_changes(
+                    title,
+                    before.get("probes") or [],
+                    after["probes"],
+                    {key[1:]: value for key, value in evidence.items() if key[0] == item_id},
+                )
+            )
+    for item_id, before in before_items.items():
+        if item_id not in after_items:
+            changes.append(f"{before['title']}: no longer in scope")
+    return changes
+
+
+def _probe_changes(title: str, before: list, after: list, evidence: dict) -> list[str]:
+    def keyed(results):
+        return {(r["probe"], r["region"]): r for r in results}
+
+    old, new = keyed(before), keyed(after)
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        probe, region = key
+        where = f"{probe} [{region}]"
+        was, now = old.get(key), new.get(key)
+        seen = evidence.get(key) or {}
+        when = f" on {seen['checked_on']}" if seen.get("checked_on") else ""
+        detail = seen.get("detail") or seen.get("summary") or ""
+        detail = f": {detail}" if detail else ""
+        if was is None:
+            changes.append(f"{title}: probe {where} now {now['status']}{when}{detail}")
+        elif now is None:
+            changes.append(f"{title}: probe {where} no longer reported")
+        elif was["status"] != now["status"]:
+            changes.append(
+                f"{title}: probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
+            )
+        elif was != now:
+            changes.append(f"{title}: probe {where} evidence changed")
+    return changes
+
+
+@dataclass(frozen=True)
+class Blocker:
+    item: ChecklistItem
+    waiver: Waiver | None
+
+    @property
+    def status_word(self) -> str:
+        return _word(self.item.status)
+
+
+@dataclass
+class RoleStanding:
+    """One role on one deployment: its signatures, the state now, and whether it holds."""
+
+    role: Role
+    state: dict
+    digest: str
+    items: list
+    blockers: list[Blocker]
+    waived: list[Blocker]
+    signoffs: list[SignOff] = field(default_factory=list)
+
+    @property
+    def current(self) -> SignOff | None:
+        """The latest signature of the role, revoked or not."""
+        return self.signoffs[-1] if self.signoffs else None
+
+    @property
+    def active(self) -> SignOff | None:
+        """The latest signature unless it was revoked."""
+        current = self.current
+        if current is None or getattr(current, "revoked", None):
+            return None
+        return current
+
+    @property
+    def fresh(self) -> bool:
+        return self.active is not None and self.active.digest == self.digest
+
+    @property
+    def approving(self) -> bool:
+        return self.fresh and self.active.is_approval
+
+    @property
+    def status(self) -> str:
+        """missing, revoked, stale, or the meaning of a fresh signature."""
+        if self.current is None:
+            return "missing"
+        if self.active is None:
+            return "revoked"
+        if not self.fresh:
+            return "stale"
+        return self.active.meaning
+
+    @property
+    def status_label(self) -> str:
+        if self.status in ("missing", "revoked", "stale"):
+            return {"missing": "not signed", "revoked": "revoked", "stale": "stale"}[self.status]
+        return self.active.get_meaning_display()
+
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def changes(self) -> list[str]:
+        if self.active is None or self.fresh:
+            return []
+        if not hasattr(self, "_changes"):
+            self._changes = state_changes(
+                self.active.approved_state, self.state, drift_evidence(self.evidence)
+            )
+        return self._changes
+
+    @property
+    def summary_scope(self) -> bool:
+        return self.state["scope"] == "summary"
+
+
+def required_roles(deployment: Deployment, roles: list[Role]) -> list[Role]:
+    """The roles of the template's Final Sign-Off table that exist here, in their order."""
+    wanted = list(deployment.template.sign_off_roles or [])
+    by_name = {role.name: role for role in roles}
+    chosen = [by_name[name] for name in wanted if name in by_name]
+    return chosen or list(roles)
+
+
+def _signoffs(deployment_ids) -> QuerySet[SignOff]:
+    return (
+        SignOff.objects.filter(deployment_id__in=deployment_ids)
+        .select_related("user", "role", "revocation__revoked_by")
+        .order_by("deployment_id", "role__position", "sequence")
+    )
+
+
+def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
+    """{deployment id: {item id: [result dicts]}}: each probe and region of the deployment's
+    latest finished run, with the newest verdict it has.
+
+    Where that run's result is an error, the newest earlier verdict for the same item, probe
+    and region stands in (marked `carried`, with the error kept as `error`): an outage of
+    AWS or of the worker says nothing about the resources, so it must not change what a
+    signature covers.
+    """
+    latest_run = (
+        ProbeRun.objects.filter(deployment=OuterRef("pk"))
+        .exclude(state__in=ACTIVE_RUN_STATES)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    run_ids = (
+        Deployment.objects.filter(pk__in=deployment_ids)
+        .annotate(latest_run=Subquery(latest_run))
+        .values_list("latest_run", flat=True)
+    )
+    # Supporting evidence (probe.supporting) is shown with an item but proves nothing about
+    # it, so it is not part of what a signature covers.
+    supporting = [key for key, probe in registry().items() if probe.supporting]
+    rows = list(
+        ProbeResult.objects.filter(run_id__in=Subquery(run_ids), item__isnull=False)
+        .exclude(status="")
+        .exclude(probe_key__in=supporting)
+        .order_by("probe_key", "region")
+        .values(*RESULT_FIELDS)
+    )
+    errors = [row for row in rows if row["status"] == ProbeOutcome.ERROR]
+    earlier = _verdicts_before(errors) if errors else {}
+    grouped: dict[int, dict[int, list[dict]]] = {}
+    for row in rows:
+        key = (row["item_id"], row["probe_key"], row["region"])
+        entry = _result_entry(row)
+        if row["status"] == ProbeOutcome.ERROR and key in earlier:
+            entry = {**_result_entry(earlier[key]), "carried": True, "error": row["summary"]}
+        grouped.setdefault(row["run__deployment_id"], {}).setdefault(row["item_id"], []).append(
+            entry
+        )
+    return grouped
+
+
+RESULT_FIELDS = (
+    "pk",
+    "run_id",
+    "run__deployment_id",
+    "item_id",
+    "probe_key",
+    "region",
+    "status",
+    "summary",
+    "finished_at",
+)
+# What of a probe result a signature binds; the rest is evidence shown beside it.
+BOUND_PROBE_FIELDS = ("probe", "region", "status")
+
+
+def _result_entry(row: dict) -> dict:
+    finished = row["finished_at"]
+    return {
+        "probe": row["probe_key"],
+        "region": row["region"],
+        "status": row["status"],
+        "summary": row["summary"],
+        "result_id": row["pk"],
+        "checked_on": finished.astimezone(UTC).date().isoformat() if finished else "",
+        "carried": False,
+    }
+
+
+def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
+    """The newest non-error result of earlier finished runs for each erroring probe."""
+    rows = (
+        ProbeResult.objects.filter(
+            run__deployment_id__in={row["run__deployment_id"] for row in errors},
+            item_id__in={row["item_id"] for row in errors},
+            probe_key__in={row["probe_key"] for row in errors},
+            run_id__lt=max(row["run_id"] for row in errors),
+        )
+        .exclude(run__state__in=ACTIVE_RUN_STATES)
+        .exclude(status__in=["", ProbeOutcome.ERROR])
+        .order_by("-run_id")
+        .values(*RESULT_FIELDS)
+    )
+    wanted = {(row["item_id"], row["probe_key"], row["region"]): row["run_id"] for row in errors}
+    found: dict[tuple, dict] = {}
+    for row in rows.iterator():
+        key = (row["item_id"], row["probe_key"], row["region"])
+        if key in wanted and key not in found and row["run_id"] < wanted[key]:
+            found[key] = row
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
+    """{(item id, probe, region): result entry}, with `detail` naming the first failing
+    resource of each failing result (one query, for a stale standing only)."""
+    flat = {
+        (item_id, entry["probe"], entry["region"]): dict(entry)
+        for item_id, entries in evidence.items()
+        for entry in entries
+    }
+    failing = {
+        entry["result_id"]: entry
+        for entry in flat.values()
+        if entry["status"] == ProbeOutcome.FAIL and entry.get("result_id")
+    }
+    if failing:
+        for pk, findings in ProbeResult.objects.filter(pk__in=failing).values_list(
+            "pk", "findings"
+        ):
+            first = next((f for f in findings or [] if f.get("status") == ProbeOutcome.FAIL), None)
+            if first:
+                failing[pk]["detail"] = f"{first.get('id')}: {first.get('reason')}".strip(": ")
+    return flat
+
+
+def latest_evidence(deployment_ids) -> dict[int, dict]:
+    """{item id: the newest CI evidence verdict, as the signature binds it}: the file's
+    SHA-256, its kind and what it said."""
+    latest: dict[int, dict] = {}
+    for row in (
+        EvidenceVerdict.objects.filter(item__section__deployment_id__in=deployment_ids)
+        .order_by("item_id", "-evidence__uploaded_at", "-pk")
+        .values("item_id", "evidence__sha256", "evidence__kind", "passed")
+    ):
+        latest.setdefault(
+            row["item_id"],
+            {
+                "sha256": row["evidence__sha256"],
+                "kind": row["evidence__kind"],
+                "passed": row["passed"],
+            },
+        )
+    return latest
+
+
+def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
+    """{item id: the newest waiver in force} over the given deployments."""
+    waivers = (
+        Waiver.objects.filter(
+            item__section__deployment_id__in=deployment_ids,
+            withdrawn_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .select_related("granted_by")
+        .order_by("item_id", "granted_at")
+    )
+    return {waiver.item_id: waiver for waiver in waivers}
+
+
+def standings(deployments: list[Deployment], *, now: datetime | None = None) -> dict:
+    """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
+
+    `deployments` need `team` and `template` loaded (the visible-deployments selector does).
+    """
+    now = now or timezone.now()
+    ids = [deployment.pk for deployment in deployments]
+    if not ids:
+        return {}
+    roles = list(Role.objects.all())
+    items_by_deployment: dict[int, list] = {}
+    for item in (
+        ChecklistItem.objects.filter(section__deployment_id__in=ids)
+        .select_related("section", "updated_by")
+        .order_by("section__position", "position")
+    ):
+        items_by_deployment.setdefault(item.section.deployment_id, []).append(item)
+    probes = latest_results(ids)
+    evidence = latest_evidence(ids)
+    waivers = active_waivers(ids, now=now)
+    signoffs: dict[tuple[int, int], list[SignOff]] = {}
+    for signoff in _signoffs(ids):
+        signoff.revoked = getattr(signoff, "revocation", None)
+        signoffs.setdefault((signoff.deployment_id, signoff.role_id), []).append(signoff)
+    result = {}
+    for deployment in deployments:
+        items = items_by_deployment.get(deployment.pk, [])
+        deployment_probes = probes.get(deployment.pk, {})
+        result[deployment.pk] = [
+            _standing(deployment, role, items, deployment_probes, waivers, signoffs, evidence)
+            for role in required_roles(deployment, roles)
+        ]
+    return result
+
+
+def _standing(deployment, role, items, probes, waivers, signoffs, evidence) -> RoleStanding:
+    state = canonical_state(
+        deployment=deployment,
+        role=role,
+        items=items,
+        probes=probes,
+        waivers=waivers,
+        evidence=evidence,
+    )
+    scope_ids = {entry["id"] for entry in state["items"]}
+    scoped = [item for item in items if item.pk in scope_ids]
+    incomplete = [
+        Blocker(item=item, waiver=waivers.get(item.pk))
+        for item in scoped
+        if item.status not in COMPLETE_STATUSES
+    ]
+    return RoleStanding(
+        role=role,
+        state=state,
+        digest=digest_of(state),
+        items=scoped,
+        blockers=[b for b in incomplete if b.waiver is None],
+        waived=[b for b in incomplete if b.waiver is not None],
+        signoffs=signoffs.get((deployment.pk, role.pk), []),
+        evidence={item.pk: probes[item.pk] for item in scoped if item.pk in probes},
+    )
+
+
+def standing_of(deployment: Deployment, role: Role) -> RoleStanding:
+    for standing in standings([deployment])[deployment.pk]:
+        if standing.role.pk == role.pk:
+            return standing
+    raise Role.DoesNotExist(f"{role} does not sign for {deployment}.")
+
+
+def all_approving(standing_list: list[RoleStanding]) -> bool:
+    return bool(standing_list) and all(standing.approving for standing in standing_list)
+
+
+def roles_of(*, user, team) -> set[int]:
+    """Ids of the roles `user` holds in `team`."""
+    if not user.is_authenticated:
+        return set()
+    return set(
+        RoleMembership.objects.filter(user=user, team=team).values_list("role_id", flat=True)
+    )
+
+
+def waiting_for(user) -> list[tuple[Deployment, RoleStanding]]:
+    """Everything waiting for the user's signature: deployments in review (or approved but
+    now stale) of their teams where a role they hold has no fresh signature."""
+    memberships = RoleMembership.objects.filter(user=user).values_list("team_id", "role_id")
+    held: dict[int, set[int]] = {}
+    for team_id, role_id in memberships:
+        held.setdefault(team_id, set()).add(role_id)
+    if not held:
+        return []
+    deployments = list(
+        Deployment.objects.filter(
+            team_id__in=held,
+            team__members=user,
+            state__in=[DeploymentState.IN_REVIEW, DeploymentState.APPROVED],
+        )
+        .select_related("team", "template", "owner")
+        .order_by("planned_date", "pk")
+    )
+    waiting = []
+    by_deployment = standings(deployments)
+    for deployment in deployments:
+        for standing in by_deployment[deployment.pk]:
+            if standing.role.pk in held[deployment.team_id] and not standing.fresh:
+                waiting.append((deployment, standing))
+    return waiting
+
+
+def signed_by(user, *, limit: int = 50) -> QuerySet[SignOff]:
+    """The user's own signatures, newest first."""
+    return (
+        SignOff.objects.filter(user=user)
+        .select_related("deployment__team", "role", "revocation")
+        .order_by("-signed_at")[:limit]
+    )
+
+
+def role_members(team, role) -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(role_memberships__team=team, role_memberships__role=role)
+        .order_by("last_name", "first_name", "username")
+    )
+
+
+def waivers_of(item: ChecklistItem) -> QuerySet[Waiver]:
+    return item.waivers.select_related("granted_by", "withdrawn_by").order_by("-granted_at")
+
+
+def item_waivers(deployment: Deployment) -> dict[int, list[Waiver]]:
+    """Every waiver ever granted on the deployment's items, newest first, per item id."""
+    grouped: dict[int, list[Waiver]] = {}
+    for waiver in (
+        Waiver.objects.filter(item__section__deployment=deployment)
+        .select_related("granted_by", "withdrawn_by")
+        .order_by("-granted_at")
+    ):
+        grouped.setdefault(waiver.item_id, []).append(waiver)
+    return grouped
