@@ -7,6 +7,7 @@ class ReadinessConfig(AppConfig):
     verbose_name = "Readiness checklists"
 
     def ready(self) -> None:
+        from readiness.probe_runs import tasks  # noqa: F401  (registered for dispatch by name)
         from readiness.probe_runs.services import probe_settings
 
         # Fail at start-up, naming the variable, rather than on the first probe run.

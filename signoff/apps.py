@@ -12,6 +12,8 @@ class SignoffConfig(AppConfig):
         from readiness.probe_runs.signals import probe_run_finished
         from signoff.lifecycle import receivers as lifecycle
         from signoff.notifications import receivers as notifications
+        from signoff.notifications import tasks as _notification_tasks  # noqa: F401
+        from signoff.records import tasks as _record_tasks  # noqa: F401  (dispatch by name)
 
         checklist_changed.connect(
             lifecycle.checklist_changed, dispatch_uid="signoff.lifecycle.checklist_changed"

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import (
     WATCHED_STATES,
@@ -163,15 +164,13 @@ def probe_run_start(
 
 def _enqueue(run_id: int) -> None:
     """One task per probe, carrying its regions (probe_results_execute)."""
-    from readiness.probe_runs.tasks import probe_results_execute
-
     by_probe: dict[str, list[int]] = defaultdict(list)
     for result_id, key in (
         ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
     ):
         by_probe[key].append(result_id)
     for result_ids in by_probe.values():
-        probe_results_execute.delay(result_ids)
+        dispatch.delay("readiness.probe_results_execute", result_ids)
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling

@@ -1,13 +1,14 @@
-"""Performance (and the Right-Sizing of Cost Optimization): instances sized to their load,
-caches where the app runs, and a CDN that serves only HTTPS, logs and sits behind a WAF."""
+"""Performance: instances sized to their load, caches where the app runs, and a CDN that
+serves only HTTPS, logs and sits behind a WAF.
+
+The Resource Sizing check is shared with Cost Optimization's Right-Sizing (aws.py)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from readiness.probes.aws import SIZING_ACTIONS, SIZING_REMEDIATION, right_sizing
 from readiness.probes.base import (
     Finding,
     ProbeContext,
@@ -20,139 +21,6 @@ from readiness.probes.base import (
 )
 
 SECTION = "Performance"
-OPTIMIZER_FINDINGS = {
-    "Overprovisioned": (Status.WARN, "over-provisioned"),
-    "Underprovisioned": (Status.FAIL, "under-provisioned"),
-    "Optimized": (Status.PASS, "optimized"),
-}
-# Compute Optimizer not opted in, or an endpoint without it: CloudWatch judges instead.
-# Not opted in, not allowed, or not offered where we ask (an emulator answers NotImplemented):
-# the CPU statistics decide instead.
-OPTIMIZER_UNAVAILABLE = {
-    "OptInRequiredException",
-    "AccessDeniedException",
-    "NotImplemented",
-    "500",
-    "501",
-    "404",
-}
-SIZING_ACTIONS = (
-    "ec2:DescribeInstances",
-    "compute-optimizer:GetEC2InstanceRecommendations",
-    "cloudwatch:GetMetricStatistics",
-)
-SIZING_REMEDIATION = (
-    "Resize to what the load needs: an instance whose CPU peak stays under the low band is "
-    "over-provisioned (pick a smaller size or a burstable type), one whose average stays "
-    "over the high band is under-provisioned (a larger size, or more instances behind the "
-    "Auto Scaling group). Opt in to AWS Compute Optimizer for memory-aware recommendations: "
-    "`aws compute-optimizer update-enrollment-status --status Active`."
-)
-
-
-def _optimizer(context: ProbeContext) -> dict[str, tuple[Status, str]] | None:
-    try:
-        response = context.client("compute-optimizer").get_ec2_instance_recommendations()
-    except ResponseParserError:
-        return None
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code") or "")
-        http = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        if code in OPTIMIZER_UNAVAILABLE or http in OPTIMIZER_UNAVAILABLE:
-            return None
-        raise
-    judged = {}
-    for recommendation in response.get("instanceRecommendations", []):
-        instance = recommendation["instanceArn"].rsplit("/", 1)[-1]
-        status, word = OPTIMIZER_FINDINGS.get(recommendation.get("finding", ""), (None, ""))
-        if status is not None:
-            options = recommendation.get("recommendationOptions") or [{}]
-            better = options[0].get("instanceType")
-            judged[instance] = (
-                status,
-                f"Compute Optimizer: {word}"
-                + (f", consider {better}" if better and status != Status.PASS else ""),
-            )
-    return judged
-
-
-def _cpu(context: ProbeContext, instance: str) -> tuple[float, float] | None:
-    days = context.settings.sizing_window_days
-    end = datetime.now(UTC)
-    points = context.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Dimensions=[{"Name": "InstanceId", "Value": instance}],
-        StartTime=end - timedelta(days=days),
-        EndTime=end,
-        Period=3600 if days <= 15 else 86400,
-        Statistics=["Average", "Maximum"],
-    )["Datapoints"]
-    if not points:
-        return None
-    average = sum(p["Average"] for p in points) / len(points)
-    return average, max(p["Maximum"] for p in points)
-
-
-def right_sizing(context: ProbeContext) -> ProbeResult:
-    """Compute Optimizer's finding when it has one; otherwise the CPU of the window: a
-    maximum under the low band is over-provisioned (warn: money, not risk), an average over
-    the high band is under-provisioned (fail: it will not take a peak)."""
-    instances = [
-        instance["InstanceId"]
-        for reservation in context.paginate(
-            "ec2",
-            "describe_instances",
-            "Reservations",
-            Filters=[{"Name": "instance-state-name", "Values": ["running"]}],
-        )
-        for instance in reservation["Instances"]
-    ]
-    low, high = context.settings.cpu_low_percent, context.settings.cpu_high_percent
-    facts = {
-        "instances": len(instances),
-        "window_days": context.settings.sizing_window_days,
-        "cpu_low_percent": low,
-        "cpu_high_percent": high,
-    }
-    if not instances:
-        return ProbeResult(Status.NOT_APPLICABLE, "No running EC2 instances", facts=facts)
-    optimizer = _optimizer(context)
-    facts["source"] = "compute-optimizer" if optimizer else "cloudwatch"
-    findings = []
-    for instance in instances:
-        if optimizer and instance in optimizer:
-            status, reason = optimizer[instance]
-            findings.append(Finding(instance, status, reason))
-            continue
-        cpu = _cpu(context, instance)
-        if cpu is None:
-            findings.append(
-                Finding(instance, Status.WARN, "no CPU datapoints in the window: cannot judge")
-            )
-            continue
-        average, peak = cpu
-        measured = f"CPU average {average:.0f} %, peak {peak:.0f} %"
-        if peak < low:
-            findings.append(
-                Finding(instance, Status.WARN, f"{measured}: over-provisioned (peak < {low:g} %)")
-            )
-        elif average > high:
-            findings.append(
-                Finding(
-                    instance, Status.FAIL, f"{measured}: under-provisioned (average > {high:g} %)"
-                )
-            )
-        else:
-            findings.append(Finding(instance, Status.PASS, measured))
-    return verdict(
-        findings,
-        passed="{total} running instances are sized to their load",
-        failed="{failed} of {total} running instances are under-provisioned",
-        warned="{warned} of {total} running instances are over-provisioned or unmeasured",
-        empty="",
-        facts=facts,
-    )
 
 
 probe(
@@ -163,16 +31,6 @@ probe(
     actions=SIZING_ACTIONS,
     scope=Scope.REGIONAL,
     severity=Severity.MEDIUM,
-    remediation=SIZING_REMEDIATION,
-)(right_sizing)
-probe(
-    key="cost.right_sizing",
-    section="Cost Optimization",
-    item="Right-Sizing",
-    title="Running instances match their actual usage",
-    actions=SIZING_ACTIONS,
-    scope=Scope.REGIONAL,
-    severity=Severity.LOW,
     remediation=SIZING_REMEDIATION,
 )(right_sizing)
 

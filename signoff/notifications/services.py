@@ -19,6 +19,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from readiness import dispatch
 from readiness.checklists.models import Deployment, DeploymentState
 from readiness.people import display_name
 from signoff.signatures.models import Meaning, SignOff
@@ -82,20 +83,18 @@ def announce(
 
 
 def _enqueue(event: dict) -> None:
-    from signoff.notifications.tasks import notification_email_send, notification_webhook_send
-
-    tasks = [notification_email_send]
+    tasks = ["signoff.notification_email_send"]
     if settings.NOTIFY_WEBHOOK_URL:
-        tasks.append(notification_webhook_send)
+        tasks.append("signoff.notification_webhook_send")
     # Each channel on its own: a refused email enqueue must not cost the webhook message.
     for task in tasks:
         try:
-            task.delay(**event)
+            dispatch.delay(task, **event)
         except Exception:
             logger.exception(
                 "Could not enqueue %s for the %s event of deployment %s (sign-off %s); "
                 "this notification is lost.",
-                task.name,
+                task,
                 event["kind"],
                 event["deployment_id"],
                 event["signoff_id"],

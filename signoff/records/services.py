@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import RECORD_STATES, Deployment
 from signoff.records import pdf, signing
@@ -35,10 +36,8 @@ def record_enqueue(deployment_id: int) -> None:
     (the approval stands, and the record can be made again with `manage.py make_record`)."""
 
     def send():
-        from signoff.records.tasks import record_generate
-
         try:
-            record_generate.delay(deployment_id)
+            dispatch.delay("signoff.record_generate", deployment_id)
         except Exception:
             log.exception("could not enqueue the record of deployment %s", deployment_id)
 

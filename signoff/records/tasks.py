@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.db import DatabaseError
 
+from signoff.records import services
+
 
 @shared_task(
     name="signoff.record_generate",
@@ -17,6 +19,4 @@ from django.db import DatabaseError
     acks_late=True,
 )
 def record_generate(deployment_id: int) -> None:
-    from signoff.records import services
-
     services.record_generate(deployment_id=deployment_id)

@@ -84,10 +84,6 @@ def test_right_sizing_prefers_compute_optimizer(aws, make_context):
     assert result.findings[0].reason == "Compute Optimizer: over-provisioned, consider m5.medium"
 
 
-def test_right_sizing_not_applicable_without_instances(aws, make_context):
-    assert run("cost.right_sizing", make_context()).status == Status.NOT_APPLICABLE
-
-
 def test_cache_passes_with_a_cluster_and_warns_compute_without_one(aws, make_context):
     assert run("performance.cache", make_context()).status == Status.NOT_APPLICABLE
     _instances(aws)

@@ -299,20 +299,6 @@ def test_requested(subject, actor_names):
     assert_identical("requested", subject, actor=actor)
 
 
-@pytest.mark.django_db
-def test_requested_when_no_role_is_required(deployment, monkeypatch):
-    monkeypatch.setattr(notifications, "required_roles", lambda deployment, roles: [])
-    notification = notifications.notification_compose("requested", deployment_id=deployment.pk)
-    url = f"http://localhost:8000/deployments/{deployment.pk}/"
-    assert notification.body == (
-        "Someone requested sign-off for payments-api 2.4.0 → production (team Payments).\n"
-        "\n"
-        "Roles to sign:\n"
-        "\n"
-        f"Deployment: {url}"
-    )
-
-
 SIGNOFF_VARIANTS = [
     pytest.param(Meaning.APPROVE, "", id="approve"),
     pytest.param(Meaning.APPROVE, "Looks fine", id="approve-comment"),

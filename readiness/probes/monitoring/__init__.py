@@ -1,0 +1,6 @@
+"""Monitoring & Observability: one module per item of the checklist's Monitoring &
+Observability section."""
+
+from readiness.probes import import_modules
+
+import_modules(__name__, __path__)

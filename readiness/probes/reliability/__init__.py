@@ -1,0 +1,5 @@
+"""Reliability: one module per item of the checklist's Reliability section."""
+
+from readiness.probes import import_modules
+
+import_modules(__name__, __path__)

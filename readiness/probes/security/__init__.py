@@ -1,0 +1,5 @@
+"""Security: one module per item of the checklist's Security section."""
+
+from readiness.probes import import_modules
+
+import_modules(__name__, __path__)
