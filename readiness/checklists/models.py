@@ -120,8 +120,10 @@ class DeploymentState(models.TextChoices):
 CLOSED_STATES = (DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
 # Entering one of these makes a signed record of the deployment.
 RECORD_STATES = (DeploymentState.APPROVED, DeploymentState.VERIFIED)
+# Cleared to go out (the pipeline gate), when every role's approval holds too.
+RELEASABLE_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
 # Re-probed on schedule, so that drift after approval shows: approved, and what runs.
-WATCHED_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, DeploymentState.VERIFIED)
+WATCHED_STATES = RELEASABLE_STATES
 # A role may sign while the deployment is in one of these.
 SIGNABLE_STATES = (DeploymentState.IN_REVIEW, DeploymentState.APPROVED)
 

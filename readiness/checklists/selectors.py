@@ -141,3 +141,18 @@ def latest_templates() -> list[ChecklistTemplate]:
 
 def default_template() -> ChecklistTemplate | None:
     return ChecklistTemplate.objects.filter(is_default=True).first()
+
+
+def template_or_default(template_id: int | None) -> ChecklistTemplate | None:
+    """The template asked for, else the default one; None when neither exists."""
+    if template_id is None:
+        return default_template()
+    return ChecklistTemplate.objects.filter(pk=template_id).first()
+
+
+def team_for(user, slug: str | None) -> Team | None:
+    """The user's team of that slug, or with no slug their only team; None otherwise."""
+    teams = teams_of(user)
+    if slug:
+        return teams.filter(slug=slug).first()
+    return teams.get() if teams.count() == 1 else None

@@ -26,13 +26,6 @@ def probe_results_execute(self, result_ids: list[int]) -> None:
     probe_runs.probe_results_execute(result_ids=result_ids, retrying=self.request.retries > 0)
 
 
-@shared_task(name="readiness.probe_result_execute", **RETRY_DATABASE)
-def probe_result_execute(self, result_id: int) -> None:
-    """One check: what runs enqueued before checks travelled per probe (kept for messages
-    still queued across an upgrade)."""
-    probe_runs.probe_result_execute(result_id=result_id, retrying=self.request.retries > 0)
-
-
 @shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)
 def probe_runs_sweep() -> int:
     return probe_runs.probe_runs_sweep()

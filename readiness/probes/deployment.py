@@ -25,8 +25,6 @@ FEATURE_FLAGS = "AWS.AppConfig.FeatureFlags"
 # custom configurations need GetDeploymentConfig.
 BUILT_IN_CONFIG = "CodeDeployDefault."
 
-GRADUAL_ROUTING = {"TimeBasedCanary", "TimeBasedLinear"}
-
 # CodeDeploy shifts traffic only on these platforms; EC2/on-premises configurations set a
 # number of healthy hosts, so a Server group cannot be made canary.
 TRAFFIC_SHIFTING_PLATFORMS = {"Lambda", "ECS"}

@@ -28,7 +28,7 @@ from readiness.checklists.models import (
     DeploymentState,
     ItemStatus,
 )
-from readiness.evidence.models import EvidenceVerdict
+from readiness.evidence.selectors import latest_verdicts
 from readiness.people import display_name
 from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult, ProbeRun
 from readiness.probes.base import registry
@@ -433,21 +433,14 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
 def latest_evidence(deployment_ids) -> dict[int, dict]:
     """{item id: the newest CI evidence verdict, as the signature binds it}: the file's
     SHA-256, its kind and what it said."""
-    latest: dict[int, dict] = {}
-    for row in (
-        EvidenceVerdict.objects.filter(item__section__deployment_id__in=deployment_ids)
-        .order_by("item_id", "-evidence__uploaded_at", "-pk")
-        .values("item_id", "evidence__sha256", "evidence__kind", "passed")
-    ):
-        latest.setdefault(
-            row["item_id"],
-            {
-                "sha256": row["evidence__sha256"],
-                "kind": row["evidence__kind"],
-                "passed": row["passed"],
-            },
-        )
-    return latest
+    return {
+        item_id: {
+            "sha256": verdict.evidence.sha256,
+            "kind": verdict.evidence.kind,
+            "passed": verdict.passed,
+        }
+        for item_id, verdict in latest_verdicts(deployment_ids).items()
+    }
 
 
 def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
@@ -591,10 +584,6 @@ def role_members(team, role) -> QuerySet:
         .objects.filter(role_memberships__team=team, role_memberships__role=role)
         .order_by("last_name", "first_name", "username")
     )
-
-
-def waivers_of(item: ChecklistItem) -> QuerySet[Waiver]:
-    return item.waivers.select_related("granted_by", "withdrawn_by").order_by("-granted_at")
 
 
 def item_waivers(deployment: Deployment) -> dict[int, list[Waiver]]:

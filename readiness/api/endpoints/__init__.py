@@ -1,0 +1,112 @@
+"""/api/v1/: what a pipeline needs — deployments, their checklist, probe runs, evidence and
+the gate — over personal tokens (Authorization: Bearer rdy_…). OpenAPI at
+/api/v1/openapi.json, docs at /api/v1/docs.
+
+Every answer is JSON. Bad input is a 400 with a precise `detail`, never a 5xx; another
+team's deployment does not exist (404); a missing or wrong token is a 401, not a login page.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from readiness.api import tokens
+from readiness.api.endpoints import checklist, deployments, evidence, gate, probe_runs
+from readiness.api.models import ApiToken
+from readiness.audit.services import current_via
+from readiness.checklists.services import RecordClosed
+
+API_VERSION = "1"
+
+
+class TokenAuth(HttpBearer):
+    """A personal token; the request then acts as its user, and audit events name it."""
+
+    openapi_description = "A personal API token from your profile page: `Bearer rdy_…`."
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = tokens.token_authenticate(token)
+        if found is None:
+            return None
+        request.user = found.user
+        request.api_token = found
+        # Reset by signoff.audit.AuditRequestMiddleware at the end of the request.
+        current_via.set(tokens.token_label(found))
+        return found
+
+
+class ReadinessApi(NinjaAPI):
+    def get_openapi_operation_id(self, operation) -> str:
+        # The ids clients were generated with, from when the endpoints were one module
+        # `api.endpoints`: the schema must not change because the code moved.
+        return f"api_endpoints_{operation.view_func.__name__}"
+
+
+api = ReadinessApi(
+    title="Readiness API",
+    version=API_VERSION,
+    description=(
+        "Production-readiness checklists, sign-offs and the deployment gate for pipelines. "
+        "Authenticate with a personal token (profile page → API tokens)."
+    ),
+    urls_namespace="api-v1",
+    auth=TokenAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request, exc):
+    response = api.create_response(
+        request,
+        {
+            "detail": "Missing, unknown or revoked API token: send "
+            "`Authorization: Bearer <token>` with a token from your profile page."
+        },
+        status=401,
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="readiness"'
+    return response
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid(request, exc):
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body",))
+        errors.setdefault(where or "request", []).append(str(error.get("msg", "invalid")))
+    detail = "; ".join(f"{where}: {', '.join(msgs)}" for where, msgs in errors.items())
+    return api.create_response(
+        request, {"detail": f"Invalid request: {detail}", "errors": errors}, status=400
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def _refused(request, exc):
+    errors = exc.message_dict if hasattr(exc, "error_dict") else None
+    detail = " ".join(exc.messages)
+    return api.create_response(request, {"detail": detail, "errors": errors}, status=400)
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return api.create_response(request, {"detail": "Not found."}, status=404)
+
+
+@api.exception_handler(RecordClosed)
+def _closed(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=409)
+
+
+for module in (deployments, checklist, probe_runs, evidence, gate):
+    api.add_router("", module.router)

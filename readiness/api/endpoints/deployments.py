@@ -1,0 +1,132 @@
+"""/deployments: list, create (with the AWS target), read."""
+
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from ninja import Query, Router, Schema, Status
+from ninja.pagination import PageNumberPagination, paginate
+from pydantic import Field
+
+from readiness.api.endpoints.common import (
+    DeploymentOut,
+    Error,
+    require_writer,
+    visible_deployment,
+)
+from readiness.checklists import selectors
+from readiness.checklists.forms import AwsTargetForm, DeploymentCreateForm
+from readiness.checklists.models import DeploymentState
+from readiness.checklists.services import deployment_create as create_deployment
+from readiness.checklists.services import deployment_set_aws_target
+
+router = Router()
+
+
+class DeploymentFilter(Schema):
+    service: str | None = None
+    environment: str | None = None
+    state: DeploymentState | None = None
+
+
+class AwsTargetIn(Schema):
+    account_id: str = Field(examples=["123456789012"])
+    regions: list[str] = Field(examples=[["eu-west-1", "us-east-1"]])
+    role_arn: str = ""
+    external_id: str = ""
+
+
+class DeploymentIn(Schema):
+    service: str = Field(max_length=100, examples=["payments-api"])
+    environment: str = Field(max_length=50, examples=["production"])
+    version: str = Field(max_length=100, examples=["2.4.0"])
+    planned_date: date | None = None
+    team: str | None = Field(
+        None, description="Team slug; may be left out by someone in exactly one team."
+    )
+    template_id: int | None = Field(None, description="Template id; the default when left out.")
+    aws: AwsTargetIn | None = Field(
+        None, description="The AWS account and regions the probes read (optional)."
+    )
+
+
+@router.get("/deployments", response=list[DeploymentOut], tags=["deployments"])
+@paginate(PageNumberPagination, page_size=settings.API_PAGE_SIZE, max_page_size=500)
+def deployments_list(request, filters: Query[DeploymentFilter]):
+    """Your teams' deployments, newest first; filter by service, environment and state."""
+    deployments = selectors.deployments_visible_to(request.user).order_by("-created_at", "-pk")
+    if filters.service:
+        deployments = deployments.filter(service=filters.service)
+    if filters.environment:
+        deployments = deployments.filter(environment=filters.environment)
+    if filters.state:
+        deployments = deployments.filter(state=filters.state)
+    return deployments
+
+
+@router.post(
+    "/deployments",
+    response={201: DeploymentOut, 400: Error, 403: Error},
+    tags=["deployments"],
+)
+def deployments_create(request, payload: DeploymentIn):
+    """Create a deployment from a template (the default one unless named)."""
+    require_writer(request)
+    team = selectors.team_for(request.user, payload.team)
+    if team is None and payload.team:
+        raise DjangoValidationError({"team": [f"You are not in a team “{payload.team}”."]})
+    if team is None:
+        raise DjangoValidationError(
+            {"team": ["Name the team (its slug): you are in several teams, or none."]}
+        )
+    template = selectors.template_or_default(payload.template_id)
+    if template is None:
+        raise DjangoValidationError({"template_id": ["No such checklist template."]})
+    form = DeploymentCreateForm(
+        {
+            "service": payload.service,
+            "environment": payload.environment,
+            "version": payload.version,
+            "planned_date": payload.planned_date or "",
+            "team": team.pk,
+            "template": template.pk,
+        },
+        user=request.user,
+    )
+    if not form.is_valid():
+        raise DjangoValidationError(
+            {
+                field: [error["message"] for error in errors]
+                for field, errors in form.errors.get_json_data().items()
+            }
+        )
+    target = None
+    if payload.aws is not None:
+        target = AwsTargetForm(
+            {
+                "aws_account_id": payload.aws.account_id,
+                "aws_regions": ", ".join(payload.aws.regions),
+                "aws_role_arn": payload.aws.role_arn,
+                "aws_external_id": payload.aws.external_id,
+            }
+        )
+        if not target.is_valid():
+            raise DjangoValidationError(
+                {
+                    f"aws.{field}": [error["message"] for error in errors]
+                    for field, errors in target.errors.get_json_data().items()
+                }
+            )
+    with transaction.atomic():
+        deployment = create_deployment(user=request.user, **form.cleaned_data)
+        if target is not None:
+            deployment_set_aws_target(
+                deployment=deployment, user=request.user, **target.cleaned_data
+            )
+    return Status(201, selectors.deployments_visible_to(request.user).get(pk=deployment.pk))
+
+
+@router.get("/deployments/{int:deployment_id}", response=DeploymentOut, tags=["deployments"])
+def deployments_read(request, deployment_id: int):
+    return visible_deployment(request, deployment_id)
