@@ -7,6 +7,7 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
 from readiness.checklists.models import Team
+from readiness.checklists.teams import is_member
 from readiness.project.admin import ReadOnlyAdmin
 from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams import services as memberships
@@ -31,7 +32,7 @@ class RoleMembershipForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         team, user = cleaned.get("team"), cleaned.get("user")
-        if team and user and not team.members.filter(pk=user.pk).exists():
+        if team and user and not is_member(team=team, user=user):
             self.add_error("user", _not_a_member(user, team))
         return cleaned
 

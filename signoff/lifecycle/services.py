@@ -304,7 +304,7 @@ def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleSta
     return turned
 
 
-def _require_waiver_authority(item: ChecklistItem, user) -> None:
+def require_waiver_authority(item: ChecklistItem, user) -> None:
     """Whoever signs for the item's role accepts its risk; unowned items need a Tech Lead."""
     team = item.section.deployment.team
     role = item.owner_role or Role.objects.filter(slug=UNOWNED_ITEM_ROLE_SLUG).first()
@@ -315,7 +315,7 @@ def _require_waiver_authority(item: ChecklistItem, user) -> None:
 
 @transaction.atomic
 def waiver_grant(*, item: ChecklistItem, user, reason: str, expires_at: datetime) -> Waiver:
-    _require_waiver_authority(item, user)
+    require_waiver_authority(item, user)
     deployment = _lock(item.section.deployment)
     if deployment.is_closed:
         raise SignOffConflict(
@@ -355,7 +355,7 @@ def waiver_grant(*, item: ChecklistItem, user, reason: str, expires_at: datetime
 
 @transaction.atomic
 def waiver_withdraw(*, waiver: Waiver, user, reason: str) -> Waiver:
-    _require_waiver_authority(waiver.item, user)
+    require_waiver_authority(waiver.item, user)
     deployment = _lock(waiver.item.section.deployment)
     reason = reason.strip()
     if not reason:

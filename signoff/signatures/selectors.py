@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from readiness.checklists.models import (
@@ -30,7 +30,8 @@ from readiness.checklists.models import (
 )
 from readiness.evidence.selectors import latest_verdicts
 from readiness.people import display_name
-from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult, ProbeRun
+from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult
+from readiness.probe_runs.selectors import latest_finished_run_ids
 from readiness.probes.base import registry
 from signoff.signatures.models import SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
@@ -319,17 +320,7 @@ def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
     AWS or of the worker says nothing about the resources, so it must not change what a
     signature covers.
     """
-    latest_run = (
-        ProbeRun.objects.filter(deployment=OuterRef("pk"))
-        .exclude(state__in=ACTIVE_RUN_STATES)
-        .order_by("-created_at", "-pk")
-        .values("pk")[:1]
-    )
-    run_ids = (
-        Deployment.objects.filter(pk__in=deployment_ids)
-        .annotate(latest_run=Subquery(latest_run))
-        .values_list("latest_run", flat=True)
-    )
+    run_ids = latest_finished_run_ids(deployment_ids)
     # Supporting evidence (probe.supporting) is shown with an item but proves nothing about
     # it, so it is not part of what a signature covers.
     supporting = [key for key, probe in registry().items() if probe.supporting]

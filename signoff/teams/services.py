@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet
 
 from readiness.audit.services import audit_record
 from readiness.checklists.models import Team, TemplateItem
+from readiness.checklists.teams import is_member
 from signoff.teams.models import Role, RoleMembership
 
 
@@ -40,7 +41,7 @@ def _membership_state(membership: RoleMembership) -> dict:
 def membership_add(*, team: Team, user, role: Role, actor) -> RoleMembership:
     """`user` holds `role` in `team` from now on; they must already be in the team."""
     _require_staff(actor)
-    if not team.members.filter(pk=user.pk).exists():
+    if not is_member(team=team, user=user):
         raise ValidationError(
             f"{_name(user)} is not a member of {team}: add them to the team first."
         )
@@ -89,7 +90,7 @@ def membership_remove(*, membership: RoleMembership, actor, reason: str = "") ->
 @transaction.atomic
 def team_member_add(*, team: Team, user, actor) -> None:
     _require_staff(actor)
-    if team.members.filter(pk=user.pk).exists():
+    if is_member(team=team, user=user):
         raise ValidationError(f"{_name(user)} is already a member of {team}.")
     team.members.add(user)
     audit_record(
@@ -104,7 +105,7 @@ def team_member_add(*, team: Team, user, actor) -> None:
 def team_member_remove(*, team: Team, user, actor) -> None:
     """Take `user` out of `team`, and with it every role they held there."""
     _require_staff(actor)
-    if not team.members.filter(pk=user.pk).exists():
+    if not is_member(team=team, user=user):
         raise ValidationError(f"{_name(user)} is not a member of {team}.")
     held = list(
         RoleMembership.objects.filter(team=team, user=user)

@@ -265,6 +265,8 @@ def waiver_grant(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     deployment = _deployment(request, pk)
     item = _item(deployment, item_id)
     role = _page_role(request, deployment, item)
+    # Who may is decided before what was sent: a member without the role gets a 403.
+    services.require_waiver_authority(item, request.user)
     form = WaiverForm(request.POST)
     status, error = 400, ""
     if form.is_valid():
@@ -315,6 +317,7 @@ def waiver_withdraw(request: HttpRequest, pk: int, waiver_id: int) -> HttpRespon
         item__section__deployment=deployment,
     )
     role = _page_role(request, deployment, waiver.item)
+    services.require_waiver_authority(waiver.item, request.user)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _panel_response(
