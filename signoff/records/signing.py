@@ -19,17 +19,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from pyhanko.keys.internal import (
-    translate_pyca_cryptography_cert_to_asn1,
-    translate_pyca_cryptography_key_to_asn1,
-)
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -38,7 +35,6 @@ from pyhanko.sign.validation import SignatureCoverageLevel, validate_pdf_signatu
 from pyhanko.sign.validation.status import ModificationLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
-from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 log = logging.getLogger(__name__)
 
@@ -223,14 +219,55 @@ def _load_key_material():
     return key, certificate, []
 
 
+def _asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    """The certificate as pyHanko takes it: asn1crypto's, parsed from the DER."""
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _asn1_private_key(key) -> asn1_keys.PrivateKeyInfo:
+    """The key as SimpleSigner takes it: asn1crypto's unencrypted PKCS#8 PrivateKeyInfo."""
+    return asn1_keys.PrivateKeyInfo.load(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+# The digests pyHanko may ask an RSA PKCS#1 v1.5 signature for, by their asn1crypto names;
+# any other goes to SimpleSigner's own sign_raw.
+_PKCS1V15_DIGESTS = {
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+    "sha3_224": hashes.SHA3_224,
+    "sha3_256": hashes.SHA3_256,
+    "sha3_384": hashes.SHA3_384,
+    "sha3_512": hashes.SHA3_512,
+}
+
+
 class _LoadedKeySigner(signers.SimpleSigner):
     """pyHanko's SimpleSigner parses (and validates) the private key again for every
-    signature, which costs more than the rest of signing together; this one signs RSA
-    PKCS#1 v1.5 (pyHanko's choice for an RSA key) with the key loaded once."""
+    signature (its sign_raw runs load_der_private_key on `signing_key`), which costs more
+    than the rest of signing together: ~120 ms here for the 3072-bit key create_signing_cert
+    makes, against under 1 ms to sign. This one signs RSA PKCS#1 v1.5 (pyHanko's choice for
+    an RSA key) with the key loaded once.
+
+    pyHanko's public API has no way to hand SimpleSigner an already-loaded key
+    (SimpleSigner.load, load_pkcs12 and the pyhanko.keys loaders all end in the same
+    PrivateKeyInfo that sign_raw parses again), so this keeps the one override, built
+    only on public names: SimpleSigner.sign_raw and Signer.get_signature_mechanism_for_digest
+    (both documented), asn1crypto and cryptography. Anything but RSA PKCS#1 v1.5 with a
+    known digest is left to SimpleSigner. The mechanism is pyHanko's own choice, unchanged
+    (no signature_mechanism, prefer_pss off), so the signatures are the ones SimpleSigner
+    makes: PKCS#1 v1.5 signatures are deterministic, byte for byte the same."""
 
     def __init__(self, *args, private_key, **kwargs):
         super().__init__(*args, **kwargs)
-        self._private_key = private_key
+        self._loaded_key = private_key
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
@@ -238,10 +275,13 @@ class _LoadedKeySigner(signers.SimpleSigner):
             algorithm = mechanism.signature_algo
         except ValueError:
             algorithm = mechanism["algorithm"].native
-        if algorithm == "rsassa_pkcs1v15" and isinstance(self._private_key, rsa.RSAPrivateKey):
-            return self._private_key.sign(
-                data, padding.PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm)
-            )
+        digest = _PKCS1V15_DIGESTS.get(digest_algorithm.lower())
+        if (
+            algorithm == "rsassa_pkcs1v15"
+            and digest is not None
+            and isinstance(self._loaded_key, rsa.RSAPrivateKey)
+        ):
+            return self._loaded_key.sign(data, padding.PKCS1v15(), digest())
         return super().sign_raw(data, digest_algorithm)
 
 
@@ -253,10 +293,10 @@ def _cached_signer(configuration: tuple) -> signers.SimpleSigner | None:
     if material is None:
         return None
     key, certificate, extra = material
-    signing_cert = translate_pyca_cryptography_cert_to_asn1(certificate)
-    chain = [translate_pyca_cryptography_cert_to_asn1(cert) for cert in extra]
+    signing_cert = _asn1_certificate(certificate)
+    chain = [_asn1_certificate(cert) for cert in extra]
     try:
-        signing_key = translate_pyca_cryptography_key_to_asn1(key)
+        signing_key = _asn1_private_key(key)
     except Exception as error:  # an unsupported key type surfaces here, deep in asn1crypto
         raise SigningConfigError(f"The signing key's type is not supported: {error}") from error
     return _LoadedKeySigner(
@@ -447,7 +487,7 @@ def trust_roots() -> tuple[list[asn1_x509.Certificate], list[str]]:
             roots.extend(_load_trust_certificates(Path(path).read_bytes()))
         except (OSError, ValueError) as error:
             problems.append(f"SIGNING_TRUST_ROOTS: cannot load {path}: {error}")
-    return [translate_pyca_cryptography_cert_to_asn1(cert) for cert in roots], problems
+    return [_asn1_certificate(cert) for cert in roots], problems
 
 
 def _padding_untouched(signature) -> bool:
