@@ -5,11 +5,6 @@ from django.urls import path, re_path
 from readiness.api import token_views
 from readiness.api.endpoints import api
 
-# The API answers 401 in JSON itself: the site's login redirect must not reach it.
-api_patterns, api_app, api_namespace = api.urls
-for pattern in api_patterns:
-    login_not_required(pattern.callback)
-
 
 @login_not_required
 def api_not_found(request, rest: str = ""):
@@ -17,6 +12,18 @@ def api_not_found(request, rest: str = ""):
     return JsonResponse(
         {"detail": "No such API endpoint; see /api/v1/docs for the list."}, status=404
     )
+
+
+# The API answers 401 in JSON itself: the site's login redirect must not reach it.
+api_patterns, api_app, api_namespace = api.urls
+for pattern in api_patterns:
+    login_not_required(pattern.callback)
+# /api/v1/ itself is django-ninja's root, an HTML 404 by default: JSON like the rest. The
+# name stays, since ninja reverses it for the schema's paths.
+api_patterns = [
+    path("", api_not_found, name="api-root") if pattern.name == "api-root" else pattern
+    for pattern in api_patterns
+]
 
 
 urlpatterns = [
