@@ -58,6 +58,10 @@ def audit_record(
     reason: str = "",
 ) -> AuditEvent:
     """Append an event; call it inside the transaction that makes the change."""
+    if not connection.in_atomic_block:
+        # Outside a transaction the chain lock is released at once and two writers can
+        # read the same head: the chain would fork. That is a bug in the caller.
+        raise RuntimeError(f"audit_record({action!r}) outside a transaction")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])

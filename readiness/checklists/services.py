@@ -357,6 +357,7 @@ def item_set_by_machine(
     return True
 
 
+@transaction.atomic
 def deployment_set_aws_target(
     *,
     deployment: Deployment,
