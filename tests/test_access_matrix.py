@@ -38,8 +38,8 @@ from django.test import Client, override_settings
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
-from tests.api import samples
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
+from tests.readiness.api import samples
 from tests.signoff_helpers import approve_all, complete_items, give_role, sign, signers_for
 
 PRINCIPALS = ("anonymous", "other_team", "member", "holder")

@@ -220,11 +220,6 @@ def _forget_cache(run_id: int) -> None:
         _run_caches.pop(run_id, None)
 
 
-def probe_result_execute(*, result_id: int, retrying: bool = False) -> None:
-    """Run one (probe, region) of an active run and store what it found."""
-    probe_results_execute(result_ids=[result_id], retrying=retrying)
-
-
 def probe_results_execute(*, result_ids: list[int], retrying: bool = False) -> None:
     """Run (probe, region) checks of an active run one after another, storing each as it
     finishes (the progress bar moves per check).

@@ -1,0 +1,170 @@
+"""The settings module as a fresh process sees it: production values, bad values, no values.
+
+Each test runs manage.py in a subprocess with an environment built from nothing, so the
+caller's DATABASE_URL, REDIS_URL, CI... cannot change the outcome.
+"""
+
+import json
+import os
+import re
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv_in_checkout():
+    # settings.py loads ROOT/.env for any variable the process lacks: these tests would then
+    # check that file instead of the values they set.
+    if (ROOT / ".env").exists():
+        pytest.fail(
+            f"{ROOT / '.env'} exists and settings.py reads it into every process; move it "
+            "away to run these tests (they control the whole environment themselves)"
+        )
+
+
+def _environment(data_dir: Path, **variables: str) -> dict[str, str]:
+    """DATA_DIR and the given variables only (PATH and HOME are no settings of the app)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(data_dir.parent),
+        "DATA_DIR": str(data_dir),
+        **variables,
+    }
+
+
+def _manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+SNAPSHOT = """
+import json
+from django.conf import settings
+database = settings.DATABASES["default"]
+print(json.dumps({
+    "SECRET_KEY": settings.SECRET_KEY,
+    "DEBUG": settings.DEBUG,
+    "DATA_DIR": str(settings.DATA_DIR),
+    "DATABASE_ENGINE": database["ENGINE"],
+    "DATABASE_NAME": str(database["NAME"]),
+    "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
+    "ALLOWED_HOSTS": settings.ALLOWED_HOSTS,
+}))
+"""
+
+
+def _settings_snapshot(env: dict[str, str]) -> dict:
+    result = _manage(env, "shell", "-c", SNAPSHOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _env_example_values() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if match := re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line):
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def _database_url(tmp_path: Path) -> str:
+    # CI's PostgreSQL when the caller has one (the deploy check then loads psycopg too).
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'readiness.sqlite3'}"
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    data_dir = tmp_path / "data"
+    env = _environment(
+        data_dir,
+        DEBUG="false",
+        HTTPS="true",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="readiness.example.com",
+        CSRF_TRUSTED_ORIGINS="https://readiness.example.com",
+        SECURE_HSTS_PRELOAD="true",
+        DATABASE_URL=_database_url(tmp_path),
+    )
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    # An explicit SECRET_KEY wins: no key file is generated beside it.
+    assert not (data_dir / "secret_key").exists()
+
+
+def test_env_example_values_pass_the_deploy_check(tmp_path):
+    """The README's promise: the documented production values leave `check --deploy` silent."""
+    data_dir = tmp_path / "data"
+    env = _environment(
+        data_dir,
+        **{
+            **_env_example_values(),
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": _database_url(tmp_path),
+        },
+    )
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "nonsense://x"),
+        ("DASHBOARD_PAGE_SIZE", "abc"),
+        ("PROBE_SETTINGS", "[1]"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
+    result = _manage(_environment(tmp_path / "data", **{name: value}), "check")
+    assert result.returncode != 0
+    # The last line of the traceback is what an operator reads first.
+    assert name in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+def test_an_unusable_data_dir_stops_start_up_naming_it(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = _manage(_environment(blocker / "data"), "check")
+    assert result.returncode != 0
+    assert "DATA_DIR" in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+def test_without_environment_everything_lives_in_data_dir(tmp_path):
+    data_dir = (tmp_path / "data").resolve()
+    env = _environment(data_dir)
+    assert set(env) == {"PATH", "HOME", "DATA_DIR"}
+
+    first = _settings_snapshot(env)
+
+    key_file = data_dir / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first["SECRET_KEY"] == key_file.read_text().strip()
+    assert len(first["SECRET_KEY"]) >= 50
+    assert first["DEBUG"] is False
+    assert first["DATA_DIR"] == str(data_dir)
+    assert first["DATABASE_ENGINE"] == "django.db.backends.sqlite3"
+    assert first["DATABASE_NAME"] == str(data_dir / "readiness.sqlite3")
+    assert first["CELERY_BROKER_URL"] == f"sqla+sqlite:///{data_dir / 'celery-broker.sqlite3'}"
+    assert first["CELERY_RESULT_BACKEND"] == f"db+sqlite:///{data_dir / 'celery-results.sqlite3'}"
+    assert first["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1"]
+
+    second = _settings_snapshot(env)
+    assert second["SECRET_KEY"] == first["SECRET_KEY"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -1,0 +1,136 @@
+"""The AWS target page, starting probes, and the probe run page with its polling panel."""
+
+import pytest
+from django.urls import reverse
+
+from readiness.checklists.models import Deployment
+from readiness.probe_runs.models import ProbeRun, ProbeRunState
+from tests.readiness.web.conftest import HTMX, detail_url, is_full_page, text
+
+pytestmark = pytest.mark.django_db
+
+
+# AWS target and probe runs
+
+
+def test_aws_target_page_and_valid_save(member_client, deployment):
+    url = reverse("deployment_aws", args=[deployment.pk])
+    response = member_client.get(url)
+    assert response.status_code == 200
+    assert is_full_page(response)
+    response = member_client.post(
+        url, {"aws_account_id": "123456789012", "aws_regions": "eu-west-1, us-east-1, eu-west-1"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == detail_url(deployment)
+    deployment.refresh_from_db()
+    assert (deployment.aws_account_id, deployment.aws_regions) == (
+        "123456789012",
+        ["eu-west-1", "us-east-1"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"aws_account_id": "12", "aws_regions": "eu-west-1"}, "aws_account_id"),
+        ({"aws_account_id": "123456789012", "aws_regions": "mars-1"}, "aws_regions"),
+        ({"aws_account_id": "123456789012", "aws_regions": " , "}, "aws_regions"),
+        (
+            {
+                "aws_account_id": "123456789012",
+                "aws_regions": "eu-west-1",
+                "aws_role_arn": "arn:aws:iam::210987654321:role/readiness",
+            },
+            "aws_role_arn",
+        ),
+        (
+            {
+                "aws_account_id": "123456789012",
+                "aws_regions": "eu-west-1",
+                "aws_external_id": "abc",
+            },
+            "aws_external_id",
+        ),
+    ],
+)
+def test_invalid_aws_target_is_400_and_saves_nothing(member_client, deployment, data, field):
+    response = member_client.post(reverse("deployment_aws", args=[deployment.pk]), data)
+    assert response.status_code == 400
+    assert field in response.context["form"].errors
+    deployment.refresh_from_db()
+    assert (deployment.aws_account_id, deployment.aws_regions) == ("", [])
+
+
+@pytest.fixture
+def aws_deployment(deployment):
+    Deployment.objects.filter(pk=deployment.pk).update(
+        aws_account_id="123456789012", aws_regions=["us-east-1"]
+    )
+    deployment.refresh_from_db()
+    return deployment
+
+
+def test_starting_probes_without_an_aws_target_explains_why(member_client, deployment):
+    url = reverse("probe_run_start", args=[deployment.pk])
+    response = member_client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == detail_url(deployment)
+    assert "Set the AWS account and regions" in text(member_client.get(response["Location"]))
+    response = member_client.post(url, headers=HTMX)
+    assert response.status_code == 400
+    assert not is_full_page(response)
+    assert "Set the AWS account and regions" in text(response)
+    assert not ProbeRun.objects.exists()
+
+
+def test_starting_probes_creates_a_run_and_a_second_click_joins_it(
+    member_client, member, aws_deployment
+):
+    url = reverse("probe_run_start", args=[aws_deployment.pk])
+    response = member_client.post(url)
+    run = ProbeRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("probe_run_detail", args=[aws_deployment.pk, run.pk])
+    assert (run.requested_by, run.state, run.account_id) == (
+        member,
+        ProbeRunState.QUEUED,
+        "123456789012",
+    )
+    again = member_client.post(url)
+    assert again["Location"] == response["Location"]
+    assert ProbeRun.objects.count() == 1
+    fragment = member_client.post(url, headers=HTMX)
+    assert fragment.status_code == 200
+    assert not is_full_page(fragment)
+    assert 'id="probe-run-panel"' in text(fragment)
+
+
+def test_probe_run_page_and_its_htmx_panel(member_client, deployment, run):
+    url = reverse("probe_run_detail", args=[deployment.pk, run.pk])
+    page = member_client.get(url)
+    assert page.status_code == 200
+    assert is_full_page(page)
+    assert f"Probe run #{run.pk}" in text(page)
+    panel = member_client.get(
+        url, {"refresh": "1"}, headers={**HTMX, "HX-Target": "probe-run-panel"}
+    )
+    assert panel.status_code == 200
+    assert not is_full_page(panel)
+    assert text(panel).lstrip().startswith('<div id="probe-run-panel"')
+    # The run finished while the page polled: the checklist reloads to show the verdicts.
+    assert panel["HX-Refresh"] == "true"
+
+
+def test_an_active_probe_run_panel_keeps_polling_without_refresh(member_client, aws_deployment):
+    run = ProbeRun.objects.create(
+        deployment=aws_deployment, state=ProbeRunState.RUNNING, total=4, completed=1
+    )
+    url = reverse("probe_run_detail", args=[aws_deployment.pk, run.pk])
+    panel = member_client.get(
+        url, {"refresh": "1"}, headers={**HTMX, "HX-Target": "probe-run-panel"}
+    )
+    assert panel.status_code == 200
+    assert "HX-Refresh" not in panel
+    assert 'hx-trigger="every 1s"' in text(panel)
+    assert "1 of 4 checks done" in text(panel)

@@ -1,0 +1,192 @@
+"""Query counts of the sign-off pages stay flat as items and deployments grow."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from readiness.audit.models import AuditEvent
+from readiness.checklists import services as readiness_services
+from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
+from signoff.lifecycle import services
+from tests.factories import TeamFactory, UserFactory, make_deployment
+from tests.signoff.web.conftest import HTMX, client_for, is_panel, item_form, role_url
+from tests.signoff_helpers import approve_all, complete_items, give_role, sign
+
+pytestmark = pytest.mark.django_db
+
+
+# Ceilings measured on SQLite and PostgreSQL (the same statements, savepoints included);
+# raise one only with a reason, never to make room for a query per item or deployment.
+# The role page: session and user, the deployment, the role, the standings (roles, items,
+# latest probe results, waivers in force, sign-offs), the viewer's roles, every waiver of
+# the deployment, then the latest finished run (a member's item cards) or the role's
+# members (anyone else). The htmx panel reads the same.
+ROLE_PAGE_MAX = 13
+# My sign-offs: session and user, the memberships, the deployments waiting, their standings
+# (five reads for all of them at once) and the user's own signatures.
+MY_SIGNOFFS_MAX = 11
+# An htmx item save that turns two sign-offs stale: the save as in readiness/web/test_queries.py,
+# then the re-evaluation under the deployment's lock (the standings, the stale events already
+# recorded) and three more audit events (two stale, one state change), each reading the
+# chain head and, on PostgreSQL, taking the advisory lock; the item card reads its waiver
+# (37 there, 33 on SQLite); the newest CI evidence, for the digests and the item card (+2).
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 39
+
+
+def queries_of(request) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as context:
+        response = request()
+    return len(context.captured_queries), response
+
+
+def checklist_markdown(name: str, *, security: int) -> str:
+    """Security owns `security` items; Tech Lead (Testing) and DevOps (Reliability) one each."""
+    lines = [f"# {name}", "", "A checklist built for a test.", "", "## Security", ""]
+    lines += [f"- [ ] **Guard {n}:** Check guard {n}" for n in range(1, security + 1)]
+    lines += ["", "## Reliability", "", "- [ ] **Spare:** Check the spare", ""]
+    lines += ["## Testing", "", "- [ ] **Unit:** Run the unit tests", ""]
+    return "\n".join(lines)
+
+
+# Query counts
+
+
+@pytest.fixture
+def small_template():
+    source = checklist_markdown("Small", security=3)
+    return readiness_services.template_import(source=source).template
+
+
+@pytest.fixture
+def small_and_large(member, team, signers, small_template):
+    """A 5-item deployment (3 for Security) and a 56-item one (14 for Security), each with
+    a Security approval, a waiver and some probe-free history."""
+    small = make_deployment(user=member, team=team, template=small_template, service="small")
+    large = make_deployment(user=member, team=team, service="large")
+    for deployment in (small, large):
+        services.signoff_request(deployment=deployment, user=member)
+        complete_items(deployment)
+        item = ChecklistItem.objects.filter(
+            section__deployment=deployment, owner_role__slug="security"
+        ).first()
+        ChecklistItem.objects.filter(pk=item.pk).update(status=ItemStatus.OPEN)
+        services.waiver_grant(
+            item=item,
+            user=signers["security"],
+            reason="accepted",
+            expires_at=timezone.now() + datetime.timedelta(days=3),
+        )
+        sign(deployment, signers["security"], "security")
+    return small, large
+
+
+@pytest.mark.parametrize("viewer", ["security", "devops"])
+def test_role_page_queries_do_not_grow_with_the_number_of_items(
+    signers, small_and_large, viewer, django_assert_max_num_queries
+):
+    small, large = small_and_large
+    client = client_for(signers[viewer])
+
+    def page(deployment, **headers):
+        return lambda: client.get(role_url(deployment, "security"), headers=headers)
+
+    page(small)()  # warm the session
+    small_count, small_response = queries_of(page(small))
+    large_count, large_response = queries_of(page(large))
+    assert small_response.status_code == large_response.status_code == 200
+    assert len(small_response.context["standing"].items) == 3
+    assert len(large_response.context["standing"].items) == 14
+    assert small_count == large_count
+    with django_assert_max_num_queries(ROLE_PAGE_MAX):
+        page(large)()
+    small_count, _ = queries_of(page(small, **HTMX))
+    large_count, fragment = queries_of(page(large, **HTMX))
+    assert is_panel(fragment)
+    assert small_count == large_count <= ROLE_PAGE_MAX
+
+
+def test_my_signoffs_queries_do_not_grow_with_the_number_of_deployments(
+    team, member, signers, django_assert_max_num_queries
+):
+    few_user = UserFactory(username="few")
+    many_user = UserFactory(username="many")
+    few_team = TeamFactory(name="Few", slug="few")
+    many_teams = [TeamFactory(name=f"Many {n}", slug=f"many-{n}") for n in range(3)]
+    give_role(few_user, few_team, "security")
+    for many_team in many_teams:
+        give_role(many_user, many_team, "security")
+        give_role(many_user, many_team, "devops")
+    cases = [(few_user, [few_team], 2), (many_user, many_teams, 15)]
+    for user, teams, count in cases:
+        for number in range(count):
+            deployment = make_deployment(
+                user=user, team=teams[number % len(teams)], service=f"{user.username}-{number}"
+            )
+            services.signoff_request(deployment=deployment, user=user)
+            if number % 2:
+                complete_items(deployment, "security")
+                signoff = sign(deployment, user, "security")
+                if number % 3 == 0:
+                    services.signoff_revoke(signoff=signoff, user=user, reason="again")
+
+    def page(user):
+        client = client_for(user)
+        client.get(reverse("my_signoffs"))
+        return lambda: client.get(reverse("my_signoffs"))
+
+    few_count, few_response = queries_of(page(few_user))
+    many_count, many_response = queries_of(page(many_user))
+    # Few: the unsigned one. Many: DevOps on all 15, Security on the 8 unsigned and the 2
+    # revoked.
+    assert len(few_response.context["waiting"]) == 1
+    assert len(many_response.context["waiting"]) == 25
+    assert len(many_response.context["signed"]) == 7
+    assert few_count == many_count
+    request = page(many_user)
+    with django_assert_max_num_queries(MY_SIGNOFFS_MAX):
+        request()
+
+
+def test_htmx_item_save_with_sign_offs_does_not_grow_with_the_checklist(
+    member, signers, small_and_large, django_assert_max_num_queries
+):
+    small, large = small_and_large
+    for deployment in (small, large):
+        approve_all(deployment, signers)
+        assert deployment.state == DeploymentState.APPROVED
+    client = client_for(member)
+    client.get(reverse("dashboard"))
+
+    def save_a_security_item(deployment, status):
+        item = (
+            ChecklistItem.objects.filter(
+                section__deployment=deployment, owner_role__slug="security"
+            )
+            .order_by("section__position", "position")
+            .last()
+        )
+        url = reverse("item_update", args=[deployment.pk, item.pk])
+        data = item_form(item, status=status, note=f"now {status}")
+        return lambda: client.post(url, data, headers={"HX-Request": "true"})
+
+    # The change turns Security and Product stale and takes the deployment back to review.
+    small_count, small_response = queries_of(save_a_security_item(small, ItemStatus.FAILED))
+    request = save_a_security_item(large, ItemStatus.FAILED)
+    with django_assert_max_num_queries(ITEM_SAVE_WITH_SIGNOFFS_MAX) as captured:
+        large_response = request()
+    assert small_response.status_code == large_response.status_code == 200
+    assert small_count == len(captured)
+    for deployment in (small, large):
+        deployment.refresh_from_db()
+        assert deployment.state == DeploymentState.IN_REVIEW
+    stale = AuditEvent.objects.filter(action="signoff.stale")
+    assert sorted(stale.values_list("after__changes__0", flat=True)) == [
+        "Guard 3: done → failed",
+        "Guard 3: done → failed",
+        "Privacy: done → failed",
+        "Privacy: done → failed",
+    ]
