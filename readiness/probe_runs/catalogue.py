@@ -18,7 +18,7 @@ from types import CodeType, FunctionType
 
 from django.conf import settings
 
-from readiness.probes.base import Probe, ProbeSettings, registry
+from readiness.probes.base import Probe, ProbeSettings, is_manual, registry
 
 POLICY_VERSION = "2012-10-17"
 # IAM access level "Read"/"List" by naming convention; the exceptions are listed by name.
@@ -158,7 +158,7 @@ class CatalogueItem:
 
     @property
     def manual(self) -> bool:
-        return not any(not entry.probe.supporting for entry in self.entries)
+        return is_manual(entry.probe for entry in self.entries)
 
 
 def catalogue(template, probe_settings: ProbeSettings) -> list[tuple[str, list[CatalogueItem]]]:

@@ -29,7 +29,13 @@ from readiness.evidence.selectors import latest_verdicts
 from readiness.people import display_name
 from readiness.probe_runs.models import ProbeResult
 from readiness.probe_runs.selectors import RESULT_ORDER, finished_runs
-from readiness.probes.base import ATTENTION_STATUSES, STATUS_TITLES, is_manual, probes_by_item
+from readiness.probes.base import (
+    ATTENTION_STATUSES,
+    STATUS_TITLES,
+    Status,
+    is_manual,
+    probes_by_item,
+)
 from signoff.signatures.selectors import (
     RoleStanding,
     active_waivers,
@@ -397,9 +403,9 @@ def _item_line(item, number, probes, waiver, covered, ci_evidence="") -> ItemLin
 
 def _probe_counts(lines) -> tuple[int, int, int]:
     statuses = [probe.status for line in lines for probe in line.probes]
-    passed = statuses.count("pass")
-    failed = statuses.count("fail")
-    other = statuses.count("warn") + statuses.count("error")
+    passed = statuses.count(Status.PASS)
+    failed = statuses.count(Status.FAIL)
+    other = statuses.count(Status.WARN) + statuses.count(Status.ERROR)
     return passed, failed, other
 
 
