@@ -1,11 +1,15 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from readiness.api import token_views
 from readiness.api.endpoints import api
 
 
+# Exempt: it changes nothing, and a pipeline's POST to a wrong address (no CSRF cookie, as
+# every API call) must learn that the address is wrong, not get the site's CSRF page.
+@csrf_exempt
 @login_not_required
 def api_not_found(request, rest: str = ""):
     """Any other address under /api/ is a JSON 404, not the site's HTML page."""

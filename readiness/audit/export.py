@@ -119,8 +119,9 @@ def deployment_events(
         events = events.filter(actor_id=int(actor))
     if date_from:
         events = events.filter(created_at__gte=_day_start(date_from))
-    if date_to:
-        # The whole "to" day counts, up to its last microsecond.
+    if date_to and date_to < date.max:
+        # The whole "to" day counts, up to its last microsecond; the last day a date can
+        # name (9999-12-31) has no next day and so bounds nothing.
         events = events.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
     return events.order_by("-id")
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from readiness.api import tokens
@@ -467,6 +468,18 @@ def test_unknown_api_addresses_are_json_404s(api, anonymous_api):
             response = client.get(path)
             assert response.status_code in (401, 404), path
             assert response["Content-Type"].startswith("application/json"), path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_write_to_an_unknown_api_address_is_a_json_404_not_a_csrf_page(method):
+    # Django's test client skips CSRF checks unless asked: a pipeline has no CSRF cookie.
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(
+        "/api/v2/deployments", data="{}", content_type="application/json"
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("No such API endpoint")
 
 
 @pytest.mark.django_db

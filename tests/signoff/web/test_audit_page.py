@@ -195,6 +195,15 @@ def test_the_date_range_includes_the_whole_last_day(deployment, member):
     assert row_count(client.get(audit_url(deployment, date_from=yesterday))) == 3
 
 
+def test_the_widest_date_range_a_date_can_name_selects_everything(deployment, member):
+    add_events(deployment, actor=member, count=2)
+    response = logged_in(member).get(
+        audit_url(deployment, date_from="0001-01-01", date_to="9999-12-31")
+    )
+    assert response.status_code == 200
+    assert row_count(response) == 3
+
+
 @PLAIN_AND_HTMX
 @pytest.mark.parametrize(
     ("query", "message"),
