@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from readiness.api.endpoints.common import (
     DeploymentOut,
@@ -28,6 +28,14 @@ class DeploymentFilter(Schema):
     service: str | None = None
     environment: str | None = None
     state: DeploymentState | None = None
+
+    @field_validator("service", "environment")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL cannot hold NUL in text: say so as a 400 instead of failing the query.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class AwsTargetIn(Schema):

@@ -483,6 +483,14 @@ def test_a_write_to_an_unknown_api_address_is_a_json_404_not_a_csrf_page(method)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("query", ["service=a%00b", "environment=%00"])
+def test_a_nul_character_in_a_filter_is_a_400(api, query):
+    response = api.get(f"{BASE}/deployments?{query}")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+
+
+@pytest.mark.django_db
 def test_evidence_is_in_the_pdf_record(api, deployment):
     from signoff.records.services import draft_pdf
     from tests.signoff.records.test_record_pdf import text_of
