@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Schema
 from ninja.errors import HttpError
+from ninja.pagination import PageNumberPagination
 
 from readiness.checklists import selectors
 from readiness.checklists.models import Deployment
@@ -54,3 +55,16 @@ class DeploymentOut(Schema):
     @staticmethod
     def resolve_url(obj: Deployment, context) -> str:
         return absolute_url(context["request"], reverse("deployment_detail", args=[obj.pk]))
+
+
+class Pages(PageNumberPagination):
+    """django-ninja's page numbers, with a page far past the end an empty page: its offset
+    would not fit the database's OFFSET (bigint), and that is a client's typo, not a 500."""
+
+    MAX_OFFSET = 2**62
+
+    def paginate_queryset(self, queryset, pagination, request, **params):
+        offset = (pagination.page - 1) * self._get_page_size(pagination.page_size)
+        if offset > self.MAX_OFFSET:
+            return {self.items_attribute: [], "count": self._items_count(queryset)}
+        return super().paginate_queryset(queryset, pagination, request, **params)

@@ -6,12 +6,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from ninja import Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field, field_validator
 
 from readiness.api.endpoints.common import (
     DeploymentOut,
     Error,
+    Pages,
     require_writer,
     visible_deployment,
 )
@@ -60,7 +61,7 @@ class DeploymentIn(Schema):
 
 
 @router.get("/deployments", response=list[DeploymentOut], tags=["deployments"])
-@paginate(PageNumberPagination, page_size=settings.API_PAGE_SIZE, max_page_size=500)
+@paginate(Pages, page_size=settings.API_PAGE_SIZE, max_page_size=500)
 def deployments_list(request, filters: Query[DeploymentFilter]):
     """Your teams' deployments, newest first; filter by service, environment and state."""
     deployments = selectors.deployments_visible_to(request.user).order_by("-created_at", "-pk")

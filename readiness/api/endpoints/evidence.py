@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
-from readiness.api.endpoints.common import Error, require_writer, visible_deployment
+from readiness.api.endpoints.common import Error, Pages, require_writer, visible_deployment
 from readiness.evidence.models import Evidence, EvidenceKind
 from readiness.evidence.services import Upload, evidence_upload
 
@@ -98,7 +98,7 @@ def evidence_create(
     response=list[EvidenceOut],
     tags=["evidence"],
 )
-@paginate(PageNumberPagination, page_size=settings.API_PAGE_SIZE, max_page_size=500)
+@paginate(Pages, page_size=settings.API_PAGE_SIZE, max_page_size=500)
 def evidence_list(request, deployment_id: int):
     deployment = visible_deployment(request, deployment_id)
     return [

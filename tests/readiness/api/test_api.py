@@ -483,6 +483,14 @@ def test_a_write_to_an_unknown_api_address_is_a_json_404_not_a_csrf_page(method)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/deployments", "/deployments/{pk}/evidence"])
+def test_a_page_far_past_the_end_is_empty_not_an_error(api, deployment, path):
+    response = api.get(BASE + path.format(pk=deployment.pk) + "?page=99999999999999999999")
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("query", ["service=a%00b", "environment=%00"])
 def test_a_nul_character_in_a_filter_is_a_400(api, query):
     response = api.get(f"{BASE}/deployments?{query}")
