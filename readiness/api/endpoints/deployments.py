@@ -59,6 +59,14 @@ class DeploymentIn(Schema):
         None, description="The AWS account and regions the probes read (optional)."
     )
 
+    @field_validator("planned_date", mode="before")
+    @classmethod
+    def _a_date_not_a_number(cls, value):
+        # pydantic reads a number as seconds since 1970: `0` would plan for 1970-01-01.
+        if isinstance(value, int | float):
+            raise ValueError("a date is written YYYY-MM-DD")
+        return value
+
 
 @router.get("/deployments", response=list[DeploymentOut], tags=["deployments"])
 @paginate(Pages, page_size=settings.API_PAGE_SIZE, max_page_size=500)

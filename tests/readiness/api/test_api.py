@@ -175,6 +175,7 @@ def test_create_a_deployment_from_the_default_template(api, member, team):
         ({"environment": "production", "version": "1"}, "service"),
         ({"service": "a b/c", "environment": "production", "version": "1"}, "service"),
         ({"service": "x", "environment": "prod", "version": "1", "planned_date": "soon"}, "date"),
+        ({"service": "x", "environment": "prod", "version": "1", "planned_date": 0}, "date"),
         ({"service": "x", "environment": "prod", "version": "1", "team": "nope"}, "team"),
         ({"service": "x", "environment": "prod", "version": "1", "template_id": 999}, "template"),
         ({"service": "x" * 101, "environment": "prod", "version": "1"}, "service"),
