@@ -1,8 +1,13 @@
 import pytest
 from botocore.stub import Stubber
 
-from readiness.probes.base import Status, registry
-from tests.readiness.probes.monitoring.helpers import REGION, _topic, run
+from readiness.probes.base import Status
+from tests.readiness.probes.monitoring.helpers import (
+    REGION,
+    _topic,
+    assert_access_denied_names_a_declared_action,
+    run,
+)
 
 
 def _alarm(aws, name: str, **kwargs) -> str:
@@ -92,12 +97,4 @@ def test_alarms_judge_composite_alarms_too(aws, make_context):
 def test_access_denied_is_an_error_naming_a_declared_action(
     aws, make_context, key, region, service, operation
 ):
-    context = make_context(region)
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code="AccessDenied")
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    prefix = "Access denied: the probe needs "
-    assert result.summary.startswith(prefix)
-    assert result.summary.removeprefix(prefix) in registry()[key].actions
+    assert_access_denied_names_a_declared_action(make_context(region), key, service, operation)

@@ -1,10 +1,14 @@
 import json
 
 import pytest
-from botocore.stub import Stubber
 
-from readiness.probes.base import Status, registry
-from tests.readiness.probes.monitoring.helpers import REGION, run, statuses
+from readiness.probes.base import Status
+from tests.readiness.probes.monitoring.helpers import (
+    REGION,
+    assert_access_denied_names_a_declared_action,
+    run,
+    statuses,
+)
 
 WIDGETS = {
     "widgets": [
@@ -61,12 +65,4 @@ def test_dashboards_fail_when_all_are_empty_or_there_are_none(aws, make_context)
 def test_access_denied_is_an_error_naming_a_declared_action(
     aws, make_context, key, region, service, operation
 ):
-    context = make_context(region)
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code="AccessDenied")
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    prefix = "Access denied: the probe needs "
-    assert result.summary.startswith(prefix)
-    assert result.summary.removeprefix(prefix) in registry()[key].actions
+    assert_access_denied_names_a_declared_action(make_context(region), key, service, operation)

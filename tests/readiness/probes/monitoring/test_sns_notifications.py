@@ -1,11 +1,12 @@
 import pytest
 from botocore.stub import Stubber
 
-from readiness.probes.base import Status, registry
+from readiness.probes.base import Status
 from tests.readiness.probes.monitoring.helpers import (
     REGION,
     _topic,
     _without_metadata,
+    assert_access_denied_names_a_declared_action,
     run,
     statuses,
 )
@@ -70,12 +71,4 @@ def test_sns_fails_when_the_region_has_no_topic(aws, make_context):
 def test_access_denied_is_an_error_naming_a_declared_action(
     aws, make_context, key, region, service, operation
 ):
-    context = make_context(region)
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code="AccessDenied")
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    prefix = "Access denied: the probe needs "
-    assert result.summary.startswith(prefix)
-    assert result.summary.removeprefix(prefix) in registry()[key].actions
+    assert_access_denied_names_a_declared_action(make_context(region), key, service, operation)

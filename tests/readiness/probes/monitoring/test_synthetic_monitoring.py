@@ -3,8 +3,14 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import Stubber
 
-from readiness.probes.base import Status, registry
-from tests.readiness.probes.monitoring.helpers import REGION, _without_metadata, run, statuses
+from readiness.probes.base import Status
+from tests.readiness.probes.monitoring.helpers import (
+    REGION,
+    _without_metadata,
+    assert_access_denied_names_a_declared_action,
+    run,
+    statuses,
+)
 
 
 def _health_check(aws, host: str = "shop.example.com", **config) -> str:
@@ -166,12 +172,4 @@ def test_an_unsupported_call_is_an_error_not_a_pass(aws, make_context):
 def test_access_denied_is_an_error_naming_a_declared_action(
     aws, make_context, key, region, service, operation
 ):
-    context = make_context(region)
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code="AccessDenied")
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    prefix = "Access denied: the probe needs "
-    assert result.summary.startswith(prefix)
-    assert result.summary.removeprefix(prefix) in registry()[key].actions
+    assert_access_denied_names_a_declared_action(make_context(region), key, service, operation)

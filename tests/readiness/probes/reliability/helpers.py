@@ -1,5 +1,7 @@
 """What the tests of the Reliability probes share."""
 
+from botocore.stub import Stubber
+
 from readiness.probes.base import Status, execute, registry
 
 REGION = "us-east-1"
@@ -77,3 +79,12 @@ def asg(aws, name, **params):
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=name, LaunchConfigurationName="lc", **{"MinSize": 0, **params}
     )
+
+
+def assert_failed_call_is_an_error(context, key, service, operation, code, expected) -> None:
+    """A call failing with `code` makes the probe an error result whose summary says so."""
+    with Stubber(context.client(service)) as stubber:
+        stubber.add_client_error(operation, service_error_code=code, http_status_code=500)
+        result = run(key, context)
+    assert result.status == Status.ERROR
+    assert result.summary.startswith(expected), result.summary

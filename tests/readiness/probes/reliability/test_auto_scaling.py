@@ -2,7 +2,12 @@ import pytest
 from botocore.stub import Stubber
 
 from readiness.probes.base import Status
-from tests.readiness.probes.reliability.helpers import asg, failing, run
+from tests.readiness.probes.reliability.helpers import (
+    asg,
+    assert_failed_call_is_an_error,
+    failing,
+    run,
+)
 
 
 def target_tracking(aws, group):
@@ -121,10 +126,4 @@ def test_auto_scaling_errors_on_unexpected_validation_errors(aws, make_context):
 def test_failed_calls_become_error_results(
     aws, make_context, key, service, operation, code, expected
 ):
-    context = make_context()
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code=code, http_status_code=500)
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    assert result.summary.startswith(expected), result.summary
+    assert_failed_call_is_an_error(make_context(), key, service, operation, code, expected)

@@ -6,6 +6,7 @@ from tests.readiness.probes.reliability.helpers import (
     ACCOUNT,
     PASSWORD,
     REGION,
+    assert_failed_call_is_an_error,
     backup_plan,
     failing,
     rds_instance,
@@ -118,10 +119,4 @@ def test_backup_strategy_not_applicable_without_resources(aws, make_context):
 def test_failed_calls_become_error_results(
     aws, make_context, key, service, operation, code, expected
 ):
-    context = make_context()
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code=code, http_status_code=500)
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    assert result.summary.startswith(expected), result.summary
+    assert_failed_call_is_an_error(make_context(), key, service, operation, code, expected)

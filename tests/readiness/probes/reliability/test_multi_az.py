@@ -1,8 +1,15 @@
 import pytest
-from botocore.stub import Stubber
 
 from readiness.probes.base import Status
-from tests.readiness.probes.reliability.helpers import PASSWORD, asg, failing, names, run, subnets
+from tests.readiness.probes.reliability.helpers import (
+    PASSWORD,
+    asg,
+    assert_failed_call_is_an_error,
+    failing,
+    names,
+    run,
+    subnets,
+)
 
 
 def rds_instance(aws, name, **extra):
@@ -97,10 +104,4 @@ def test_multi_az_not_applicable_without_resources(aws, make_context):
 def test_failed_calls_become_error_results(
     aws, make_context, key, service, operation, code, expected
 ):
-    context = make_context()
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code=code, http_status_code=500)
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    assert result.summary.startswith(expected), result.summary
+    assert_failed_call_is_an_error(make_context(), key, service, operation, code, expected)

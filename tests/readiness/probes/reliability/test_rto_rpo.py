@@ -1,9 +1,12 @@
 import pytest
-from botocore.stub import Stubber
 
 from readiness.probes.base import Status
 from readiness.probes.reliability.rto_rpo import duration
-from tests.readiness.probes.reliability.helpers import failing, run
+from tests.readiness.probes.reliability.helpers import (
+    assert_failed_call_is_an_error,
+    failing,
+    run,
+)
 
 
 def tiers(rto, rpo, region=False):
@@ -74,10 +77,4 @@ def test_duration_is_readable():
 def test_failed_calls_become_error_results(
     aws, make_context, key, service, operation, code, expected
 ):
-    context = make_context()
-    client = context.client(service)
-    with Stubber(client) as stubber:
-        stubber.add_client_error(operation, service_error_code=code, http_status_code=500)
-        result = run(key, context)
-    assert result.status == Status.ERROR
-    assert result.summary.startswith(expected), result.summary
+    assert_failed_call_is_an_error(make_context(), key, service, operation, code, expected)
