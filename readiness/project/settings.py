@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "readiness.audit.middleware.AuditRequestMiddleware",
     # Inside the audit middleware: the request's address and token are still known.
     "readiness.api.middleware.ApiAuditMiddleware",
+    "readiness.api.middleware.ApiMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.project.urls"

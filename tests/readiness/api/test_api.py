@@ -500,6 +500,24 @@ def test_a_nul_character_in_a_filter_is_a_400(api, query):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("put", "/deployments", "GET, POST"),
+        ("delete", "/deployments/1/gate", "GET"),
+        ("get", "/deployments/1/probe-runs", "POST"),
+    ],
+)
+def test_a_wrong_method_is_a_json_405_naming_the_allowed_ones(api, method, path, allowed):
+    response = getattr(api.client, method)(BASE + path, headers=api.headers)
+    assert response.status_code == 405
+    # django-ninja lists the methods in no fixed order.
+    assert set(response["Allow"].split(", ")) == set(allowed.split(", "))
+    detail = response.json()["detail"]
+    assert detail == f"{method.upper()} is not allowed here; allowed: {response['Allow']}."
+
+
+@pytest.mark.django_db
 def test_evidence_is_in_the_pdf_record(api, deployment):
     from signoff.records.services import draft_pdf
     from tests.signoff.records.test_record_pdf import text_of
