@@ -57,3 +57,15 @@ def make_deployment(*, user, team=None, template=None, **fields):
         template=template or selectors.default_template(),
         **{**defaults, **fields},
     )
+
+
+def grant(user, *permissions: str):
+    """Give `user` Django permissions named "app_label.codename"."""
+    from django.contrib.auth.models import Permission
+
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user

@@ -38,7 +38,7 @@ from django.test import Client, override_settings
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
-from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
+from tests.factories import PASSWORD, TeamFactory, UserFactory, grant, make_deployment
 from tests.readiness.api import samples
 from tests.signoff_helpers import approve_all, complete_items, give_role, sign, signers_for
 
@@ -142,6 +142,7 @@ def _build_world() -> World:
     olga = UserFactory(username="olga")
     give_role(olga, TeamFactory(name="Search", slug="search", members=[olga]), "security")
     staff = UserFactory(username="ada", first_name="Ada", last_name="Byron", is_staff=True)
+    grant(staff, "readiness.import_template", "signoff.manage_teams")
     lead = signers["tech-lead"]
 
     review = make_deployment(user=lead, team=team)

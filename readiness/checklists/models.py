@@ -42,6 +42,7 @@ class ChecklistTemplate(models.Model):
 
     class Meta:
         ordering = ["name", "-version"]
+        permissions = [("import_template", "Can import checklist templates")]
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="template_name_version"),
             models.UniqueConstraint(fields=["name", "content_sha256"], name="template_name_hash"),

@@ -287,8 +287,11 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def template_import(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only administrators can import templates.")
+    if not request.user.has_perm("readiness.import_template"):
+        raise PermissionDenied(
+            "Importing templates needs the “Can import checklist templates” permission: ask "
+            "an administrator."
+        )
     form = TemplateImportForm(_posted(request), request.FILES if request.method == "POST" else None)
     import_errors: list = []
     if request.method == "POST" and form.is_valid():

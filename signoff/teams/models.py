@@ -31,6 +31,9 @@ class RoleMembership(models.Model):
 
     class Meta:
         ordering = ["team", "role", "user"]
+        # Who may sign is decided by this permission (a superuser has it), never by
+        # is_staff alone: a staff account is not an authority over teams.
+        permissions = [("manage_teams", "Can change team members and who holds which role")]
         constraints = [
             models.UniqueConstraint(fields=["team", "user", "role"], name="one_membership_per_role")
         ]

@@ -17,11 +17,18 @@ from readiness.checklists.models import Team, TemplateItem
 from readiness.checklists.teams import is_member
 from signoff.teams.models import Role, RoleMembership
 
+MANAGE_TEAMS = "signoff.manage_teams"
 
-def _require_staff(actor) -> None:
-    if not (getattr(actor, "is_authenticated", False) and actor.is_staff):
+
+def can_manage_teams(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.has_perm(MANAGE_TEAMS))
+
+
+def _require_team_manager(actor) -> None:
+    if not can_manage_teams(actor):
         raise PermissionDenied(
-            "Only administrators change who is in a team and which roles they hold."
+            "Only team managers (permission “manage teams”) change who is in a team and "
+            "which roles they hold."
         )
 
 
@@ -40,7 +47,7 @@ def _membership_state(membership: RoleMembership) -> dict:
 @transaction.atomic
 def membership_add(*, team: Team, user, role: Role, actor) -> RoleMembership:
     """`user` holds `role` in `team` from now on; they must already be in the team."""
-    _require_staff(actor)
+    _require_team_manager(actor)
     if not is_member(team=team, user=user):
         raise ValidationError(
             f"{_name(user)} is not a member of {team}: add them to the team first."
@@ -66,7 +73,7 @@ def membership_add(*, team: Team, user, role: Role, actor) -> RoleMembership:
 @transaction.atomic
 def membership_remove(*, membership: RoleMembership, actor, reason: str = "") -> bool:
     """Withdraw a role from its holder; False when it was already gone (nothing recorded)."""
-    _require_staff(actor)
+    _require_team_manager(actor)
     current = (
         RoleMembership.objects.select_for_update(of=("self",))
         .select_related("team", "user", "role")
@@ -89,7 +96,7 @@ def membership_remove(*, membership: RoleMembership, actor, reason: str = "") ->
 
 @transaction.atomic
 def team_member_add(*, team: Team, user, actor) -> None:
-    _require_staff(actor)
+    _require_team_manager(actor)
     if is_member(team=team, user=user):
         raise ValidationError(f"{_name(user)} is already a member of {team}.")
     team.members.add(user)
@@ -104,7 +111,7 @@ def team_member_add(*, team: Team, user, actor) -> None:
 @transaction.atomic
 def team_member_remove(*, team: Team, user, actor) -> None:
     """Take `user` out of `team`, and with it every role they held there."""
-    _require_staff(actor)
+    _require_team_manager(actor)
     if not is_member(team=team, user=user):
         raise ValidationError(f"{_name(user)} is not a member of {team}.")
     held = list(
@@ -131,7 +138,7 @@ def team_member_remove(*, team: Team, user, actor) -> None:
 def team_delete(*, team: Team, actor) -> None:
     """Delete a team (refused by the database while deployments use it), members first, so
     that every role and membership that goes with it is on the record."""
-    _require_staff(actor)
+    _require_team_manager(actor)
     for user in list(team.members.order_by("pk")):
         team_member_remove(team=team, user=user, actor=actor)
     # Roles held by someone no longer in the team (possible only past these services).
@@ -146,7 +153,7 @@ def team_delete(*, team: Team, actor) -> None:
 @transaction.atomic
 def template_item_owner_set(*, item: TemplateItem, role: Role | None, actor) -> TemplateItem:
     """Choose the role that fills in and signs for a template item in new deployments."""
-    _require_staff(actor)
+    _require_team_manager(actor)
     # Re-read under a lock: an admin form has already changed `item` in memory, and the
     # event must name the owner the database held.
     current = (
@@ -179,10 +186,10 @@ def template_item_owner_set(*, item: TemplateItem, role: Role | None, actor) -> 
 
 
 def teams_visible_to(user) -> QuerySet[Team]:
-    """Administrators see every team; anyone else only their own (the rest are a 404)."""
+    """Team managers see every team; anyone else only their own (the rest are a 404)."""
     if not user.is_authenticated:
         return Team.objects.none()
-    if user.is_staff:
+    if can_manage_teams(user):
         return Team.objects.all()
     return Team.objects.filter(pk__in=user.teams.values("pk"))
 

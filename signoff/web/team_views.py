@@ -124,11 +124,11 @@ def _team_context(team, user, *, bound: dict, errors: list[str], notice: str) ->
     context = {
         "team": team,
         "roster": memberships.team_roster(team),
-        "can_manage": user.is_staff,
+        "can_manage": memberships.can_manage_teams(user),
         "errors": errors,
         "notice": notice,
     }
-    if user.is_staff:
+    if context["can_manage"]:
         context["role_add_form"] = bound.get("role_add") or RoleAddForm(team=team)
         context["member_add_form"] = bound.get("member_add") or MemberAddForm(team=team)
     return context
@@ -155,8 +155,8 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(memberships.teams_visible_to(request.user), slug=slug)
     if request.method == "GET":
         return _team_response(request, team)
-    if not request.user.is_staff:
-        raise PermissionDenied("Only administrators change who is in a team and their roles.")
+    if not memberships.can_manage_teams(request.user):
+        raise PermissionDenied("Only team managers change who is in a team and their roles.")
     action = request.POST.get("action", "")
     form_class = TEAM_FORMS.get(action)
     if form_class is None:

@@ -17,7 +17,7 @@ from readiness.checklists.models import (
     TemplateSection,
 )
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
-from tests.factories import UserFactory
+from tests.factories import UserFactory, grant
 
 SEED = services.DEFAULT_TEMPLATE_FILE.read_bytes()
 SEED_TITLE = b"# Production Readiness Checklist"
@@ -131,7 +131,8 @@ def colleague(team):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="ada", first_name="Ada", last_name="Admin", is_staff=True)
+    staff = UserFactory(username="ada", first_name="Ada", last_name="Admin", is_staff=True)
+    return grant(staff, "readiness.import_template", "signoff.manage_teams")
 
 
 @pytest.fixture

@@ -36,12 +36,16 @@ def test_template_list_offers_import_to_staff(staff_client):
     assert "Import from Markdown" in text(staff_client.get(reverse("template_list")))
 
 
-def test_template_import_is_forbidden_to_non_staff(member_client, team):
-    response = member_client.get(reverse("template_import"))
+@pytest.mark.parametrize("is_staff", [False, True], ids=["member", "staff-without-permission"])
+def test_template_import_needs_the_permission_not_staff_status(client, member, team, is_staff):
+    member.is_staff = is_staff
+    member.save(update_fields=["is_staff"])
+    client.force_login(member)
+    response = client.get(reverse("template_import"))
     assert response.status_code == 403
-    assert "Only administrators can import templates." in text(response)
+    assert "needs the “Can import checklist templates” permission" in text(response)
     before = template_rows()
-    response = upload(member_client, SEED.replace(SEED_TITLE, b"# Sneaky", 1))
+    response = upload(client, SEED.replace(SEED_TITLE, b"# Sneaky", 1))
     assert response.status_code == 403
     assert template_rows() == before
 

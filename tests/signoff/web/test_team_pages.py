@@ -14,7 +14,7 @@ from readiness.audit.services import verify_chain
 from readiness.checklists.models import Team
 from signoff.teams import services as memberships
 from signoff.teams.models import Role, RoleMembership
-from tests.factories import PASSWORD, TeamFactory, UserFactory
+from tests.factories import PASSWORD, TeamFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,17 @@ HTMX = {"HX-Request": "true"}
 PLAIN_AND_HTMX = pytest.mark.parametrize(
     "headers", [pytest.param({}, id="plain"), pytest.param(HTMX, id="htmx")]
 )
-# Session, user, team, members, role memberships, roles, and the two selects of the
-# role form (members, roles) for staff; the same for 3 members as for 30.
-TEAM_PAGE_MAX = 8
-TEAM_LIST_MAX = 3
+# Session, user, the manager's permissions (user and group, read once per request), team,
+# members, role memberships, roles, and the two selects of the role form (members, roles);
+# the same for 3 members as for 30.
+TEAM_PAGE_MAX = 10
+TEAM_LIST_MAX = 5  # session, user, the permissions (2), the teams
 
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="ada", first_name="Ada", last_name="Byron", is_staff=True)
+    staff = UserFactory(username="ada", first_name="Ada", last_name="Byron", is_staff=True)
+    return grant(staff, "signoff.manage_teams")
 
 
 @pytest.fixture
@@ -136,6 +138,23 @@ def test_a_member_who_is_not_staff_cannot_change_the_team(
     assert list(team.members.all()) == [member]
     assert not RoleMembership.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="team.").exists()
+
+
+def test_a_staff_account_without_the_permission_cannot_give_itself_a_team_or_a_role(
+    team, member, security
+):
+    # The escalation #14 found: is_staff alone let an account join a team, take a role, sign.
+    intruder = UserFactory(username="mallory", is_staff=True)
+    client = logged_in(intruder)
+    page = client.get(reverse("team_list")).content.decode()
+    assert "payments" not in page
+    assert client.get(team_url(team)).status_code == 404
+    with pytest.raises(PermissionDenied):
+        memberships.team_member_add(team=team, user=intruder, actor=intruder)
+    with pytest.raises(PermissionDenied):
+        memberships.membership_add(team=team, user=member, role=security, actor=intruder)
+    assert list(team.members.all()) == [member]
+    assert not RoleMembership.objects.exists()
 
 
 # Changes by staff.
