@@ -39,11 +39,28 @@ class TokenAuth(HttpBearer):
         return found
 
 
+# The error answers every operation can give, beside what each declares itself: the
+# handlers below turn bad input, a missing token and another team's deployment into these.
+COMMON_ERRORS = {"400": "Bad Request", "401": "Unauthorized"}
+DEPLOYMENT_ERRORS = {"404": "Not Found"}
+
+
 class ReadinessApi(NinjaAPI):
     def get_openapi_operation_id(self, operation) -> str:
         # The ids clients were generated with, from when the endpoints were one module
         # `api.endpoints`: the schema must not change because the code moved.
         return f"api_endpoints_{operation.view_func.__name__}"
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in schema["paths"].items():
+            errors = {**COMMON_ERRORS, **(DEPLOYMENT_ERRORS if "{deployment_id}" in path else {})}
+            for operation in operations.values():
+                responses = operation["responses"]
+                for status, description in errors.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+        return schema
 
 
 api = ReadinessApi(
