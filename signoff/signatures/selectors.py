@@ -28,7 +28,7 @@ from readiness.checklists.models import (
     DeploymentState,
     ItemStatus,
 )
-from readiness.evidence.selectors import latest_verdicts
+from readiness.evidence.selectors import verdicts_newest_first
 from readiness.people import display_name
 from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult
 from readiness.probe_runs.selectors import latest_finished_run_ids
@@ -423,15 +423,20 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
 
 def latest_evidence(deployment_ids) -> dict[int, dict]:
     """{item id: the newest CI evidence verdict, as the signature binds it}: the file's
-    SHA-256, its kind and what it said."""
-    return {
-        item_id: {
-            "sha256": verdict.evidence.sha256,
-            "kind": verdict.evidence.kind,
-            "passed": verdict.passed,
-        }
-        for item_id, verdict in latest_verdicts(deployment_ids).items()
-    }
+    SHA-256, its kind and what it said (only those columns: standings run on every edit)."""
+    latest: dict[int, dict] = {}
+    for row in verdicts_newest_first(deployment_ids).values(
+        "item_id", "evidence__sha256", "evidence__kind", "passed"
+    ):
+        latest.setdefault(
+            row["item_id"],
+            {
+                "sha256": row["evidence__sha256"],
+                "kind": row["evidence__kind"],
+                "passed": row["passed"],
+            },
+        )
+    return latest
 
 
 def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
