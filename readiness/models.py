@@ -13,6 +13,7 @@ from readiness.checklists.models import (
     TemplateSection,
 )
 from readiness.evidence.models import Evidence, EvidenceVerdict
+from readiness.outbox.models import OutboxMessage
 from readiness.probe_runs.models import ProbeResult, ProbeRun
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Evidence",
     "EvidenceVerdict",
     "ItemChange",
+    "OutboxMessage",
     "PostDeploymentCheck",
     "ProbeResult",
     "ProbeRun",

@@ -1,0 +1,49 @@
+"""The outbox: work a commit triggers, stored in the same transaction as the change."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class OutboxMessage(models.Model):
+    """One Celery task to send, written in the transaction of the change that causes it.
+
+    The broker is never the only copy of an intent: the row is sent right after the commit
+    when the broker answers, otherwise by the `readiness.outbox_sweep` beat task. `sent_at`
+    is set by the one sender that wins a conditional UPDATE; `done_at` is set by a consumer
+    that must not repeat itself (a mail) in the transaction of its work, so a message the
+    broker delivers twice is done once.
+    """
+
+    key = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="What this intent is; enqueuing a key again adds nothing.",
+    )
+    task_name = models.CharField(max_length=100)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by a consumer that marks its work done (a mail sent).",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The sweeper's scan: pending rows, oldest first.
+            models.Index(
+                fields=["id"],
+                name="outbox_pending_idx",
+                condition=models.Q(sent_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "pending"
+        return f"#{self.pk} {self.task_name} {self.key} ({state})"
