@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                 ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
                 ("last_error", models.TextField(blank=True)),
                 ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "done_at",
                     models.DateTimeField(

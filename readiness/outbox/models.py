@@ -8,10 +8,13 @@ class OutboxMessage(models.Model):
     """One Celery task to send, written in the transaction of the change that causes it.
 
     The broker is never the only copy of an intent: the row is sent right after the commit
-    when the broker answers, otherwise by the `readiness.outbox_sweep` beat task. `sent_at`
-    is set by the one sender that wins a conditional UPDATE; `done_at` is set by a consumer
-    that must not repeat itself (a mail) in the transaction of its work, so a message the
-    broker delivers twice is done once.
+    when the broker answers, otherwise by the `readiness.outbox_sweep` beat task.
+
+    Sending: a sender leases the row (`last_attempt_at`, a conditional UPDATE), publishes,
+    then sets `sent_at`; a failed publish leaves it pending. Publishing and marking cannot
+    be one atomic step, so a message may reach the broker twice (a crash between the two).
+    Consuming: a task whose work must not repeat (a mail) leases `claimed_at` and sets
+    `done_at` when its work is done, so a second delivery does nothing.
     """
 
     key = models.CharField(
@@ -27,6 +30,7 @@ class OutboxMessage(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(
         null=True,
         blank=True,
