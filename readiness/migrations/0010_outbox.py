@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ("kwargs", models.JSONField(blank=True, default=dict)),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("sending_since", models.DateTimeField(blank=True, null=True)),
                 ("last_error", models.TextField(blank=True)),
                 ("sent_at", models.DateTimeField(blank=True, null=True)),
                 ("claimed_at", models.DateTimeField(blank=True, null=True)),

@@ -10,8 +10,9 @@ class OutboxMessage(models.Model):
     The broker is never the only copy of an intent: the row is sent right after the commit
     when the broker answers, otherwise by the `readiness.outbox_sweep` beat task.
 
-    Sending: a sender leases the row (`last_attempt_at`, a conditional UPDATE), publishes,
-    then sets `sent_at`; a failed publish leaves it pending. Publishing and marking cannot
+    Sending: a sender leases the row (`sending_since`, a conditional UPDATE), publishes,
+    then sets `sent_at`; a refused publish releases the lease and leaves the row pending,
+    with `last_error` (prefixed with its time) saying why. Publishing and marking cannot
     be one atomic step, so a message may reach the broker twice (a crash between the two).
     Consuming: a task whose work must not repeat (a mail) leases `claimed_at` and sets
     `done_at` when its work is done, so a second delivery does nothing.
@@ -27,7 +28,7 @@ class OutboxMessage(models.Model):
     kwargs = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveIntegerField(default=0)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
