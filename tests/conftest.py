@@ -4,7 +4,9 @@ import urllib.request
 import boto3
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
+from readiness.audit.append_only import allow_flush_sql
 from tests.factories import TeamFactory, UserFactory, make_deployment
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -21,6 +23,20 @@ def pytest_configure(config):
                 f"CI=true needs DATABASE_URL on PostgreSQL and REDIS_URL on Redis; got {engine} "
                 f"and {broker.split('://')[0]}. Run the tests through .ci/run."
             )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test databases, marked as ones whose append-only tables may be flushed between
+    tests (TRUNCATE on PostgreSQL, DELETE on SQLite); a real database never is."""
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            statements = allow_flush_sql(connection.vendor, connection.settings_dict["NAME"])
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+            # A database setting reaches new sessions only.
+            connection.close()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
+from readiness.audit.append_only import append_only_reverse_sql, refuse_flush_sql
 from readiness.audit.models import AuditEvent
 from readiness.audit.services import GENESIS, event_hash, verify_chain
 from readiness.checklists import services
@@ -22,10 +23,13 @@ def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
 
 
 def raw(sql, params=()):
-    """Tamper as someone with database access would, past the ORM (and the trigger)."""
+    """Tamper as someone with database access would, past the ORM (and the triggers)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # a superuser can switch user triggers off
             cursor.execute("SET session_replication_role = replica")
+        else:  # the file's owner can drop them (this test's transaction puts them back)
+            for statement in append_only_reverse_sql("signoff_auditevent", "sqlite"):
+                cursor.execute(statement)
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = origin")
@@ -79,17 +83,15 @@ def test_verify_audit_names_the_event_after_a_removed_one(deployment, member):
 @pytest.mark.django_db
 def test_the_database_refuses_to_update_or_delete_audit_events(deployment):
     event = AuditEvent.objects.get(deployment=deployment)
-    if connection.vendor == "postgresql":
-        for attempt in (
-            lambda: AuditEvent.objects.filter(pk=event.pk).update(reason="x"),
-            lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
-        ):
-            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-                attempt()
-    else:  # the trigger is PostgreSQL's; SQLite (the embedded first run) has none
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
-            assert cursor.fetchone()[0] == 0
+    with connection.cursor() as cursor:  # as a real database: no test flush switch
+        for statement in refuse_flush_sql(connection.vendor):
+            cursor.execute(statement)
+    for attempt in (
+        lambda: AuditEvent.objects.filter(pk=event.pk).update(reason="x"),
+        lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
     assert AuditEvent.objects.get(pk=event.pk).hash == event.hash
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditEvent
 from readiness.audit.services import verify_chain
 from readiness.checklists import services as readiness_services
@@ -418,20 +419,17 @@ def test_the_database_refuses_to_update_or_delete_sign_offs(in_review, signers):
     complete_items(in_review, "security")
     signoff = sign(in_review, signers["security"], "security")
     services.signoff_revoke(signoff=signoff, user=signers["security"], reason="r")
-    if connection.vendor == "postgresql":
-        for attempt in (
-            lambda: SignOff.objects.filter(pk=signoff.pk).update(comment="edited"),
-            # Past the ORM's own PROTECT check, straight to the database.
-            lambda: _execute("DELETE FROM signoff_signoff WHERE id = %s", [signoff.pk]),
-            lambda: Revocation.objects.all().update(reason="other"),
-            lambda: Revocation.objects.all().delete(),
-        ):
-            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-                attempt()
-    else:  # the triggers are PostgreSQL's; SQLite (the embedded first run) has none
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
-            assert cursor.fetchone()[0] == 0
+    for statement in refuse_flush_sql(connection.vendor):  # as a real database
+        _execute(statement, None)
+    for attempt in (
+        lambda: SignOff.objects.filter(pk=signoff.pk).update(comment="edited"),
+        # Past the ORM's own PROTECT check, straight to the database.
+        lambda: _execute("DELETE FROM signoff_signoff WHERE id = %s", [signoff.pk]),
+        lambda: Revocation.objects.all().update(reason="other"),
+        lambda: Revocation.objects.all().delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
     signoff.refresh_from_db()
     assert signoff.comment == "" and signoff.revocation.reason == "r"
 

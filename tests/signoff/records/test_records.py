@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
+from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditEvent
 from readiness.audit.services import verify_chain
 from readiness.checklists import services as readiness_services
@@ -220,16 +221,14 @@ def test_make_record_command(deployment, signers, media):
 def test_the_database_refuses_to_change_a_stored_record(deployment, signers, media):
     approve_all(deployment, signers)
     record = records.record_generate(deployment_id=deployment.pk)
-    if connection.vendor == "postgresql":
-        for attempt in (
-            lambda: SignedRecord.objects.filter(pk=record.pk).update(sha256="0" * 64),
-            lambda: record.signoffs.clear(),
-        ):
-            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-                attempt()
-    else:  # the triggers are PostgreSQL's; SQLite (the embedded first run) has none
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
-            assert cursor.fetchone()[0] == 0
+    with connection.cursor() as cursor:  # as a real database: no test flush switch
+        for statement in refuse_flush_sql(connection.vendor):
+            cursor.execute(statement)
+    for attempt in (
+        lambda: SignedRecord.objects.filter(pk=record.pk).update(sha256="0" * 64),
+        lambda: record.signoffs.clear(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
     record.refresh_from_db()
     assert record.signoffs.count() == 4
