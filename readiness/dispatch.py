@@ -4,6 +4,9 @@ The code that triggers work (a service) does not import the worker's entry point
 import it: that would be an import circle. The apps import their tasks in ready(), so a
 task is found registered with its options (and runs inline where a test asks for eager
 mode); one that is not registered is still sent by name.
+
+Work a commit triggers is not sent from here directly but through the outbox
+(`readiness.outbox.services.outbox_enqueue`), which calls `send` after the commit.
 """
 
 from celery import current_app
@@ -16,3 +19,21 @@ def delay(task_name: str, *args, **kwargs) -> None:
         current_app.send_task(task_name, args=args, kwargs=kwargs)
     else:
         task.delay(*args, **kwargs)
+
+
+def send(
+    task_name: str,
+    args: list | tuple = (),
+    kwargs: dict | None = None,
+    *,
+    retry_policy: dict | None = None,
+) -> None:
+    """Publish now (the outbox's sender); `retry_policy` overrides the configured one.
+    Raises what the broker raises: the caller keeps the intent and tries again later."""
+    options = {"retry_policy": retry_policy} if retry_policy is not None else {}
+    try:
+        task = current_app.tasks[task_name]
+    except KeyError:
+        current_app.send_task(task_name, args=list(args), kwargs=kwargs or {}, **options)
+    else:
+        task.apply_async(args=list(args), kwargs=kwargs or {}, **options)

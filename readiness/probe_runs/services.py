@@ -18,7 +18,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import (
     WATCHED_STATES,
@@ -30,6 +29,7 @@ from readiness.checklists.models import (
 )
 from readiness.checklists.services import item_set_by_machine
 from readiness.checklists.teams import require_member
+from readiness.outbox.services import outbox_enqueue
 from readiness.probe_runs import signals
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
@@ -152,7 +152,7 @@ def probe_run_start(
                     "trigger": run.trigger,
                 },
             )
-            transaction.on_commit(lambda: _enqueue(run.pk))
+            _enqueue(run.pk)
     except IntegrityError:
         # Another request started a run between our check and our insert: join that one.
         return deployment.probe_runs.get(state__in=ACTIVE_RUN_STATES), False
@@ -163,14 +163,19 @@ def probe_run_start(
 
 
 def _enqueue(run_id: int) -> None:
-    """One task per probe, carrying its regions (probe_results_execute)."""
+    """One task per probe, carrying its regions (probe_results_execute), stored in the run's
+    transaction (readiness.outbox) and sent after it commits, or by the outbox sweeper."""
     by_probe: dict[str, list[int]] = defaultdict(list)
     for result_id, key in (
         ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
     ):
         by_probe[key].append(result_id)
-    for result_ids in by_probe.values():
-        dispatch.delay("readiness.probe_results_execute", result_ids)
+    for probe_key, result_ids in by_probe.items():
+        outbox_enqueue(
+            "readiness.probe_results_execute",
+            key=f"probe:{run_id}:{probe_key}",
+            args=[result_ids],
+        )
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling

@@ -9,7 +9,13 @@ app = Celery("readiness")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live with their concern, not at the apps' top level where autodiscovery looks.
 app.autodiscover_tasks(
-    ["readiness.project", "readiness.probe_runs", "signoff.records", "signoff.notifications"]
+    [
+        "readiness.project",
+        "readiness.outbox",
+        "readiness.probe_runs",
+        "signoff.records",
+        "signoff.notifications",
+    ]
 )
 
 

@@ -230,6 +230,8 @@ CELERY_TIMEZONE = "UTC"
 HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
 CELERY_BEAT_SCHEDULE = {
     "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
+    # Sends what the broker refused after commit (records, mail, probe dispatch).
+    "outbox-sweep": {"task": "readiness.outbox_sweep", "schedule": 30.0},
 }
 # Re-probe approved and deployed deployments for drift: a crontab ("minute hour day-of-month
 # month day-of-week", UTC), daily at 04:00 by default; empty turns the schedule off.

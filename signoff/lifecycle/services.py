@@ -2,8 +2,9 @@
 verify. The only writer of `Deployment.state` (`_transition`, along `TRANSITIONS`).
 
 Every function is the gate for its rule (views check too) and writes its audit event in the
-same transaction. Notifications are enqueued after commit, so a failing mail server or
-webhook never blocks or loses a signature.
+same transaction. Notifications and the record are stored as outbox rows in that
+transaction and sent after commit (or by the sweeper), so a failing broker, mail server or
+webhook never blocks or loses a signature, nor loses the work it calls for.
 """
 
 from datetime import datetime, timedelta
@@ -63,14 +64,15 @@ TRANSITIONS = {
 }
 
 
-def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> None:
-    """Move a locked deployment to `to`, with its audit event."""
+def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> str:
+    """Move a locked deployment to `to`, with its audit event; returns the event's name for
+    the work it calls for (outbox keys: one record, one mail per transition)."""
     before = deployment.state
     if to not in TRANSITIONS[before]:
         raise ValueError(f"A deployment does not go from {before} to {to}.")
     deployment.state = to
     deployment.save(update_fields=["state", "updated_at"])
-    audit_record(
+    event = audit_record(
         actor=actor,
         action="deployment.state_changed",
         obj=deployment,
@@ -79,6 +81,7 @@ def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> 
         after={"state": to},
         reason=reason,
     )
+    return f"audit-{event.pk}"
 
 
 def _standings(deployment: Deployment) -> list[RoleStanding]:
@@ -94,8 +97,10 @@ def signoff_request(*, deployment: Deployment, user) -> Deployment:
         raise SignOffConflict(
             f"Sign-off was already requested: the deployment is {deployment.get_state_display()}."
         )
-    _transition(deployment, to=DeploymentState.IN_REVIEW, actor=user, reason="sign-off requested")
-    notifications.announce("requested", deployment_id=deployment.pk, actor_id=user.pk)
+    event = _transition(
+        deployment, to=DeploymentState.IN_REVIEW, actor=user, reason="sign-off requested"
+    )
+    notifications.announce("requested", deployment_id=deployment.pk, actor_id=user.pk, event=event)
     return deployment
 
 
@@ -252,14 +257,14 @@ def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor)
     """Move between in review and approved to match the signatures (deployment is locked)."""
     approving = all_approving(all_standings)
     if deployment.state == DeploymentState.IN_REVIEW and approving:
-        _transition(
+        event = _transition(
             deployment,
             to=DeploymentState.APPROVED,
             actor=actor,
             reason="every role approved: " + ", ".join(s.role.name for s in all_standings),
         )
-        notifications.announce("approved", deployment_id=deployment.pk)
-        record_enqueue(deployment.pk)
+        notifications.announce("approved", deployment_id=deployment.pk, event=event)
+        record_enqueue(deployment.pk, event=event)
     elif deployment.state == DeploymentState.APPROVED and not approving:
         why = "; ".join(f"{s.role.name} {s.status_label}" for s in all_standings if not s.approving)
         _transition(deployment, to=DeploymentState.IN_REVIEW, actor=actor, reason=why)
@@ -436,11 +441,11 @@ def post_check_record(*, check: PostDeploymentCheck, user, note: str) -> PostDep
         after={"label": check.label, "note": note},
     )
     if not deployment.post_deployment_checks.filter(checked=False).exists():
-        _transition(
+        event = _transition(
             deployment,
             to=DeploymentState.VERIFIED,
             actor=user,
             reason="every post-deployment check recorded",
         )
-        record_enqueue(deployment.pk)
+        record_enqueue(deployment.pk, event=event)
     return check

@@ -1,32 +1,30 @@
 """Sign-off notifications: who is told what, by email and by an optional chat webhook.
 
-Services call `announce()` inside their transaction. The tasks are enqueued only when it
-commits, and a broker that is down is logged, never raised: a notification can neither block
-nor undo a sign-off. `notification_compose()` builds the one message both channels send: its
-title and body come from the templates in templates/signoff/notifications/ (one subject and
-one body per kind, plain text), the webhook's Slack escaping is done here.
+Services call `announce()` inside their transaction: it stores one outbox row per channel
+(readiness.outbox) in that transaction, sent after the commit or, if the broker is away, by
+the outbox sweeper; the tasks do their work once per row (`outbox_once`). A notification can
+neither block nor undo a sign-off, and a broker outage delays it without losing it.
+
+`notification_compose()` builds the one message both channels send: its title and body come
+from the templates in templates/signoff/notifications/ (one subject and one body per kind,
+plain text), the webhook's Slack escaping is done here.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from readiness import dispatch
 from readiness.checklists.models import Deployment, DeploymentState
+from readiness.outbox.services import outbox_enqueue
 from readiness.people import display_name
 from signoff.signatures.models import Meaning, SignOff
 from signoff.signatures.selectors import required_roles
 from signoff.teams.models import Role, RoleMembership
-
-logger = logging.getLogger(__name__)
 
 KINDS = ("requested", "signed", "revoked", "stale", "approved", "reprobe_errors")
 SIGNOFF_KINDS = ("signed", "revoked", "stale")
@@ -66,39 +64,42 @@ def announce(
     signoff_id: int | None = None,
     actor_id: int | None = None,
     changes: list[str] | None = None,
+    event: str | None = None,
 ) -> None:
-    """Tell the people concerned about a sign-off event once the current transaction commits."""
+    """Tell the people concerned about a sign-off event once the current transaction commits;
+    call it inside that transaction.
+
+    `event` names the occurrence (it goes into the outbox keys, so announcing it again adds
+    nothing): the transition's audit event, a probe run; for the kinds about one sign-off
+    it is that sign-off.
+    """
     if kind not in KINDS:
         raise ValueError(f"Unknown notification kind {kind!r}; expected one of {KINDS}.")
     if kind in SIGNOFF_KINDS and signoff_id is None:
         raise ValueError(f"A {kind!r} notification needs the signoff_id.")
-    event = {
+    payload = {
         "kind": kind,
         "deployment_id": deployment_id,
         "signoff_id": signoff_id,
         "actor_id": actor_id,
         "changes": [str(change) for change in changes] if changes else None,
     }
-    transaction.on_commit(partial(_enqueue, event), robust=True)
-
-
-def _enqueue(event: dict) -> None:
-    tasks = ["signoff.notification_email_send"]
+    event = event or _event_of(kind, signoff_id=signoff_id)
+    channels = {"email": "signoff.notification_email_send"}
     if settings.NOTIFY_WEBHOOK_URL:
-        tasks.append("signoff.notification_webhook_send")
-    # Each channel on its own: a refused email enqueue must not cost the webhook message.
-    for task in tasks:
-        try:
-            dispatch.delay(task, **event)
-        except Exception:
-            logger.exception(
-                "Could not enqueue %s for the %s event of deployment %s (sign-off %s); "
-                "this notification is lost.",
-                task,
-                event["kind"],
-                event["deployment_id"],
-                event["signoff_id"],
-            )
+        channels["webhook"] = "signoff.notification_webhook_send"
+    # One row per channel: each is sent, retried and done on its own.
+    for channel, task in channels.items():
+        key = f"notify:{kind}:{deployment_id}:{event}:{channel}"
+        outbox_enqueue(task, key=key, kwargs={**payload, "outbox_key": key})
+
+
+def _event_of(kind: str, *, signoff_id: int | None) -> str:
+    if kind in SIGNOFF_KINDS:
+        # Each happens once per sign-off: signed, revoked (one revocation), stale (recorded
+        # once, see deployment_reevaluate).
+        return f"signoff-{signoff_id}"
+    raise ValueError(f"A {kind!r} notification needs the event it is about.")
 
 
 def notification_compose(

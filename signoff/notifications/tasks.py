@@ -1,7 +1,9 @@
 """Celery entry points for sign-off notifications: thin wrappers that compose from ids and send.
 
 A notification is composed when the task runs, from the ids of the event, so a retry sends
-what the database says then; the sign-off rows it describes are never edited.
+what the database says then; the sign-off rows it describes are never edited. Each comes
+from an outbox row (`outbox_key`) and is sent once per row, however often the broker
+delivers it (`outbox_once`).
 """
 
 import json
@@ -15,6 +17,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import DatabaseError
 
+from readiness.outbox.services import OutboxBusy, outbox_once
 from signoff.notifications.services import notification_compose
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,8 @@ class WebhookUnavailable(Exception):
     name="signoff.notification_email_send",
     # SMTPException is an OSError: refused connections, timeouts, dropped sessions and 4xx
     # replies all land here. Mail servers recover in minutes, hence the long backoff.
-    autoretry_for=(smtplib.SMTPException, OSError, DatabaseError),
+    # OutboxBusy: another delivery of the same row is sending it right now.
+    autoretry_for=(smtplib.SMTPException, OSError, DatabaseError, OutboxBusy),
     retry_backoff=30,
     retry_backoff_max=600,
     retry_jitter=True,
@@ -51,22 +55,32 @@ def notification_email_send(
     signoff_id: int | None = None,
     actor_id: int | None = None,
     changes: list[str] | None = None,
+    outbox_key: str | None = None,
 ) -> int:
-    notification = notification_compose(
-        kind,
-        deployment_id=deployment_id,
-        signoff_id=signoff_id,
-        actor_id=actor_id,
-        changes=changes,
-    )
+    def send() -> int:
+        return _email_send(
+            kind,
+            deployment_id=deployment_id,
+            signoff_id=signoff_id,
+            actor_id=actor_id,
+            changes=changes,
+            # The outbox key (else the task id) survives retries, redelivery and a second
+            # publish: a second send after a crash carries the same Message-ID, which mail
+            # servers and clients use to drop the duplicate.
+            message_ref=outbox_key.replace(":", ".") if outbox_key else self.request.id,
+        )
+
+    return outbox_once(outbox_key, send) or 0
+
+
+def _email_send(kind: str, *, message_ref: str | None, **event) -> int:
+    notification = notification_compose(kind, **event)
     if notification is None or not notification.recipients:
         return 0
     headers = {"Auto-Submitted": "auto-generated"}
-    if self.request.id:
-        # The task id survives retries and redelivery: a second send after a crash carries
-        # the same Message-ID, which mail servers and clients use to drop the duplicate.
+    if message_ref:
         domain = urlsplit(settings.SITE_URL).hostname or "readiness"
-        headers["Message-ID"] = f"<notification.{self.request.id}@{domain}>"
+        headers["Message-ID"] = f"<notification.{message_ref}@{domain}>"
     message = EmailMessage(
         subject=notification.subject,
         body=notification.body,
@@ -80,7 +94,7 @@ def notification_email_send(
 
 @shared_task(
     name="signoff.notification_webhook_send",
-    autoretry_for=(WebhookUnavailable, DatabaseError),
+    autoretry_for=(WebhookUnavailable, DatabaseError, OutboxBusy),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -94,18 +108,27 @@ def notification_webhook_send(
     signoff_id: int | None = None,
     actor_id: int | None = None,
     changes: list[str] | None = None,
+    outbox_key: str | None = None,
 ) -> int | None:
-    """POST the message as Slack-compatible JSON; returns the HTTP status, None if not sent."""
-    url = settings.NOTIFY_WEBHOOK_URL
-    if not url:
+    """POST the message as Slack-compatible JSON; returns the HTTP status, None if not sent
+    (no webhook, nothing to say, or this outbox row was posted already)."""
+    if not settings.NOTIFY_WEBHOOK_URL:
         return None
-    notification = notification_compose(
-        kind,
-        deployment_id=deployment_id,
-        signoff_id=signoff_id,
-        actor_id=actor_id,
-        changes=changes,
+    return outbox_once(
+        outbox_key,
+        lambda: _webhook_send(
+            kind,
+            deployment_id=deployment_id,
+            signoff_id=signoff_id,
+            actor_id=actor_id,
+            changes=changes,
+        ),
     )
+
+
+def _webhook_send(kind: str, *, deployment_id: int, **event) -> int | None:
+    url = settings.NOTIFY_WEBHOOK_URL
+    notification = notification_compose(kind, deployment_id=deployment_id, **event)
     if notification is None:
         return None
     try:

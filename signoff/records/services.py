@@ -1,5 +1,5 @@
 """The signed record: render, sign and store a deployment's PDF when it is approved or
-verified; enqueue that after the transition commits.
+verified; the request for it is stored with the transition (an outbox row) and sent after.
 
 A stored record is immutable (PostgreSQL triggers refuse UPDATE/DELETE on its rows). The
 same content is stored once: the task may run twice, and (deployment, state digest) is
@@ -17,9 +17,9 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import RECORD_STATES, Deployment
+from readiness.outbox.services import outbox_enqueue
 from signoff.records import pdf, signing
 from signoff.records.models import SignedRecord
 from signoff.records.snapshot import record_snapshot
@@ -31,17 +31,15 @@ log = logging.getLogger(__name__)
 # close the record.
 
 
-def record_enqueue(deployment_id: int) -> None:
-    """After commit, ask a worker for the record; a broker failure is logged, not raised
-    (the approval stands, and the record can be made again with `manage.py make_record`)."""
-
-    def send():
-        try:
-            dispatch.delay("signoff.record_generate", deployment_id)
-        except Exception:
-            log.exception("could not enqueue the record of deployment %s", deployment_id)
-
-    transaction.on_commit(send)
+def record_enqueue(deployment_id: int, *, event: str) -> None:
+    """Store the request for the record in the transaction of the transition that calls for
+    it (readiness.outbox), `event` naming that transition: sent after commit, or by the
+    outbox sweeper when the broker was away. `manage.py make_record` makes it by hand as
+    well; either way a state is stored once.
+    """
+    outbox_enqueue(
+        "signoff.record_generate", key=f"record:{deployment_id}:{event}", args=[deployment_id]
+    )
 
 
 def record_generate(*, deployment_id: int) -> SignedRecord | None:

@@ -5,16 +5,18 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import transaction
-from kombu.exceptions import OperationalError
 
 from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, ItemStatus
+from readiness.outbox.selectors import outbox_pending
+from readiness.outbox.services import outbox_sweep
 from readiness.project.celery import app as celery_app
 from signoff.lifecycle import services
 from signoff.notifications import services as notifications
@@ -488,28 +490,39 @@ def test_the_webhook_gives_up_after_its_retries(deployment, webhook):
 
 
 @pytest.mark.django_db
-def test_a_broker_that_is_down_does_not_stop_the_signoff(
-    in_review, webhook, monkeypatch, caplog, django_capture_on_commit_callbacks
+def test_a_broker_that_is_down_delays_the_notifications_without_losing_them(
+    in_review, webhook, mailoutbox, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
-    # Nothing listens on port 1: every enqueue meets a broker that is down. Celery keeps the
-    # connections it already made (as after a fork, it makes new ones to this address).
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_app, "_pool", None)
-    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
     sam = holder(in_review, "security", "sam")
-
-    signoff = committed(
-        django_capture_on_commit_callbacks,
-        lambda: sign(in_review, sam, "security", "reject", "No WAF"),
-    )
+    with monkeypatch.context() as down:
+        # Nothing listens on port 1: every enqueue meets a broker that is down. Celery keeps
+        # the connections it already made (as after a fork, it makes new ones to this address).
+        down.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+        down.setattr(celery_app, "_pool", None)
+        down.setattr(celery_app.amqp, "_producer_pool", None)
+        signoff = committed(
+            django_capture_on_commit_callbacks,
+            lambda: sign(in_review, sam, "security", "reject", "No WAF"),
+        )
 
     assert SignOff.objects.filter(pk=signoff.pk).exists()
-    assert "Could not enqueue signoff.notification_email_send for the signed event" in caplog.text
-    # The other channel is still tried after the first one failed, and fails on its own.
-    assert "Could not enqueue signoff.notification_webhook_send for the signed event" in caplog.text
-    refused = [record.exc_info[0] for record in caplog.records if record.exc_info]
-    assert refused == [OperationalError, OperationalError]
-    assert webhook.requests == []
+    pending = list(outbox_pending().filter(key__startswith="notify:signed:"))
+    assert [message.key.rsplit(":", 1)[1] for message in pending] == ["email", "webhook"]
+    # One refusal, then the request stops trying: the webhook row is left to the sweeper.
+    assert [message.attempts for message in pending] == [1, 0]
+    assert "OperationalError" in pending[0].last_error
+    assert "it stays pending for the sweeper" in caplog.text
+    assert webhook.requests == [] and mailoutbox == []
+
+    # The broker is back (tasks run inline here): the sweeper sends each row once.
+    celery_app.conf.task_always_eager = True
+    try:
+        assert outbox_sweep(min_age=timedelta(0)) >= 2
+        assert outbox_sweep(min_age=timedelta(0)) == 0
+    finally:
+        celery_app.conf.task_always_eager = False
+    assert [m.to for m in mailoutbox if "rejected" in m.subject] == [[in_review.owner.email]]
+    assert [b"rejected" in request["body"] for request in webhook.requests] == [True]
 
 
 @pytest.mark.django_db
