@@ -7,6 +7,7 @@ class ReadinessConfig(AppConfig):
     verbose_name = "Readiness checklists"
 
     def ready(self) -> None:
+        from readiness.audit import tasks as audit_tasks  # noqa: F401  (registered by name)
         from readiness.outbox import tasks as outbox_tasks  # noqa: F401  (the beat sweeper)
         from readiness.probe_runs import tasks  # noqa: F401  (registered for dispatch by name)
         from readiness.probe_runs.services import probe_settings

@@ -228,9 +228,12 @@ def events_json(deployment: Deployment, events: QuerySet[AuditEvent], *, filters
         },
         "hashing": (
             "hash = SHA-256 hex of the JSON object of prev_hash, created_at, actor_id, action, "
-            "object_type, object_id, deployment_id, before, after, reason and ip, with sorted "
-            'keys and separators (",", ":"); prev_hash is the hash of the event written before '
-            "it, in any deployment. Events are in the order they were written."
+            "object_type, object_id, deployment_id, before, after, reason, ip and seq (when the "
+            'event has one), with sorted keys and separators (",", ":"). Events with a seq are '
+            "on this deployment's own chain: seq counts from 1 and prev_hash is the hash of the "
+            "event at seq - 1 (64 zeros for the first). Events without one were written before "
+            "chains were split per deployment: their prev_hash is the event written before "
+            "them in any deployment. Events are in the order they were written."
         ),
         "events": rows,
     }

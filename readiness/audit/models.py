@@ -1,15 +1,21 @@
-"""The audit trail's rows."""
+"""The audit trail's rows: events on per-deployment hash chains, the chains' heads, and the
+checkpoints that commit every head into one Merkle root."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class AuditEvent(models.Model):
     """One change, in the same transaction as the change; rows are never updated or deleted.
 
-    Each event stores the hash of the one before it, so editing, removing or inserting an
-    event breaks the chain (`manage.py verify_audit` names where). In PostgreSQL a trigger
-    refuses UPDATE and DELETE on this table.
+    Each event stores the hash of the one before it on its chain, so editing, removing or
+    inserting an event breaks the chain (`manage.py verify_audit` names where). A chain is
+    one deployment's events, or the installation's for changes that belong to no deployment
+    (teams, templates, tokens); `seq` is the event's position on it, unique, so two writers
+    can never both append after the same head. Events written before chains were split have
+    no `seq`: they form the one legacy chain, in id order, verified as it always was.
+    PostgreSQL triggers refuse UPDATE and DELETE on this table.
     """
 
     created_at = models.DateTimeField()
@@ -35,6 +41,11 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    seq = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Position on its chain (1 first); empty on the legacy single chain.",
+    )
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -43,6 +54,56 @@ class AuditEvent(models.Model):
         db_table = "signoff_auditevent"
         ordering = ["id"]
         indexes = [models.Index(fields=["deployment", "id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "seq"],
+                condition=Q(deployment__isnull=False, seq__isnull=False),
+                name="audit_one_event_per_deployment_chain_position",
+            ),
+            models.UniqueConstraint(
+                fields=["seq"],
+                condition=Q(deployment__isnull=True, seq__isnull=False),
+                name="audit_one_event_per_installation_chain_position",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The newest event of one chain, kept beside the appends so a checkpoint reads every
+    head in one pass. A convenience, never trusted: verification reads the events, and a
+    head edited here makes the next checkpoint disagree with its chain, which is reported.
+    """
+
+    chain = models.CharField(max_length=40, unique=True)
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    # What the latest checkpoint committed for this chain: only the checkpoint writes it.
+    checkpointed_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    checkpointed_hash = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.chain} @{self.seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed-off moment of the whole trail: the Merkle root (RFC 6962) over every chain's
+    head, with the heads that changed since the checkpoint before. Checkpoints are hash-
+    chained themselves and append-only, so rewriting a chain's past means disagreeing with
+    every checkpoint since, and the heads can be replayed from the first checkpoint on."""
+
+    created_at = models.DateTimeField()
+    tree_size = models.PositiveIntegerField(help_text="Chains committed by the root.")
+    root = models.CharField(max_length=64)
+    leaves = models.JSONField(help_text="[chain, seq, head hash] of the chains that changed.")
+    events = models.PositiveBigIntegerField(help_text="Events on all chains at the time.")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.pk} {self.root[:12]}"

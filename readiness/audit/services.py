@@ -1,29 +1,60 @@
-"""The append-only, hash-chained audit trail: record an event, verify the chain."""
+"""The append-only, hash-chained audit trail: record an event on its chain, checkpoint the
+heads of every chain.
+
+Each deployment has its own chain, and changes that belong to no deployment (teams,
+templates, tokens) go on the installation's chain. An append is serialized by its chain's
+lock — the deployment's row, which every write to a deployment takes first anyway (the lock
+order of docs/architecture.md) — so work on different deployments never waits on each
+other. A periodic checkpoint commits the head of every chain into one Merkle root
+(`audit_checkpoint`), so the installation as a whole still has one value to anchor.
+"""
 
 import hashlib
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from readiness.audit.models import AuditEvent
+from readiness.audit import merkle
+from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 GENESIS = "0" * 64
+INSTALLATION_CHAIN = "installation"
+# The single chain every event was on before chains were split, frozen since.
+LEGACY_CHAIN = "legacy"
 # The client address of the request being served, set by AuditRequestMiddleware, so that
 # services record it without every signature carrying the request.
 current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
 # How the actor acted when not through the pages, e.g. "API token “CI” (rdy_abcd1234…)":
 # written into the event's `after` so the chain itself says which credential was used.
 current_via: ContextVar[str] = ContextVar("current_via", default="")
-# Any constant: serializes appends to the chain across PostgreSQL connections.
-_CHAIN_LOCK = 7_230_514
+# Any constants: serialize appends to the installation chain, and checkpoints, across
+# PostgreSQL connections (deployment chains are serialized by the deployment's row).
+_INSTALLATION_CHAIN_LOCK = 7_230_514
+_CHECKPOINT_LOCK = 7_230_515
+
+
+def chain_of(deployment_id: int | None) -> str:
+    return f"deployment:{deployment_id}" if deployment_id is not None else INSTALLATION_CHAIN
+
+
+def chain_order(chain: str) -> tuple:
+    """Leaves sort by this in a checkpoint: legacy, installation, deployments by id."""
+    if chain == LEGACY_CHAIN:
+        return (0, 0)
+    if chain == INSTALLATION_CHAIN:
+        return (1, 0)
+    return (2, int(chain.split(":", 1)[1]))
 
 
 def hashed_fields(event: AuditEvent) -> dict:
-    """The fields an event's hash covers, as hashed (exports hand them to auditors)."""
-    return {
+    """The fields an event's hash covers, as hashed (exports hand them to auditors).
+
+    Events on the per-deployment chains also cover their position (`seq`); legacy events
+    keep the form they were hashed in.
+    """
+    fields = {
         "prev_hash": event.prev_hash,
         "created_at": event.created_at.isoformat(),
         "actor_id": event.actor_id,
@@ -36,15 +67,33 @@ def hashed_fields(event: AuditEvent) -> dict:
         "reason": event.reason,
         "ip": event.ip,
     }
+    if event.seq is not None:
+        fields["seq"] = event.seq
+    return fields
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    payload = hashed_fields(event)
+def _canonical(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 def event_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
+    return hashlib.sha256(_canonical(hashed_fields(event))).hexdigest()
+
+
+def _lock_chain(deployment_id: int | None) -> None:
+    """Hold the chain's lock until the transaction ends (a no-op when already held)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite's IMMEDIATE transactions already serialize writers.
+    with connection.cursor() as cursor:
+        if deployment_id is None:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_INSTALLATION_CHAIN_LOCK])
+        else:
+            # The deployment's row, as every writer to a deployment takes it first; the
+            # audit layer sits below the deployments, so it names the table, not the model.
+            table = AuditEvent._meta.get_field("deployment").related_model._meta.db_table
+            cursor.execute(
+                f'SELECT 1 FROM "{table}" WHERE id = %s FOR NO KEY UPDATE', [deployment_id]
+            )
 
 
 def audit_record(
@@ -57,16 +106,20 @@ def audit_record(
     after: dict | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Append an event; call it inside the transaction that makes the change."""
+    """Append an event to its chain; call it inside the transaction that makes the change."""
     if not connection.in_atomic_block:
-        # Outside a transaction the chain lock is released at once and two writers can
+        # Outside a transaction the chain's lock is released at once and two writers can
         # read the same head: the chain would fork. That is a bug in the caller.
         raise RuntimeError(f"audit_record({action!r}) outside a transaction")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-    # SQLite's IMMEDIATE transactions already serialize writers.
-    head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    deployment_id = deployment.pk if deployment is not None else None
+    _lock_chain(deployment_id)
+    head = (
+        AuditEvent.objects.filter(deployment_id=deployment_id, seq__isnull=False)
+        .order_by("-seq")
+        .values_list("seq", "hash")
+        .first()
+    )
+    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     via = current_via.get()
     if via:
         after = {**(after or {}), "via": via}
@@ -76,49 +129,85 @@ def audit_record(
         action=action,
         object_type=obj._meta.label_lower if hasattr(obj, "_meta") else str(type(obj).__name__),
         object_id=str(obj.pk),
-        deployment=deployment,
+        deployment_id=deployment_id,
         before=before,
         after=after,
         reason=reason,
         ip=current_ip.get(),
-        prev_hash=head or GENESIS,
+        seq=seq,
+        prev_hash=prev_hash,
     )
     event.hash = event_hash(event)
+    # The unique (chain, seq) makes a fork impossible even past the lock: a second writer
+    # after the same head fails here, and its transaction with it.
     event.save(force_insert=True)
+    chain = chain_of(deployment_id)
+    if not AuditChainHead.objects.filter(chain=chain).update(seq=seq, hash=event.hash):
+        AuditChainHead.objects.create(chain=chain, seq=seq, hash=event.hash)
     return event
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    events: int
-    head: str
-    problem: str
-
-    @property
-    def ok(self) -> bool:
-        return not self.problem
+# Checkpoints.
 
 
-def verify_chain() -> ChainReport:
-    """Walk the chain in order; name the first event edited, removed or inserted out of order."""
-    previous_hash, previous = GENESIS, None
-    count = 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        count += 1
-        where = f"event #{event.pk} ({event.action} {event.object_type}:{event.object_id})"
-        if event.prev_hash != previous_hash:
-            after = f"event #{previous.pk}" if previous else "the start of the chain"
-            return ChainReport(
-                count,
-                previous_hash,
-                f"{where} does not follow {after}: an event between them was removed, or "
-                "this one was inserted out of order",
-            )
-        if event_hash(event) != event.hash:
-            return ChainReport(count, previous_hash, f"{where} was edited after it was written")
-        if previous is not None and event.created_at < previous.created_at:
-            return ChainReport(
-                count, previous_hash, f"{where} is dated before event #{previous.pk}"
-            )
-        previous_hash, previous = event.hash, event
-    return ChainReport(count, previous_hash, "")
+def leaf_data(chain: str, seq: int, head: str) -> bytes:
+    """A chain head as a leaf of the checkpoint's Merkle tree."""
+    return f"{chain} {seq} {head}".encode()
+
+
+def heads_root(heads: dict[str, tuple[int, str]]) -> str:
+    """The RFC 6962 root over every chain's (seq, head), in `chain_order`."""
+    chains = sorted(heads, key=chain_order)
+    return merkle.root([leaf_data(chain, *heads[chain]) for chain in chains])
+
+
+def checkpoint_fields(checkpoint: AuditCheckpoint) -> dict:
+    return {
+        "prev_hash": checkpoint.prev_hash,
+        "created_at": checkpoint.created_at.isoformat(),
+        "tree_size": checkpoint.tree_size,
+        "root": checkpoint.root,
+        "leaves": checkpoint.leaves,
+        "events": checkpoint.events,
+    }
+
+
+def checkpoint_hash(checkpoint: AuditCheckpoint) -> str:
+    return hashlib.sha256(_canonical(checkpoint_fields(checkpoint))).hexdigest()
+
+
+@transaction.atomic
+def audit_checkpoint() -> AuditCheckpoint | None:
+    """Commit every chain's current head into a new checkpoint; None when no chain moved
+    since the last one. Safe to run concurrently and at any time (the beat schedule runs it
+    every AUDIT_CHECKPOINT_INTERVAL seconds)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHECKPOINT_LOCK])
+    rows = list(AuditChainHead.objects.all())
+    changed = [row for row in rows if row.seq != row.checkpointed_seq]
+    previous = AuditCheckpoint.objects.order_by("-id").first()
+    if not changed and (previous is not None or not rows):
+        return None
+    heads = {row.chain: (row.seq, row.hash) for row in rows}
+    checkpoint = AuditCheckpoint(
+        created_at=timezone.now(),
+        tree_size=len(heads),
+        root=heads_root(heads),
+        leaves=[
+            [row.chain, row.seq, row.hash]
+            for row in sorted(changed, key=lambda row: chain_order(row.chain))
+        ],
+        events=sum(seq for seq, _ in heads.values()),
+        prev_hash=previous.hash if previous else GENESIS,
+    )
+    checkpoint.hash = checkpoint_hash(checkpoint)
+    checkpoint.save(force_insert=True)
+    # The seq read above, not the row's seq now: an append that commits meanwhile stays
+    # "changed" for the next checkpoint.
+    for row in changed:
+        row.checkpointed_seq, row.checkpointed_hash = row.seq, row.hash
+    AuditChainHead.objects.bulk_update(
+        changed, ["checkpointed_seq", "checkpointed_hash"], batch_size=500
+    )
+    return checkpoint

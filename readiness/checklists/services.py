@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from django.apps import apps as global_apps
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -27,6 +27,21 @@ from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
 from readiness.checklists.teams import require_member
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
+
+
+def deployment_lock(deployment_id: int) -> Deployment:
+    """Re-read a deployment under its row lock, held until the transaction ends.
+
+    The first lock of every write to a deployment (the one lock order: the deployment's row,
+    then its items, then anything else; docs/architecture.md). It also serializes the
+    deployment's audit chain. NO KEY UPDATE, so that rows referring to the deployment can
+    still be inserted meanwhile (they only take KEY SHARE).
+    """
+    return (
+        Deployment.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("team", "template")
+        .get(pk=deployment_id)
+    )
 
 
 def store_parsed_template(
@@ -86,6 +101,9 @@ def _default_owner_roles(apps) -> dict:
     }
 
 
+IMPORT_TEMPLATE = "readiness.import_template"
+
+
 @dataclass(frozen=True)
 class ImportResult:
     template: ChecklistTemplate
@@ -99,7 +117,13 @@ def template_import(
     """Import Markdown as a template; the same name and content again returns the existing one.
 
     Raises TemplateImportError (every problem with its line) and imports nothing on error.
+    `user` None is the operator on the server (`manage.py import_template`); a person needs
+    the permission, whatever else they are (staff alone is not enough).
     """
+    if user is not None and not user.has_perm(IMPORT_TEMPLATE):
+        raise PermissionDenied(
+            "Importing templates needs the “Can import checklist templates” permission."
+        )
     parsed = markdown_import.parse(source, default_name=name, max_bytes=max_bytes)
     if name and name != parsed.name:
         parsed = markdown_import.ParsedTemplate(**{**parsed.__dict__, "name": name})
@@ -232,8 +256,9 @@ def item_update(
     Changing a status that a probe run set is an override: it needs a reason, which is kept
     with the change.
     """
-    deployment = item.section.deployment
-    require_member(team=deployment.team, user=user)
+    require_member(team=item.section.deployment.team, user=user)
+    deployment = deployment_lock(item.section.deployment_id)
+    item.section.deployment = deployment
     if deployment.is_closed:
         raise RecordClosed(
             f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
@@ -316,6 +341,7 @@ def item_set_by_machine(
     """A probe run or uploaded evidence sets an item, unless a person decided it or it moved
     since `item` was read (the version is the lock). Records the item's history and an audit
     event; returns whether the item changed."""
+    deployment = deployment_lock(deployment.pk)
     now = timezone.now()
     updated = (
         ChecklistItem.objects.filter(pk=item.pk, version=item.version)
@@ -368,7 +394,9 @@ def deployment_set_aws_target(
     aws_external_id: str = "",
 ) -> Deployment:
     require_member(team=deployment.team, user=user)
-    before = _aws_target(deployment)
+    # The caller's instance is updated too (it goes on to start a run, say); `before` is read
+    # under the lock, as the database holds it.
+    before = _aws_target(deployment_lock(deployment.pk))
     deployment.aws_account_id = aws_account_id
     deployment.aws_regions = list(aws_regions)
     deployment.aws_role_arn = aws_role_arn

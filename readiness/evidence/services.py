@@ -18,7 +18,7 @@ from django.utils import timezone
 from readiness.audit.services import audit_record
 from readiness.checklists import signals
 from readiness.checklists.models import ChecklistItem, DecisionSource, Deployment, ItemStatus
-from readiness.checklists.services import RecordClosed, item_set_by_machine
+from readiness.checklists.services import RecordClosed, deployment_lock, item_set_by_machine
 from readiness.checklists.teams import require_member
 from readiness.evidence.models import Evidence, EvidenceKind, EvidenceVerdict
 from readiness.evidence.parsers import EvidenceError, Verdict, parse_evidence
@@ -109,6 +109,13 @@ def evidence_upload(
     filename = (upload.filename or f"{kind}.upload").replace("/", "_").replace("\\", "_")[-200:]
     now = timezone.now()
     with transaction.atomic():
+        # The deployment first (the lock order): the verdicts then lock and set its items.
+        deployment = deployment_lock(deployment.pk)
+        if deployment.is_closed:  # closed while the upload was parsed
+            raise RecordClosed(
+                f"The deployment is {deployment.get_state_display().lower()}: its checklist "
+                "is part of a closed record and takes no more evidence."
+            )
         evidence = Evidence(
             deployment=deployment,
             kind=kind,

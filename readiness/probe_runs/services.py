@@ -15,9 +15,11 @@ from cachetools import TTLCache
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
+from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import (
     WATCHED_STATES,
@@ -27,7 +29,7 @@ from readiness.checklists.models import (
     DeploymentState,
     ItemStatus,
 )
-from readiness.checklists.services import item_set_by_machine
+from readiness.checklists.services import deployment_lock, item_set_by_machine
 from readiness.checklists.teams import require_member
 from readiness.outbox.services import outbox_enqueue
 from readiness.probe_runs import signals
@@ -115,6 +117,7 @@ def probe_run_start(
     planned = plan([probe for probe, _ in pairs], deployment.aws_regions)
     try:
         with transaction.atomic():
+            deployment_lock(deployment.pk)  # the lock order: the deployment's row first
             run = ProbeRun.objects.create(
                 deployment=deployment,
                 requested_by=user,
@@ -225,48 +228,68 @@ def _forget_cache(run_id: int) -> None:
         _run_caches.pop(run_id, None)
 
 
-def probe_results_execute(*, result_ids: list[int], retrying: bool = False) -> None:
+def probe_results_execute(*, result_ids: list[int]) -> float | None:
     """Run (probe, region) checks of an active run one after another, storing each as it
-    finishes (the progress bar moves per check).
+    finishes (the progress bar moves per check). Returns None, or the seconds after which
+    checks of these that another claim holds can be looked at again.
 
     A run sends the regions of one probe as one task: one claim and one read for all of
     them instead of one per region, and half the messages; the probes of a run still spread
     over every worker thread.
+
+    A message can come more than once: Redis hands one a killed worker never acknowledged to
+    another worker, a dead prefork child's is requeued, the sweeper sends again checks whose
+    claim expired. A claim is a lease of PROBE_CHECK_TIMEOUT seconds, renewed as each check
+    starts, and its `attempts` value is its token. A check is taken over only once its lease
+    ran out (a live worker stops calling AWS before that), and only the current token's
+    holder stores a result: never two runs of a check at once, never a result counted twice.
     """
-    now = timezone.now()
-    claimable = [ProbeResultState.PENDING]
-    if retrying:  # a retry of this very task may take back the rows it had claimed
-        claimable.append(ProbeResultState.RUNNING)
+    lease = timedelta(seconds=settings.PROBE_CHECK_TIMEOUT)
+    claimed_at = time.monotonic()  # no later than the lease's start: deadlines err early
     with transaction.atomic():
-        # Row locks (PostgreSQL; SQLite serialises writers anyway) so that a message
-        # delivered twice runs each check once; `of` keeps the run's row unlocked.
+        # Row locks (PostgreSQL; SQLite serialises writers anyway) so that two deliveries
+        # never claim one check together; `of` keeps the run's row unlocked. The database's
+        # clock, so that workers on several machines agree on when a lease ran out.
         claimed = list(
             ProbeResult.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("run__deployment")
-            .filter(pk__in=result_ids, state__in=claimable, run__state__in=ACTIVE_RUN_STATES)
+            .filter(pk__in=result_ids, run__state__in=ACTIVE_RUN_STATES)
+            .filter(
+                Q(state=ProbeResultState.PENDING)
+                | Q(state=ProbeResultState.RUNNING, started_at__lt=Now() - lease)
+            )
             .order_by("pk")
         )
-        if not claimed:
-            return
-        ProbeResult.objects.filter(pk__in=[result.pk for result in claimed]).update(
-            state=ProbeResultState.RUNNING, started_at=now, attempts=F("attempts") + 1
-        )
+        if claimed:
+            ProbeResult.objects.filter(pk__in=[result.pk for result in claimed]).update(
+                state=ProbeResultState.RUNNING, started_at=Now(), attempts=F("attempts") + 1
+            )
+    held = _held_for(result_ids, claimed, lease) if len(claimed) < len(set(result_ids)) else None
+    if not claimed:
+        return held
     run = claimed[0].run
     if run.state == ProbeRunState.QUEUED:
         ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.QUEUED).update(
-            state=ProbeRunState.RUNNING, started_at=now
+            state=ProbeRunState.RUNNING, started_at=timezone.now()
         )
     thresholds = ProbeSettings(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in run.thresholds.items()}
     )
     stored_any = False
-    for result in claimed:
-        started = time.monotonic()
-        outcome = _outcome(result, run, thresholds)
+    for index, result in enumerate(claimed):
+        mine = ProbeResult.objects.filter(
+            pk=result.pk, state=ProbeResultState.RUNNING, attempts=result.attempts + 1
+        )
+        started = claimed_at
+        if index:  # the claim started the first check's lease; renew it for each later one
+            if not mine.update(started_at=Now()):
+                continue  # taken over while earlier checks ran, or closed by the sweeper
+            started = time.monotonic()
+        outcome = _outcome(
+            result, run, thresholds, deadline=started + settings.PROBE_CHECK_REQUEST_WINDOW
+        )
         with transaction.atomic():
-            stored = ProbeResult.objects.filter(
-                pk=result.pk, state=ProbeResultState.RUNNING
-            ).update(
+            stored = mine.update(
                 state=ProbeResultState.DONE,
                 status=outcome["status"],
                 summary=outcome["summary"],
@@ -280,10 +303,32 @@ def probe_results_execute(*, result_ids: list[int], retrying: bool = False) -> N
         stored_any = stored_any or bool(stored)
     if stored_any:
         probe_run_finish(run_id=run.pk)
+    return held
 
 
-def _outcome(result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings) -> dict:
-    """What one (probe, region) found, as stored on its result; never raises."""
+def _held_for(result_ids: list[int], claimed: list[ProbeResult], lease: timedelta) -> float | None:
+    """Seconds until the first of these unfinished checks that another claim holds could be
+    taken over (its holder may have died), or None when no check of an active run is held."""
+    starts = (
+        ProbeResult.objects.filter(pk__in=result_ids, run__state__in=ACTIVE_RUN_STATES)
+        .exclude(pk__in=[result.pk for result in claimed])
+        .exclude(state=ProbeResultState.DONE)
+        .values_list("started_at", flat=True)
+    )
+    now = timezone.now()
+    # A pending row was skipped because another delivery is claiming it this very moment.
+    waits = [
+        (start + lease - now).total_seconds() if start else lease.total_seconds()
+        for start in starts
+    ]
+    return max(1.0, min(waits)) if waits else None
+
+
+def _outcome(
+    result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings, *, deadline: float
+) -> dict:
+    """What one (probe, region) found, as stored on its result; never raises. No AWS request
+    is sent after `deadline` (time.monotonic())."""
     probe = registry().get(result.probe_key)
     if probe is None:
         return dict(
@@ -306,6 +351,7 @@ def _outcome(result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings) -> d
         settings=thresholds,
         max_attempts=settings.PROBE_MAX_ATTEMPTS,
         timeout_seconds=settings.PROBE_CALL_TIMEOUT,
+        deadline=deadline,
     )
     call_cache.use(_cache_for(run))
     try:
@@ -316,7 +362,10 @@ def _outcome(result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings) -> d
 
 def probe_run_finish(*, run_id: int) -> bool:
     """Close the run once every result is in and apply the verdicts; only one caller wins."""
+    deployment_id = ProbeRun.objects.filter(pk=run_id).values_list("deployment_id", flat=True)
     with transaction.atomic():
+        # The deployment first (the lock order): applying the verdicts writes its items.
+        deployment_lock(deployment_id.get())
         closed = ProbeRun.objects.filter(
             pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
         ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())
@@ -447,38 +496,113 @@ def _where(result: ProbeResult) -> str:
 
 
 def probe_runs_sweep(*, now=None) -> int:
-    """Close runs that outlived PROBE_RUN_TIMEOUT: their unfinished probes become errors."""
+    """Close the runs that outlived PROBE_RUN_TIMEOUT as failed, naming the checks that never
+    finished (they become errors), and send again the checks of live runs whose claim ran
+    out (their worker died), whatever the broker did with their message: the embedded
+    broker never gives a killed worker's message back. Returns the number of runs closed."""
     now = now or timezone.now()
     deadline = now - timedelta(seconds=settings.PROBE_RUN_TIMEOUT)
     closed = 0
-    for run_id in ProbeRun.objects.filter(
+    for run_id, deployment_id in ProbeRun.objects.filter(
         state__in=ACTIVE_RUN_STATES, created_at__lt=deadline
-    ).values_list("pk", flat=True):
-        with transaction.atomic():
-            unfinished = ProbeResult.objects.filter(run_id=run_id).exclude(
-                state=ProbeResultState.DONE
-            )
-            lost = unfinished.update(
-                state=ProbeResultState.DONE,
-                status=ProbeOutcome.ERROR,
-                summary=(
-                    "No result: the worker running this probe stopped before it finished "
-                    "(time limit, crash or lost task)"
-                ),
-                finished_at=now,
-            )
-            updated = ProbeRun.objects.filter(pk=run_id, state__in=ACTIVE_RUN_STATES).update(
-                state=ProbeRunState.FAILED,
-                completed=F("total"),
-                finished_at=now,
-                error=(
-                    f"{lost} probe(s) did not finish within {settings.PROBE_RUN_TIMEOUT} s; "
-                    "the run was closed by the sweeper"
-                ),
-            )
-            if updated:
-                closed += 1
-                run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
-                apply_run(run)
-                log.warning("closed probe run %s: %s probes never finished", run_id, lost)
+    ).values_list("pk", "deployment_id"):
+        closed += _close_timed_out(run_id=run_id, deployment_id=deployment_id, now=now)
+    _send_expired_claims(now=now)
     return closed
+
+
+# How many unfinished checks a run's error names before "and N more" (the audit has all).
+_NAMED_CHECKS = 20
+
+
+@transaction.atomic
+def _close_timed_out(*, run_id: int, deployment_id: int, now) -> bool:
+    # The lock order: the deployment's row first (closing applies verdicts to its items and
+    # audits), then the results before the run, as a worker storing a result takes them.
+    list(
+        Deployment.objects.select_for_update(no_key=True, of=("self",))
+        .filter(pk=deployment_id)
+        .values_list("pk", flat=True)
+    )
+    unfinished = list(
+        ProbeResult.objects.select_for_update()
+        .filter(run_id=run_id)
+        .exclude(state=ProbeResultState.DONE)
+        .order_by("probe_key", "region")
+        .values_list("pk", "probe_key", "region", "state")
+    )
+    never_started = [pk for pk, _, _, state in unfinished if state == ProbeResultState.PENDING]
+    ProbeResult.objects.filter(pk__in=never_started).update(
+        state=ProbeResultState.DONE,
+        status=ProbeOutcome.ERROR,
+        summary="No result: no worker started this check before the run's time limit",
+        finished_at=now,
+    )
+    ProbeResult.objects.filter(pk__in=[pk for pk, *_ in unfinished]).exclude(
+        state=ProbeResultState.DONE
+    ).update(
+        state=ProbeResultState.DONE,
+        status=ProbeOutcome.ERROR,
+        summary=(
+            "No result: the worker running this check stopped before it finished "
+            "(killed, crashed or past its time limit)"
+        ),
+        finished_at=now,
+    )
+    names = [f"{key} [{region}]" for _, key, region, _ in unfinished]
+    shown = ", ".join(names[:_NAMED_CHECKS])
+    if len(names) > _NAMED_CHECKS:
+        shown += f" and {len(names) - _NAMED_CHECKS} more"
+    error = (
+        f"{len(names)} probe(s) did not finish within {settings.PROBE_RUN_TIMEOUT} s; "
+        f"the run was closed by the sweeper. Unfinished: {shown or 'none'}"
+    )
+    updated = ProbeRun.objects.filter(pk=run_id, state__in=ACTIVE_RUN_STATES).update(
+        state=ProbeRunState.FAILED, completed=F("total"), finished_at=now, error=error
+    )
+    if not updated:
+        return False
+    run = ProbeRun.objects.select_related("deployment").get(pk=run_id)
+    audit_record(
+        actor=None,
+        action="probe_run.timed_out",
+        obj=run,
+        deployment=run.deployment,
+        after={
+            "checks": run.total,
+            "unfinished": names,
+            "never_started": len(never_started),
+            "trigger": run.trigger,
+        },
+        reason=error[:2000],
+    )
+    apply_run(run)
+    log.warning("closed probe run %s: %s", run_id, error)
+    return True
+
+
+def _send_expired_claims(*, now) -> int:
+    """Send again, one task per probe as a run does, the checks of active runs whose claim
+    is older than PROBE_CHECK_TIMEOUT; returns how many tasks were sent."""
+    stale = now - timedelta(seconds=settings.PROBE_CHECK_TIMEOUT)
+    active = list(ProbeRun.objects.filter(state__in=ACTIVE_RUN_STATES).values_list("pk", flat=True))
+    by_probe: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for result_id, run_id, key in (
+        ProbeResult.objects.filter(
+            run_id__in=active, state=ProbeResultState.RUNNING, started_at__lt=stale
+        )
+        .order_by("pk")
+        .values_list("pk", "run_id", "probe_key")
+    ):
+        by_probe[(run_id, key)].append(result_id)
+    sent = 0
+    for (run_id, key), result_ids in by_probe.items():
+        try:
+            dispatch.delay("readiness.probe_results_execute", result_ids)
+        except Exception:  # the broker is away: these rows stay expired for the next sweep
+            log.exception("could not send again %s of probe run %s", key, run_id)
+            break
+        sent += 1
+    if sent:
+        log.warning("sent again %s probe task(s) whose worker stopped", sent)
+    return sent

@@ -26,6 +26,7 @@ from readiness.checklists.models import (
     Team,
 )
 from readiness.checklists.ownership import UNOWNED_ITEM_ROLE_SLUG
+from readiness.checklists.services import deployment_lock
 from readiness.checklists.teams import require_member
 from readiness.people import display_name
 from signoff.notifications import services as notifications
@@ -46,12 +47,9 @@ def require_role(*, team: Team, role: Role, user) -> None:
 
 
 def _lock(deployment: Deployment) -> Deployment:
-    """Re-read the deployment under a row lock: transitions of one deployment go one by one."""
-    return (
-        Deployment.objects.select_for_update(of=("self",))
-        .select_related("team", "template")
-        .get(pk=deployment.pk)
-    )
+    """Re-read the deployment under its row lock: transitions of one deployment go one by one
+    (the first lock of the one lock order)."""
+    return deployment_lock(deployment.pk)
 
 
 # The only moves a deployment makes; anything else is a bug, refused before it is written.

@@ -19,6 +19,7 @@ from django.utils.text import get_valid_filename
 
 from readiness.audit.services import audit_record
 from readiness.checklists.models import RECORD_STATES, Deployment
+from readiness.checklists.services import deployment_lock
 from readiness.outbox.services import outbox_enqueue
 from signoff.records import pdf, signing
 from signoff.records.models import SignedRecord
@@ -78,7 +79,7 @@ def _store(deployment, snapshot, record_id, data: bytes, signed) -> SignedRecord
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         with transaction.atomic():
-            deployment = Deployment.objects.select_for_update(of=("self",)).get(pk=deployment.pk)
+            deployment = deployment_lock(deployment.pk)
             # Rendering took time: store only if the record still shows the deployment as it
             # is (otherwise the transition that changed it enqueues a record of its own).
             fresh = record_snapshot(deployment, record_id=str(record_id))

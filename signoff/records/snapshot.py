@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from readiness.audit.models import AuditEvent
+from readiness.audit.models import AuditCheckpoint, AuditEvent
+from readiness.audit.services import chain_of
 from readiness.checklists.models import (
     ChecklistItem,
     DecisionSource,
@@ -239,17 +240,21 @@ class PostCheckLine:
 
 @dataclass(frozen=True)
 class AuditSummary:
-    """The deployment's share of the hash-chained audit trail when the record was made.
+    """The deployment's hash chain when the record was made.
 
-    `head_hash` is the hash of the newest event of the whole chain: an auditor can later ask
-    `manage.py verify_audit` whether the chain still passes through it.
+    `chain_seq`/`chain_head` are the position and hash of the chain's newest event: an
+    auditor can later ask `manage.py verify_audit` whether the chain still passes through
+    it. `checkpoint_root` is the newest checkpoint's Merkle root over every chain's head.
     """
 
     deployment_events: int
     deployment_last_id: int | None
     deployment_last_hash: str
-    head_id: int | None
-    head_hash: str
+    chain: str
+    chain_seq: int | None
+    chain_head: str
+    checkpoint_id: int | None
+    checkpoint_root: str
 
 
 @dataclass(frozen=True)
@@ -455,13 +460,17 @@ def _audit_summary(deployment_id: int) -> AuditSummary:
     events = AuditEvent.objects.filter(deployment_id=deployment_id)
     count = events.aggregate(n=Count("id"))["n"]
     last = events.order_by("-id").values("id", "hash").first() or {}
-    head = AuditEvent.objects.order_by("-id").values("id", "hash").first() or {}
+    head = events.filter(seq__isnull=False).order_by("-seq").values("seq", "hash").first() or {}
+    checkpoint = AuditCheckpoint.objects.order_by("-id").values("id", "root").first() or {}
     return AuditSummary(
         deployment_events=count,
         deployment_last_id=last.get("id"),
         deployment_last_hash=last.get("hash", ""),
-        head_id=head.get("id"),
-        head_hash=head.get("hash", ""),
+        chain=chain_of(deployment_id),
+        chain_seq=head.get("seq"),
+        chain_head=head.get("hash", ""),
+        checkpoint_id=checkpoint.get("id"),
+        checkpoint_root=checkpoint.get("root", ""),
     )
 
 

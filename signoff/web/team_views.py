@@ -12,7 +12,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
 from readiness.audit import export as audit_export
-from readiness.audit.services import verify_chain
+from readiness.audit.verification import verify_chain
 from readiness.checklists.selectors import deployments_visible_to
 from readiness.people import display_name_with_username as person
 from signoff.teams import services as memberships
@@ -219,5 +219,5 @@ def deployment_audit(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if request.htmx:
         return render(request, AUDIT_TEMPLATE + "#events", context, status=status)
-    context["chain"] = verify_chain()
+    context["chain"] = verify_chain(deployment.pk)
     return render(request, AUDIT_TEMPLATE, context, status=status)

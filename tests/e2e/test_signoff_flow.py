@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from readiness.audit.models import AuditEvent
-from readiness.audit.services import verify_chain
+from readiness.audit.verification import verify_all
 from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
 from signoff.signatures.models import SignOff
 from tests.e2e.test_checklist_flow import is_item_post, item_article, status_label
@@ -327,7 +327,7 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     # The audit trail holds together and tells the story.
     deployment = Deployment.objects.get(pk=deployment.pk)
     assert deployment.state == "verified"
-    chain = verify_chain()
+    chain = verify_all()
     assert chain.ok, chain.problem
     events = list(AuditEvent.objects.filter(deployment=deployment).order_by("id"))
     signed = [event.after for event in events if event.action == "signoff.signed"]

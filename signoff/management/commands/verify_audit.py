@@ -1,16 +1,36 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from readiness.audit.services import verify_chain
+from readiness.audit.verification import verify_all
 
 
 class Command(BaseCommand):
     help = (
-        "Walk the audit trail's hash chain and name the first event that was edited, removed "
-        "or inserted out of order. Exit code 1 when the chain is broken."
+        "Verify the audit trail: every deployment's hash chain, the installation's and the "
+        "legacy chain, and every checkpoint of their heads (its hash chain, its Merkle root, "
+        "and each committed head still on its chain). Names the first event edited, removed, "
+        "inserted out of order or rewritten on each broken chain. Exit code 1 when any is."
     )
 
-    def handle(self, *args, **options):
-        report = verify_chain()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--heads", action="store_true", help="Print every chain's length and full head."
+        )
+
+    def handle(self, *args, heads=False, **options):
+        report = verify_all()
+        if heads:
+            for chain in report.chains:
+                mark = "ok" if chain.ok else "BROKEN"
+                self.stdout.write(f"{chain.chain}\t{chain.events}\t{chain.head}\t{mark}")
         if not report.ok:
-            raise CommandError(f"audit chain broken after {report.events} events: {report.problem}")
-        self.stdout.write(f"audit chain intact: {report.events} events, head {report.head[:16]}…")
+            shown = "\n".join(f"  {problem}" for problem in report.problems[:50])
+            more = len(report.problems) - 50
+            raise CommandError(
+                f"audit trail broken ({report.events} events on {len(report.chains)} chains "
+                f"verified up to the breaks):\n{shown}"
+                + (f"\n  … and {more} more" if more > 0 else "")
+            )
+        self.stdout.write(
+            f"audit trail intact: {report.events} events on {len(report.chains)} chains, "
+            f"{report.checkpoints} checkpoints; newest checkpoint root {report.root or 'none yet'}"
+        )

@@ -4,7 +4,8 @@ from django.db import DatabaseError, connection, transaction
 
 from readiness.audit.append_only import append_only_reverse_sql, refuse_flush_sql
 from readiness.audit.models import AuditEvent
-from readiness.audit.services import GENESIS, event_hash, verify_chain
+from readiness.audit.services import GENESIS, event_hash
+from readiness.audit.verification import verify_all
 from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemStatus
 
@@ -53,7 +54,9 @@ def test_verify_audit_reports_an_intact_chain(deployment, member):
     edit_item(deployment, member)
     out = __import__("io").StringIO()
     call_command("verify_audit", stdout=out)
-    assert out.getvalue().startswith(f"audit chain intact: {AuditEvent.objects.count()} events")
+    assert out.getvalue().startswith(
+        f"audit trail intact: {AuditEvent.objects.count()} events on 1 chains"
+    )
 
 
 @pytest.mark.django_db
@@ -74,10 +77,10 @@ def test_verify_audit_names_the_event_after_a_removed_one(deployment, member):
     edit_item(deployment, member, "CloudTrail")
     removed, following = AuditEvent.objects.filter(action="item.updated").order_by("id")
     raw("DELETE FROM signoff_auditevent WHERE id = %s", [removed.pk])
-    report = verify_chain()
+    report = verify_all()
     assert not report.ok
-    assert report.problem.startswith(f"event #{following.pk}")
-    assert "was removed, or this one was inserted out of order" in report.problem
+    assert report.problem.startswith(f"deployment:{deployment.pk}: event #{following.pk}")
+    assert "an event before it was removed" in report.problem
 
 
 @pytest.mark.django_db
@@ -120,4 +123,4 @@ def test_probe_runs_and_aws_targets_are_audited(deployment, member):
         AuditEvent.objects.filter(deployment=deployment).values_list("action", flat=True)
     )
     assert actions == ["deployment.created", "deployment.aws_target_set", "probe_run.started"]
-    assert verify_chain().ok
+    assert verify_all().ok

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditEvent
-from readiness.audit.services import verify_chain
+from readiness.audit.verification import verify_all
 from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, Deployment, DeploymentState, ItemStatus
 from signoff.lifecycle import services
@@ -248,7 +248,7 @@ def test_four_approvals_make_the_deployment_approved(in_review, signers):
     assert in_review.state == DeploymentState.APPROVED
     change = AuditEvent.objects.filter(action="deployment.state_changed").latest("id")
     assert change.after == {"state": "approved"}
-    assert verify_chain().ok
+    assert verify_all().ok
 
 
 @pytest.mark.django_db
@@ -368,7 +368,7 @@ def test_lifecycle_to_deployed_and_verified(in_review, signers):
         for e in AuditEvent.objects.filter(deployment=in_review, action="deployment.state_changed")
     ]
     assert states == ["in_review", "approved", "deployed", "verified"]
-    assert verify_chain().ok
+    assert verify_all().ok
 
 
 @pytest.mark.django_db
@@ -479,7 +479,7 @@ def test_every_step_is_in_the_verified_chain(in_review, signers):
     approve_all(in_review, signers)
     actions = set(AuditEvent.objects.filter(deployment=in_review).values_list("action", flat=True))
     assert {"deployment.created", "deployment.state_changed", "signoff.signed"} <= actions
-    assert verify_chain().ok
+    assert verify_all().ok
     assert len(ROLE_SLUGS) == SignOff.objects.filter(deployment=in_review).count()
     assert PASSWORD
 

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditEvent
-from readiness.audit.services import verify_chain
+from readiness.audit.verification import verify_all
 from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
 from signoff.lifecycle import services
@@ -82,7 +82,7 @@ def test_approval_makes_a_signed_stored_record(
     assert signing.verify_record(data).verdict == "valid"
     event = AuditEvent.objects.get(action="record.created")
     assert event.after["sha256"] == record.sha256
-    assert verify_chain().ok
+    assert verify_all().ok
 
 
 @pytest.mark.django_db

@@ -28,7 +28,8 @@ PLAIN_AND_HTMX = pytest.mark.parametrize(
 )
 # Session, user, deployment, the filter choices (2), the count, the page, the chain walk;
 # the same whether the deployment has 5 events or 60.
-AUDIT_PAGE_MAX = 8
+# The page verifies its deployment's chain: its events and its head row.
+AUDIT_PAGE_MAX = 9
 AUDIT_PARTIAL_MAX = 7
 AUDIT_EXPORT_MAX = 6
 
@@ -109,8 +110,8 @@ def test_a_member_sees_the_events_newest_first_with_who_what_and_the_hash(deploy
     assert "note: — → checked in IAM" in page
     assert "checklist item #" in page
     assert updated.hash[:12] in page
-    assert "The audit chain verifies." in page
-    assert f"All {AuditEvent.objects.count()} events" in page
+    assert "audit chain verifies." in page
+    assert f"Its {AuditEvent.objects.filter(deployment=deployment).count()} events" in page
     assert "<html" in page
 
 
@@ -322,9 +323,11 @@ def test_the_json_export_lets_an_auditor_recompute_every_hash(deployment, member
         "reason",
         "ip",
     )
+    assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
     for event in events:
+        keys = (*hashed, "seq") if "seq" in event else hashed
         payload = json.dumps(
-            {key: event[key] for key in hashed}, sort_keys=True, separators=(",", ":")
+            {key: event[key] for key in keys}, sort_keys=True, separators=(",", ":")
         )
         assert hashlib.sha256(payload.encode()).hexdigest() == event["hash"]
     # The JSON keeps the values as written: escaping is the CSV's business only.
@@ -346,10 +349,10 @@ def test_the_banner_reports_a_tampered_chain(deployment, member):
     target = AuditEvent.objects.filter(action="item.checked").order_by("id").first()
     raw("UPDATE signoff_auditevent SET reason = %s WHERE id = %s", ["nothing to see", target.pk])
     page = logged_in(member).get(audit_url(deployment)).content.decode()
-    assert "The audit chain does not verify." in page
+    assert "audit chain does not verify." in page
     assert f"event #{target.pk} (item.checked" in page
     assert "was edited after it was written" in page
-    assert "The audit chain verifies." not in page
+    assert "audit chain verifies." not in page
 
 
 def test_the_banner_reports_a_removed_event(deployment, member):
@@ -357,7 +360,7 @@ def test_the_banner_reports_a_removed_event(deployment, member):
     removed, following = AuditEvent.objects.filter(action="item.checked").order_by("id")
     raw("DELETE FROM signoff_auditevent WHERE id = %s", [removed.pk])
     page = logged_in(member).get(audit_url(deployment)).content.decode()
-    assert "The audit chain does not verify." in page
+    assert "audit chain does not verify." in page
     assert f"event #{following.pk}" in page and "was removed" in page
 
 

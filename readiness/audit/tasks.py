@@ -1,0 +1,20 @@
+"""Celery entry point of the audit checkpoints."""
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from readiness.audit import services
+
+
+@shared_task(
+    name="readiness.audit_checkpoint",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=3,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def audit_checkpoint() -> int | None:
+    checkpoint = services.audit_checkpoint()
+    return checkpoint.pk if checkpoint else None
