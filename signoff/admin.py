@@ -1,23 +1,210 @@
-"""Roles and memberships change here through the audited services; the signed record and the
-audit trail are shown read-only (they are append-only by design)."""
+"""Roles, memberships, user accounts and permission groups change here through the audited
+services; the signed record and the audit trail are shown read-only (they are append-only by
+design)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
+from django.shortcuts import redirect
 
 from readiness.checklists.models import Team
 from readiness.checklists.teams import is_member
 from readiness.project.admin import ReadOnlyAdmin
 from signoff.signatures.models import Revocation, SignOff, Waiver
+from signoff.teams import accounts
 from signoff.teams import services as memberships
 from signoff.teams.models import Role, RoleMembership
+
+User = get_user_model()
 
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
+    """A role's name is printed on every sign-off for it: adding, renaming and deleting one
+    are audited (and need the "manage teams" permission, like memberships)."""
+
     list_display = ("name", "slug", "position")
     prepopulated_fields = {"slug": ("name",)}
+
+    def save_model(self, request, obj, form, change):
+        values = {
+            field: form.cleaned_data[field]
+            for field in memberships.ROLE_FIELDS
+            if field in form.cleaned_data
+        }
+        if change:
+            memberships.role_update(role=obj, actor=request.user, **values)
+            return
+        created = memberships.role_create(actor=request.user, **values)
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        memberships.role_delete(role=obj, actor=request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            memberships.role_delete(role=role, actor=request.user)
+
+
+# Accounts and groups decide who may sign: every change goes through signoff.teams.accounts.
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+ACCOUNT_VALUES = (*accounts.PROFILE_FIELDS, "is_active", *accounts.PRIVILEGE_FIELDS)
+PRIVILEGE_FORM_FIELDS = (*accounts.PRIVILEGE_FIELDS, "groups", "user_permissions")
+
+
+@admin.register(User)
+class AccountAdmin(DjangoUserAdmin):
+    """Django's user admin, with each change audited; privileges are a superuser's to give,
+    and a user the record names is deactivated, never deleted."""
+
+    actions = ["deactivate_selected"]
+    readonly_fields = ("last_login", "date_joined")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and not request.user.is_superuser:
+            fields = (*fields, *PRIVILEGE_FORM_FIELDS)
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one at a time, each with its refusal
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            accounts.user_create(user=obj, actor=request.user)
+        # A change is saved with its groups and permissions, in save_related.
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            super().save_related(request, form, formsets, change)
+            return
+        data = form.cleaned_data
+        accounts.user_update(
+            user=form.instance,
+            actor=request.user,
+            values={field: data[field] for field in ACCOUNT_VALUES if field in data},
+            groups=data.get("groups"),
+            permissions=data.get("user_permissions"),
+        )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's view renders the form, its errors and refusals; a valid change is made
+        # here, through the audited service, instead of by the form's save().
+        if request.method != "POST":
+            return super().user_change_password(request, id, form_url)
+        user = self.get_object(request, unquote(id))
+        if user is None or not self.has_change_permission(request, user):
+            return super().user_change_password(request, id, form_url)
+        form = self.change_password_form(user, request.POST)
+        if not form.is_valid():
+            return super().user_change_password(request, id, form_url)
+        usable = form.cleaned_data["set_usable_password"]
+        if not usable and "unset-password" not in request.POST:
+            return super().user_change_password(request, id, form_url)
+        user = accounts.user_password_set(
+            user=user,
+            password=form.cleaned_data["password1"] if usable else None,
+            actor=request.user,
+        )
+        self.log_change(request, user, self.construct_change_message(request, form, None))
+        messages.success(
+            request,
+            "Password changed successfully."
+            if usable
+            else "Password-based authentication was disabled.",
+        )
+        update_session_auth_hash(request, user)
+        return redirect(f"{self.admin_site.name}:auth_user_change", user.pk)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and self.has_delete_permission(request, user):
+            history = accounts.user_history(user)
+            if history:
+                return self._refuse_deletion(
+                    request, accounts.deletion_refusal(user, history), user
+                )
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except accounts.UserHasHistory as refusal:  # the record named them since the check
+            return self._refuse_deletion(request, refusal.messages[0], user)
+
+    def _refuse_deletion(self, request, message: str, user):
+        messages.error(request, message)
+        return redirect(f"{self.admin_site.name}:auth_user_change", user.pk)
+
+    def delete_model(self, request, obj):
+        accounts.user_delete(user=obj, actor=request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            accounts.user_delete(user=user, actor=request.user)
+
+    @admin.action(description="Deactivate selected users", permissions=["change"])
+    def deactivate_selected(self, request, queryset):
+        try:
+            count = accounts.users_deactivate(users=queryset, actor=request.user)
+        except PermissionDenied as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return
+        self.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
+
+
+@admin.register(Group)
+class PermissionGroupAdmin(DjangoGroupAdmin):
+    """A group's permissions are its members': superusers change them, audited."""
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its permissions, in save_related
+
+    def save_related(self, request, form, formsets, change):
+        accounts.group_save(
+            group=form.instance, permissions=form.cleaned_data["permissions"], actor=request.user
+        )
+
+    def delete_model(self, request, obj):
+        accounts.group_delete(group=obj, actor=request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            accounts.group_delete(group=group, actor=request.user)
 
 
 def _not_a_member(user, team) -> str:

@@ -182,6 +182,56 @@ def template_item_owner_set(*, item: TemplateItem, role: Role | None, actor) -> 
     return current
 
 
+ROLE_FIELDS = ("name", "slug", "position", "description")
+
+
+def _role_state(role: Role) -> dict:
+    return {field: getattr(role, field) for field in ROLE_FIELDS}
+
+
+@transaction.atomic
+def role_create(*, name: str, slug: str, position: int, description: str, actor) -> Role:
+    _require_team_manager(actor)
+    role = Role.objects.create(name=name, slug=slug, position=position, description=description)
+    audit_record(actor=actor, action="role.created", obj=role, after=_role_state(role))
+    return role
+
+
+@transaction.atomic
+def role_update(*, role: Role, actor, **values) -> Role:
+    """Rename (or reorder, re-describe) a role: its name is printed on every sign-off for it,
+    so the old and new names go on the record."""
+    _require_team_manager(actor)
+    unknown = set(values) - set(ROLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not role fields: {sorted(unknown)}")
+    current = Role.objects.select_for_update().get(pk=role.pk)
+    changed = {field: value for field, value in values.items() if getattr(current, field) != value}
+    if not changed:
+        return current
+    before = {field: getattr(current, field) for field in changed}
+    for field, value in changed.items():
+        setattr(current, field, value)
+    current.save(update_fields=list(changed))
+    action = "role.renamed" if "name" in changed else "role.changed"
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=current,
+        before={"role": before.get("name", current.name), **before},
+        after={"role": current.name, **changed},
+    )
+    return current
+
+
+@transaction.atomic
+def role_delete(*, role: Role, actor) -> None:
+    """Refused by the database (PROTECT) while anyone holds or ever signed for the role."""
+    _require_team_manager(actor)
+    audit_record(actor=actor, action="role.deleted", obj=role, before=_role_state(role))
+    role.delete()
+
+
 # Reads for the team pages.
 
 
