@@ -7,12 +7,7 @@ head becomes a head like any other, so the first checkpoint commits it.
 from django.conf import settings
 from django.db import migrations, models
 
-# The checkpoints are append-only like the events (signoff.0004 defines the function).
-CHECKPOINTS_APPEND_ONLY = """
-CREATE TRIGGER readiness_auditcheckpoint_append_only
-    BEFORE UPDATE OR DELETE ON readiness_auditcheckpoint
-    FOR EACH ROW EXECUTE FUNCTION signoff_refuse_change();
-"""
+from readiness.audit.append_only import append_only_reverse_sql, append_only_sql
 
 
 def legacy_head(apps, schema_editor):
@@ -22,17 +17,21 @@ def legacy_head(apps, schema_editor):
     last = legacy.order_by("-id").values_list("hash", flat=True).first()
     if last:
         head_model.objects.create(chain="legacy", seq=legacy.count(), hash=last)
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CHECKPOINTS_APPEND_ONLY, params=None)
+    vendor = schema_editor.connection.vendor
+    # The checkpoints are append-only like the events; on SQLite, the events' triggers are
+    # made again in case altering the table rebuilt it (that drops a table's triggers).
+    statements = append_only_sql("readiness_auditcheckpoint", vendor)
+    if vendor == "sqlite":
+        statements += append_only_sql("signoff_auditevent", vendor)
+    for statement in statements:
+        schema_editor.execute(statement, params=None)
 
 
 def drop_legacy_head(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER IF EXISTS readiness_auditcheckpoint_append_only "
-            "ON readiness_auditcheckpoint",
-            params=None,
-        )
+    for statement in append_only_reverse_sql(
+        "readiness_auditcheckpoint", schema_editor.connection.vendor
+    ):
+        schema_editor.execute(statement, params=None)
     apps.get_model("readiness", "AuditChainHead").objects.filter(chain="legacy").delete()
 
 
@@ -40,7 +39,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("readiness", "0010_outbox"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ("signoff", "0004_audit_append_only"),
+        ("signoff", "0011_append_only_everywhere"),
     ]
 
     operations = [

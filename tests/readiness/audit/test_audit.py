@@ -29,8 +29,9 @@ def raw(sql, params=()):
         if connection.vendor == "postgresql":  # a superuser can switch user triggers off
             cursor.execute("SET session_replication_role = replica")
         else:  # the file's owner can drop them (this test's transaction puts them back)
-            for statement in append_only_reverse_sql("signoff_auditevent", "sqlite"):
-                cursor.execute(statement)
+            for table in ("signoff_auditevent", "readiness_auditcheckpoint"):
+                for statement in append_only_reverse_sql(table, "sqlite"):
+                    cursor.execute(statement)
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = origin")

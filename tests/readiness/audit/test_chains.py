@@ -7,10 +7,11 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from readiness.audit import merkle
+from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from readiness.audit.services import (
     GENESIS,
@@ -183,12 +184,28 @@ def test_an_edited_checkpoint_or_head_row_is_reported(deployment, member):
 
 
 @pytest.mark.django_db
-def test_the_database_refuses_to_change_a_checkpoint(deployment):
+def test_the_database_refuses_to_change_or_truncate_a_checkpoint(deployment):
     checkpoint = audit_checkpoint()
-    if connection.vendor != "postgresql":
-        pytest.skip("row triggers on SQLite are tested with the append-only tables")
-    with pytest.raises(Exception, match="append-only"), transaction.atomic():
-        AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(root="0" * 64)
+    for attempt in (
+        lambda: AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(root="0" * 64),
+        lambda: AuditCheckpoint.objects.filter(pk=checkpoint.pk).delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            refuse_flush()
+            attempt()
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
+            refuse_flush()
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE readiness_auditcheckpoint")
+    assert AuditCheckpoint.objects.get(pk=checkpoint.pk).root == checkpoint.root
+
+
+def refuse_flush():
+    """Behave as a real database would (the test database may be flushed between tests)."""
+    with connection.cursor() as cursor:
+        for statement in refuse_flush_sql(connection.vendor):
+            cursor.execute(statement)
 
 
 @pytest.mark.django_db
