@@ -21,9 +21,15 @@ RETRY_DATABASE = dict(
 )
 
 
-@shared_task(name="readiness.probe_results_execute", **RETRY_DATABASE)
+# A prefork child killed mid-task (OOM, SIGKILL) would otherwise lose its message: it goes
+# back to the queue, and the checks' claims decide whether they run again (services).
+@shared_task(name="readiness.probe_results_execute", reject_on_worker_lost=True, **RETRY_DATABASE)
 def probe_results_execute(self, result_ids: list[int]) -> None:
-    probe_runs.probe_results_execute(result_ids=result_ids, retrying=self.request.retries > 0)
+    held = probe_runs.probe_results_execute(result_ids=result_ids)
+    if held is not None:
+        # Another delivery holds some of these checks. Look again when its lease runs out:
+        # by then it has finished them, or its worker died and they are taken over here.
+        self.apply_async((result_ids,), countdown=held)
 
 
 @shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)

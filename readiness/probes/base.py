@@ -181,6 +181,19 @@ def forget_last_call() -> None:
     _calls.last = None
 
 
+class CheckTimeLimitExceeded(Exception):
+    """A check reached its deadline: no further AWS request is sent for it."""
+
+
+def _refuse_past_deadline(**kwargs) -> None:
+    # Per HTTP attempt (botocore retries included), so a check that ran out of time stops
+    # within one request's timeouts: another worker may take it over after its time limit,
+    # and it must not still be reading AWS then.
+    deadline = getattr(_calls, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise CheckTimeLimitExceeded("the check reached its time limit")
+
+
 def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> list:
     """`function` over `items` in threads, for a probe that must make many independent calls.
 
@@ -189,11 +202,13 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
     """
 
     running = getattr(_calls, "probe", None)
+    deadline = getattr(_calls, "deadline", None)
     cache = call_cache.current()
 
     def call(item):
         forget_last_call()
         _calls.probe = running
+        _calls.deadline = deadline
         call_cache.use(cache)
         try:
             return function(item), None, None
@@ -228,6 +243,8 @@ class ProbeContext:
     endpoint_url: str | None = None
     max_attempts: int = 4
     timeout_seconds: float = 10.0
+    # time.monotonic() after which the check sends no AWS request (None: no limit).
+    deadline: float | None = None
 
     @property
     def api_region(self) -> str:
@@ -254,6 +271,7 @@ class ProbeContext:
                 )
                 client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
                 client.meta.events.register_first("provide-client-params", _remember_call)
+                client.meta.events.register("before-send", _refuse_past_deadline)
                 call_cache.register(client)
                 cached[key] = client
             return cached[key]
@@ -437,6 +455,8 @@ def error_result(exc: BaseException, context: ProbeContext) -> ProbeResult:
         summary = f"Could not connect to the endpoint for {where}: {exc}"
     elif isinstance(exc, ResponseParserError):
         summary = f"Unreadable response from {where} (the API may not be supported there)"
+    elif isinstance(exc, CheckTimeLimitExceeded):
+        summary = f"Stopped before {where}: the check reached its time limit"
     elif isinstance(exc, NoCredentialsError):
         summary = "No AWS credentials available to the worker"
     elif isinstance(exc, BotoCoreError):
@@ -459,6 +479,7 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
     started = time.monotonic()
     forget_last_call()
     _calls.probe = probe.key
+    _calls.deadline = context.deadline
     try:
         result = probe.check(context)
         if not isinstance(result, ProbeResult):
@@ -467,6 +488,7 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
         result = error_result(exc, context)
     finally:
         _calls.probe = None
+        _calls.deadline = None
     return Execution(
         probe=probe,
         region=context.region,

@@ -1,5 +1,7 @@
 """The framework's promise: every way AWS or an emulator fails is an `error`, never a pass."""
 
+import time
+
 import pytest
 from botocore.exceptions import (
     ClientError,
@@ -91,6 +93,23 @@ def test_access_denied_names_the_iam_action_of_the_refused_call(aws, make_contex
         probe = Probe(**{**probe.__dict__, "check": lambda c: c.client("s3").list_buckets()})
         result = execute(probe, context).result
     assert result.summary == "Access denied: the probe needs s3:ListAllMyBuckets"
+
+
+def test_a_check_past_its_deadline_sends_no_aws_request_and_says_so(aws):
+    sent = []
+    # Last, so it counts only what actually leaves botocore.
+    aws.events.register_last("before-send", lambda **kwargs: sent.append(kwargs["event_name"]))
+    probe = registry()["iam.least_privilege"]
+
+    def run(deadline):
+        context = ProbeContext(session=aws, region="global", max_attempts=1, deadline=deadline)
+        return execute(probe, context).result
+
+    late = run(time.monotonic() - 1)
+    assert late.status == Status.ERROR and not sent
+    assert late.summary.endswith(": the check reached its time limit")
+    assert late.summary.startswith("Stopped before iam:")
+    assert run(time.monotonic() + 60).status != Status.ERROR and sent
 
 
 def test_verdict_fails_warns_passes_and_is_not_applicable_when_empty():

@@ -129,6 +129,7 @@ def test_env_example_values_pass_the_deploy_check(tmp_path):
         ("DATABASE_URL", "nonsense://x"),
         ("DASHBOARD_PAGE_SIZE", "abc"),
         ("PROBE_SETTINGS", "[1]"),
+        ("PROBE_CHECK_TIMEOUT", "5"),  # shorter than one AWS request may take
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
@@ -136,6 +137,24 @@ def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
     assert result.returncode != 0
     # The last line of the traceback is what an operator reads first.
     assert name in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+def test_redis_gives_a_dead_workers_messages_back_within_a_third_of_the_run_timeout(tmp_path):
+    show = (
+        "import json; from django.conf import settings; "
+        "print(json.dumps(getattr(settings, 'CELERY_BROKER_TRANSPORT_OPTIONS', None)))"
+    )
+    redis = _environment(
+        tmp_path / "data", REDIS_URL="redis://127.0.0.1:6379/0", PROBE_RUN_TIMEOUT="600"
+    )
+    result = _manage(redis, "shell", "-c", show)
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert options["visibility_timeout"] == 200
+    # The embedded broker has no such option: kombu would hand it to SQLAlchemy's engine.
+    result = _manage(_environment(tmp_path / "data"), "shell", "-c", show)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "null"
 
 
 def test_an_unusable_data_dir_stops_start_up_naming_it(tmp_path):
