@@ -643,7 +643,7 @@ MATRIX: dict[str, Row] = {
         api=True, kwargs=lambda w: {"deployment_id": w.approved.pk}, checks=(get(API_READ),)
     ),
     # Anything else under /api/: a JSON 404 for everyone, token or not.
-    "^api/(?P<rest>.*)$": Row(
+    "^api(?:/(?P<rest>.*))?$": Row(
         api=True, path=lambda w: "/api/v2/deployments", checks=(get(who(*[api(404)] * 4)),)
     ),
     # Old admin bookmarks of the audit trail: redirected (after the site's login) to the

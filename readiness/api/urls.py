@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 
 from readiness.api import token_views
 from readiness.api.endpoints import api
@@ -22,6 +23,11 @@ def api_not_found(request, rest: str = ""):
 api_patterns, api_app, api_namespace = api.urls
 for pattern in api_patterns:
     login_not_required(pattern.callback)
+    # The schema and its docs page only read: a write to them is a JSON 405 (through
+    # ApiMethodNotAllowedMiddleware) like any API address, not the site's HTML CSRF page.
+    # Being read-only, they have nothing for CSRF to protect.
+    if pattern.name in ("openapi-json", "openapi-view"):
+        pattern.callback = login_not_required(csrf_exempt(require_safe(pattern.callback)))
 # /api/v1/ itself is django-ninja's root, an HTML 404 by default: JSON like the rest. The
 # name stays, since ninja reverses it for the schema's paths.
 api_patterns = [
@@ -32,7 +38,8 @@ api_patterns = [
 
 urlpatterns = [
     path("api/v1/", (api_patterns, api_app, api_namespace)),
-    re_path(r"^api/(?P<rest>.*)$", api_not_found),
+    # /api itself too: a JSON 404, not a redirect to /api/.
+    re_path(r"^api(?:/(?P<rest>.*))?$", api_not_found),
     path("profile/tokens/", token_views.token_list, name="token_list"),
     path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
 ]
