@@ -29,8 +29,9 @@ from readiness.checklists.models import (
     DeploymentState,
     ItemStatus,
 )
-from readiness.checklists.services import item_set_by_machine
+from readiness.checklists.services import deployment_lock, item_set_by_machine
 from readiness.checklists.teams import require_member
+from readiness.outbox.services import outbox_enqueue
 from readiness.probe_runs import signals
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
@@ -116,6 +117,7 @@ def probe_run_start(
     planned = plan([probe for probe, _ in pairs], deployment.aws_regions)
     try:
         with transaction.atomic():
+            deployment_lock(deployment.pk)  # the lock order: the deployment's row first
             run = ProbeRun.objects.create(
                 deployment=deployment,
                 requested_by=user,
@@ -153,7 +155,7 @@ def probe_run_start(
                     "trigger": run.trigger,
                 },
             )
-            transaction.on_commit(lambda: _enqueue(run.pk))
+            _enqueue(run.pk)
     except IntegrityError:
         # Another request started a run between our check and our insert: join that one.
         return deployment.probe_runs.get(state__in=ACTIVE_RUN_STATES), False
@@ -164,14 +166,19 @@ def probe_run_start(
 
 
 def _enqueue(run_id: int) -> None:
-    """One task per probe, carrying its regions (probe_results_execute)."""
+    """One task per probe, carrying its regions (probe_results_execute), stored in the run's
+    transaction (readiness.outbox) and sent after it commits, or by the outbox sweeper."""
     by_probe: dict[str, list[int]] = defaultdict(list)
     for result_id, key in (
         ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
     ):
         by_probe[key].append(result_id)
-    for result_ids in by_probe.values():
-        dispatch.delay("readiness.probe_results_execute", result_ids)
+    for probe_key, result_ids in by_probe.items():
+        outbox_enqueue(
+            "readiness.probe_results_execute",
+            key=f"probe:{run_id}:{probe_key}",
+            args=[result_ids],
+        )
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling
@@ -355,7 +362,10 @@ def _outcome(
 
 def probe_run_finish(*, run_id: int) -> bool:
     """Close the run once every result is in and apply the verdicts; only one caller wins."""
+    deployment_id = ProbeRun.objects.filter(pk=run_id).values_list("deployment_id", flat=True)
     with transaction.atomic():
+        # The deployment first (the lock order): applying the verdicts writes its items.
+        deployment_lock(deployment_id.get())
         closed = ProbeRun.objects.filter(
             pk=run_id, state__in=ACTIVE_RUN_STATES, completed__gte=F("total")
         ).update(state=ProbeRunState.SUCCEEDED, finished_at=timezone.now())

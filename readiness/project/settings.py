@@ -9,6 +9,7 @@ import re
 import secrets
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, validate
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",
+    "csp",
     "readiness",
     "signoff",
     "readiness.api",
@@ -94,6 +96,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -188,6 +192,53 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp 4's dict): scripts and styles come from this site's
+# static files only, never inline and never eval'd; htmx runs without 'unsafe-eval' because
+# no template uses hx-on, hx-vars, js: values or event filters, and its indicator styles are
+# in app.css (htmx-config in base.html). CSP_REPORT_URI, when set, receives violation reports.
+_csp_report_uri = env.str("CSP_REPORT_URI", "").strip()
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "upgrade-insecure-requests": HTTPS,
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    }
+}
+# Permissions-Policy (django-permissions-policy): the app uses none of these browser powers.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
 # Without EMAIL_URL, mail goes to the log (console): the embedded default sends nothing out.
 globals().update(env.dj_email_url("EMAIL_URL", "console://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "readiness@localhost")
@@ -228,8 +279,19 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = "UTC"
 HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
+# How often every audit chain's head is committed into a checkpoint (a Merkle root); an
+# idle installation writes none.
+AUDIT_CHECKPOINT_INTERVAL = env.int("AUDIT_CHECKPOINT_INTERVAL", 300)
+if AUDIT_CHECKPOINT_INTERVAL < 10:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_INTERVAL must be at least 10 (seconds).")
 CELERY_BEAT_SCHEDULE = {
     "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
+    # Sends what the broker refused after commit (records, mail, probe dispatch).
+    "outbox-sweep": {"task": "readiness.outbox_sweep", "schedule": 30.0},
+    "audit-checkpoint": {
+        "task": "readiness.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_INTERVAL),
+    },
 }
 # Re-probe approved and deployed deployments for drift: a crontab ("minute hour day-of-month
 # month day-of-week", UTC), daily at 04:00 by default; empty turns the schedule off.
