@@ -6,6 +6,13 @@ document.addEventListener("change", (event) => {
     const reason = input.form.querySelector(".na-reason textarea");
     if (reason) requestAnimationFrame(() => reason.focus());
   }
+  // A new status saves itself a moment later (the item form's hx-trigger waits for this
+  // event), except "Not applicable", which waits for its reason and the Save button. This
+  // replaces an htmx event filter: filters are eval'd, which the Content-Security-Policy
+  // forbids.
+  if (input.form && input.name.endsWith("-status") && input.value !== "not_applicable") {
+    input.form.dispatchEvent(new CustomEvent("status-picked"));
+  }
   // A failure wants its note: show "Note and evidence".
   if (input.matches('.status-group input[value="failed"]') && input.checked) {
     const more = input.form.querySelector("details.more");
