@@ -3,9 +3,9 @@ heads of every chain.
 
 Each deployment has its own chain, and changes that belong to no deployment (teams,
 templates, tokens) go on the installation's chain. An append is serialized by its chain's
-lock — the deployment's row, which every write to a deployment takes first anyway (the lock
-order of docs/architecture.md) — so work on different deployments never waits on each
-other. A periodic checkpoint commits the head of every chain into one Merkle root
+head row, taken after the deployment's row that every write to a deployment takes first
+(the lock order of docs/architecture.md), so work on different deployments never waits on
+each other. A periodic checkpoint commits the head of every chain into one Merkle root
 (`audit_checkpoint`), so the installation as a whole still has one value to anchor.
 """
 
@@ -29,9 +29,7 @@ current_ip: ContextVar[str | None] = ContextVar("current_ip", default=None)
 # How the actor acted when not through the pages, e.g. "API token “CI” (rdy_abcd1234…)":
 # written into the event's `after` so the chain itself says which credential was used.
 current_via: ContextVar[str] = ContextVar("current_via", default="")
-# Any constants: serialize appends to the installation chain, and checkpoints, across
-# PostgreSQL connections (deployment chains are serialized by the deployment's row).
-_INSTALLATION_CHAIN_LOCK = 7_230_514
+# Any constant: serializes checkpoints across PostgreSQL connections.
 _CHECKPOINT_LOCK = 7_230_515
 
 
@@ -80,22 +78,6 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(hashed_fields(event))).hexdigest()
 
 
-def _lock_chain(deployment_id: int | None) -> None:
-    """Hold the chain's lock until the transaction ends (a no-op when already held)."""
-    if connection.vendor != "postgresql":
-        return  # SQLite's IMMEDIATE transactions already serialize writers.
-    with connection.cursor() as cursor:
-        if deployment_id is None:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_INSTALLATION_CHAIN_LOCK])
-        else:
-            # The deployment's row, as every writer to a deployment takes it first; the
-            # audit layer sits below the deployments, so it names the table, not the model.
-            table = AuditEvent._meta.get_field("deployment").related_model._meta.db_table
-            cursor.execute(
-                f'SELECT 1 FROM "{table}" WHERE id = %s FOR NO KEY UPDATE', [deployment_id]
-            )
-
-
 def audit_record(
     *,
     actor,
@@ -112,14 +94,17 @@ def audit_record(
         # read the same head: the chain would fork. That is a bug in the caller.
         raise RuntimeError(f"audit_record({action!r}) outside a transaction")
     deployment_id = deployment.pk if deployment is not None else None
-    _lock_chain(deployment_id)
-    head = (
-        AuditEvent.objects.filter(deployment_id=deployment_id, seq__isnull=False)
-        .order_by("-seq")
-        .values_list("seq", "hash")
-        .first()
-    )
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    chain = chain_of(deployment_id)
+    # The chain's head row, locked: appends to one chain go one at a time, each after the
+    # head the one before left. A writer to a deployment holds the deployment's row already
+    # (the lock order), so this lock is the last it takes.
+    head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:  # the chain's first event: make its (empty) head, once
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(chain=chain, seq=0, hash=GENESIS)], ignore_conflicts=True
+        )
+        head = AuditChainHead.objects.select_for_update().get(chain=chain)
+    seq, prev_hash = head.seq + 1, head.hash
     via = current_via.get()
     if via:
         after = {**(after or {}), "via": via}
@@ -141,9 +126,7 @@ def audit_record(
     # The unique (chain, seq) makes a fork impossible even past the lock: a second writer
     # after the same head fails here, and its transaction with it.
     event.save(force_insert=True)
-    chain = chain_of(deployment_id)
-    if not AuditChainHead.objects.filter(chain=chain).update(seq=seq, hash=event.hash):
-        AuditChainHead.objects.create(chain=chain, seq=seq, hash=event.hash)
+    AuditChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=event.hash)
     return event
 
 
@@ -184,7 +167,7 @@ def audit_checkpoint() -> AuditCheckpoint | None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHECKPOINT_LOCK])
-    rows = list(AuditChainHead.objects.all())
+    rows = list(AuditChainHead.objects.filter(seq__gt=0))
     changed = [row for row in rows if row.seq != row.checkpointed_seq]
     previous = AuditCheckpoint.objects.order_by("-id").first()
     if not changed and (previous is not None or not rows):
