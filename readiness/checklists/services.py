@@ -13,6 +13,7 @@ from django.utils import timezone
 from readiness.audit.services import audit_record
 from readiness.checklists import markdown_import, signals
 from readiness.checklists.models import (
+    CLOSED_STATES,
     ChecklistItem,
     ChecklistTemplate,
     DecisionSource,
@@ -256,14 +257,14 @@ def item_update(
     Changing a status that a probe run set is an override: it needs a reason, which is kept
     with the change.
     """
-    require_member(team=item.section.deployment.team, user=user)
-    deployment = deployment_lock(item.section.deployment_id)
-    item.section.deployment = deployment
+    deployment = item.section.deployment
+    require_member(team=deployment.team, user=user)
+    closed = RecordClosed(
+        f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
+        " and its checklist no longer changes."
+    )
     if deployment.is_closed:
-        raise RecordClosed(
-            f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
-            " and its checklist no longer changes."
-        )
+        raise closed
     if status not in ItemStatus.values:
         raise ValidationError({"status": "Unknown status."})
     na_reason, reason = na_reason.strip(), reason.strip()
@@ -277,6 +278,14 @@ def item_update(
         raise ValidationError({"reason": "Say why you override the probe's verdict."})
     previous_status = item.status
     now = timezone.now()
+    # The deployment's row first (the lock order), in the statement that records the edit's
+    # time: no second query, and a record closed meanwhile refuses the edit.
+    if (
+        not Deployment.objects.filter(pk=deployment.pk)
+        .exclude(state__in=CLOSED_STATES)
+        .update(updated_at=now)
+    ):
+        raise closed
     decision = {}
     if status_changed:
         decision = {"source": DecisionSource.PERSON, "status_reason": reason}
@@ -321,7 +330,6 @@ def item_update(
         evidence_url=item.evidence_url,
         na_reason=item.na_reason,
     )
-    Deployment.objects.filter(pk=item.section.deployment_id).update(updated_at=now)
     signals.checklist_changed.send(sender=Deployment, deployment=section.deployment, actor=user)
     return item
 
