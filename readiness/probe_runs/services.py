@@ -519,11 +519,7 @@ _NAMED_CHECKS = 20
 def _close_timed_out(*, run_id: int, deployment_id: int, now) -> bool:
     # The lock order: the deployment's row first (closing applies verdicts to its items and
     # audits), then the results before the run, as a worker storing a result takes them.
-    list(
-        Deployment.objects.select_for_update(no_key=True, of=("self",))
-        .filter(pk=deployment_id)
-        .values_list("pk", flat=True)
-    )
+    deployment_lock(deployment_id)
     unfinished = list(
         ProbeResult.objects.select_for_update()
         .filter(run_id=run_id)
