@@ -102,7 +102,12 @@ def _saved_response(request, deployment, item) -> HttpResponse:
     presenters.single_item(deployment, item)
     parts = [_item_fragment(request, deployment, item)]
     # The progress bars exist on the checklist page only (role pages edit items too).
-    page = request.htmx.current_url_abs_path
+    try:
+        page = request.htmx.current_url_abs_path
+    except ValueError:
+        # An HX-Current-URL no browser sends ("http://[" fails urlsplit): the item is
+        # saved, so answer as for an unknown page rather than with a 500.
+        page = None
     if page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment):
         parts += _progress_fragments(request, deployment, item)
     response = HttpResponse("".join(parts))
