@@ -1,13 +1,17 @@
 import re
+from datetime import timedelta
 
 from django import forms
 from django.core.validators import RegexValidator, URLValidator
+from django.utils import timezone
 
 from readiness.checklists.models import ChecklistTemplate, DeploymentState, ItemStatus
 from readiness.checklists.selectors import latest_templates, teams_of
 from readiness.probes.session import ACCOUNT_ID_RE, ROLE_ARN_RE, known_regions
 
 ENVIRONMENT_SUGGESTIONS = ("production", "staging", "qa", "development")
+# A planned date further than this from today is a slip (0001-01-01, 9999-12-31), not a plan.
+PLANNED_DATE_RANGE = timedelta(days=3653)
 _NAME_VALIDATOR = RegexValidator(
     re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]*$"),
     "Use letters, digits and . _ / @ + - (no spaces).",
@@ -56,6 +60,13 @@ class DeploymentCreateForm(forms.Form):
         self.fields["template"].choices = [
             (t.pk, self.fields["template"].label_from_instance(t)) for t in templates
         ]
+
+    def clean_planned_date(self):
+        planned = self.cleaned_data["planned_date"]
+        today = timezone.now().date()
+        if planned and not today - PLANNED_DATE_RANGE <= planned <= today + PLANNED_DATE_RANGE:
+            raise forms.ValidationError("Enter a planned date within ten years of today.")
+        return planned
 
 
 class ItemForm(forms.Form):

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from signoff.signatures.models import Meaning
 
+DEPLOYED_AT_MAX_AGE = timedelta(days=3653)
 MEANING_HELP = {
     Meaning.APPROVE: "The items are ready as they stand.",
     Meaning.APPROVE_WITH_CONDITIONS: "Ready, under the conditions you write below.",
@@ -90,6 +91,13 @@ class DeployedForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["deployed_at"].initial = timezone.now().replace(second=0, microsecond=0)
+
+    def clean_deployed_at(self) -> datetime:
+        # The future is refused by the service; this bounds the past: 0001-01-01 is a slip.
+        deployed_at = self.cleaned_data["deployed_at"]
+        if deployed_at < timezone.now() - DEPLOYED_AT_MAX_AGE:
+            raise forms.ValidationError("Enter a deployment date within the last ten years.")
+        return deployed_at
 
 
 class PostCheckForm(forms.Form):

@@ -176,6 +176,14 @@ def test_create_a_deployment_from_the_default_template(api, member, team):
         ({"service": "a b/c", "environment": "production", "version": "1"}, "service"),
         ({"service": "x", "environment": "prod", "version": "1", "planned_date": "soon"}, "date"),
         ({"service": "x", "environment": "prod", "version": "1", "planned_date": 0}, "date"),
+        (
+            {"service": "x", "environment": "prod", "version": "1", "planned_date": "0001-01-01"},
+            "date",
+        ),
+        (
+            {"service": "x", "environment": "prod", "version": "1", "planned_date": "9999-12-31"},
+            "date",
+        ),
         ({"service": "x", "environment": "prod", "version": "1", "team": "nope"}, "team"),
         ({"service": "x", "environment": "prod", "version": "1", "template_id": 999}, "template"),
         ({"service": "x" * 101, "environment": "prod", "version": "1"}, "service"),

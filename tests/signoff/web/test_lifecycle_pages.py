@@ -82,6 +82,11 @@ def test_marking_an_approved_deployment_deployed_records_the_date(member, approv
         pytest.param({"deployed_at": "yesterday"}, "Enter a date and time.", id="garbage"),
         pytest.param({"deployed_at": "2026-02-30T10:00"}, "Enter a date and time.", id="feb-30"),
         pytest.param(
+            {"deployed_at": "0001-01-01T00:00"},
+            "Enter a deployment date within the last ten years.",
+            id="year-1",
+        ),
+        pytest.param(
             {"deployed_at": "2999-01-01T00:00"},
             "The deployment date cannot be in the future.",
             id="future",
