@@ -31,6 +31,7 @@ from readiness.checklists.teams import require_member
 from readiness.people import display_name
 from signoff.notifications import services as notifications
 from signoff.records.services import record_enqueue
+from signoff.signatures import facts
 from signoff.signatures.models import Meaning, Revocation, SignOff, Waiver
 from signoff.signatures.selectors import RoleStanding, all_approving, standings
 from signoff.teams.models import Role, RoleMembership
@@ -190,14 +191,7 @@ def signoff_record(
         action="signoff.signed",
         obj=signoff,
         deployment=deployment,
-        after={
-            "role": role.name,
-            "sequence": sequence,
-            "printed_name": signoff.printed_name,
-            "meaning": meaning,
-            "comment": comment,
-            "digest": signoff.digest,
-        },
+        after=facts.signoff_facts(signoff),
     )
     notifications.announce(
         "signed", deployment_id=deployment.pk, signoff_id=signoff.pk, actor_id=user.pk
@@ -241,7 +235,7 @@ def signoff_revoke(*, signoff: SignOff, user, reason: str) -> Revocation:
         obj=signoff,
         deployment=deployment,
         before={"role": signoff.role.name, "meaning": signoff.meaning},
-        after={"revoked_by": display_name(user)},
+        after=facts.revocation_facts(revocation),
         reason=reason,
     )
     notifications.announce(
@@ -350,7 +344,7 @@ def waiver_grant(*, item: ChecklistItem, user, reason: str, expires_at: datetime
         action="waiver.granted",
         obj=waiver,
         deployment=deployment,
-        after={"item": item.title, "reason": reason, "expires_at": expires_at.isoformat()},
+        after=facts.waiver_facts(waiver),
     )
     deployment_reevaluate(deployment=deployment, actor=user)
     return waiver
@@ -376,6 +370,7 @@ def waiver_withdraw(*, waiver: Waiver, user, reason: str) -> Waiver:
         obj=waiver,
         deployment=deployment,
         before={"item": waiver.item.title, "expires_at": waiver.expires_at.isoformat()},
+        after=facts.withdrawal_facts(waiver),
         reason=reason,
     )
     deployment_reevaluate(deployment=deployment, actor=user)

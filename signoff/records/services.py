@@ -24,6 +24,7 @@ from readiness.outbox.services import outbox_enqueue
 from signoff.records import pdf, signing
 from signoff.records.models import SignedRecord
 from signoff.records.snapshot import record_snapshot
+from signoff.signatures.facts import instant
 from signoff.signatures.selectors import standings
 
 log = logging.getLogger(__name__)
@@ -117,15 +118,7 @@ def _store(deployment, snapshot, record_id, data: bytes, signed) -> SignedRecord
                 action="record.created",
                 obj=record,
                 deployment=deployment,
-                after={
-                    "number": number,
-                    "record_id": str(record_id),
-                    "state": deployment.state,
-                    "sha256": sha256,
-                    "state_digest": snapshot.state_digest,
-                    "pades_signed": signed is not None,
-                    "signoffs": [s.pk for s in signoffs],
-                },
+                after=record_facts(record, signoffs, anchor=snapshot.audit),
             )
     except IntegrityError:
         # Another worker stored the same state first.
@@ -133,6 +126,36 @@ def _store(deployment, snapshot, record_id, data: bytes, signed) -> SignedRecord
             deployment=deployment, state_digest=snapshot.state_digest
         ).first()
     return record
+
+
+def record_facts(record: SignedRecord, signoffs, *, anchor=None) -> dict:
+    """What a record is, as its audit event holds it: everything its pages and the record
+    list show, what it supersedes, and the audit head it prints (its anchor)."""
+    previous = (
+        SignedRecord.objects.filter(deployment_id=record.deployment_id, number__lt=record.number)
+        .order_by("-number")
+        .values("number", "record_id", "sha256")
+        .first()
+    )
+    facts = {
+        "number": record.number,
+        "record_id": str(record.record_id),
+        "state": record.deployment_state,
+        "sha256": record.sha256,
+        "state_digest": record.state_digest,
+        "pades_signed": record.pades_signed,
+        "certificate_sha256": record.certificate_sha256,
+        "created_at": instant(record.created_at),
+        "signoffs": [s.pk for s in signoffs],
+        "supersedes": ({**previous, "record_id": str(previous["record_id"])} if previous else None),
+    }
+    if anchor is not None:
+        facts["anchor"] = {
+            "chain": anchor.chain,
+            "seq": anchor.chain_seq,
+            "hash": anchor.chain_head,
+        }
+    return facts
 
 
 def record_filename(deployment: Deployment, number: int) -> str:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from readiness.audit.verification import verify_all
+from signoff.lifecycle.trail import verify_signature_rows
 
 
 class Command(BaseCommand):
@@ -8,7 +9,8 @@ class Command(BaseCommand):
         "Verify the audit trail: every deployment's hash chain, the installation's and the "
         "legacy chain, and every checkpoint of their heads (its hash chain, its Merkle root, "
         "and each committed head still on its chain). Names the first event edited, removed, "
-        "inserted out of order or rewritten on each broken chain. Exit code 1 when any is."
+        "inserted out of order or rewritten on each broken chain, and every sign-off, revocation, "
+        "waiver and record whose row differs from its audit event. Exit code 1 on any problem."
     )
 
     def add_arguments(self, parser):
@@ -18,6 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, heads=False, **options):
         report = verify_all()
+        # The rows that carry what a signature means, held to their events on the chain.
+        report.problems.extend(verify_signature_rows())
         if heads:
             for chain in report.chains:
                 mark = "ok" if chain.ok else "BROKEN"

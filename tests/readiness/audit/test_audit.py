@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
@@ -23,13 +25,18 @@ def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
     )
 
 
+APPEND_ONLY_TABLES = importlib.import_module(
+    "signoff.migrations.0011_append_only_everywhere"
+).APPEND_ONLY_TABLES
+
+
 def raw(sql, params=()):
     """Tamper as someone with database access would, past the ORM (and the triggers)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # a superuser can switch user triggers off
             cursor.execute("SET session_replication_role = replica")
         else:  # the file's owner can drop them (this test's transaction puts them back)
-            for table in ("signoff_auditevent", "readiness_auditcheckpoint"):
+            for table in (*APPEND_ONLY_TABLES, "readiness_auditcheckpoint"):
                 for statement in append_only_reverse_sql(table, "sqlite"):
                     cursor.execute(statement)
         cursor.execute(sql, params)

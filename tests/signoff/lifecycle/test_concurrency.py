@@ -83,7 +83,9 @@ class Mix:
         return sum(n for status, n in self.answers[kind].items() if status in ACCEPTED)
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback, like every transactional test here: the tests after it keep the
+# migrations' data (roles, the default template).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_edits_signatures_waivers_targets_gates_and_verdicts_at_once(team):
     signers = signers_for(team)
     lead = signers["tech-lead"]
