@@ -4,9 +4,11 @@ A chain is intact when its events follow each other from position 1 with no gap,
 stores the hash of the one before, each hash is its content's, and time never runs
 backwards. The checkpoints add what a chain alone cannot show: a chain rewritten from some
 event on (every later hash recomputed), or cut short, no longer passes through the head a
-checkpoint committed — and since each hash covers the one before, checking the newest
-committed head of a chain covers every older one. Replaying the heads from the first
-checkpoint on must give each checkpoint's root.
+checkpoint committed — each hash covers the one before, so a committed head still in
+place vouches for every event before it, and the first committed head that no longer
+matches bounds where a rewrite began. Records print their chain's head too: those are
+checked the same way (`anchors`). Replaying the heads from the first checkpoint on must
+give each checkpoint's root.
 """
 
 from collections.abc import Iterable, Iterator
@@ -71,13 +73,17 @@ def _walk(
     chain: str,
     events: Iterable[AuditEvent],
     *,
-    committed: Head | None,
+    points: dict[int, tuple[str, str]] | None = None,
     length: int | None = None,
     seq_chain: bool = True,
 ) -> ChainReport:
+    """Walk one chain; `points` are the (hash, who vouches for it) that checkpoints and
+    records committed at some positions, `length` what its head row says."""
+    points = points or {}
     previous_hash, previous = GENESIS, None
     count = 0
-    committed_seq = committed[0] if committed else None
+    committed_seq = max(points) if points else None
+    vouched = 0  # the last position a committed point still vouches for
 
     def broken(problem: str) -> ChainReport:
         return ChainReport(chain, count - 1, previous_hash, problem, committed_seq)
@@ -100,21 +106,25 @@ def _walk(
             return broken(f"{where} was edited after it was written")
         if previous is not None and event.created_at < previous.created_at:
             return broken(f"{where} is dated before event #{previous.pk}")
-        if committed and count == committed[0] and event.hash != committed[1]:
-            return broken(
-                f"{where} is not the event a checkpoint committed at position {count} "
-                f"(hash {committed[1]}): the chain was rewritten from this event or before"
-            )
+        if count in points:
+            expected, source = points[count]
+            if event.hash != expected:
+                return broken(
+                    f"{where} is not the event {source} committed at position {count} (hash "
+                    f"{expected}): the chain was rewritten from position {vouched + 1} (the "
+                    f"first after the last one still vouched for) up to this event"
+                )
+            vouched = count
         previous_hash, previous = event.hash, event
     last = f"#{previous.pk}" if previous else "the start of the chain"
-    if committed and count < committed[0]:
+    if points and count < committed_seq:
+        expected, source = points[committed_seq]
         return ChainReport(
             chain,
             count,
             previous_hash,
-            f"a checkpoint committed {committed[0]} events on this chain, ending in "
-            f"{committed[1]}, but it ends at event {last}, position {count}: the events "
-            "after it were removed",
+            f"{source} committed {committed_seq} events on this chain, ending in {expected}, "
+            f"but it ends at event {last}, position {count}: the events after it were removed",
             committed_seq,
         )
     if length is not None and count != length:
@@ -148,8 +158,10 @@ def verify_chain(deployment_id: int | None = None) -> ChainReport:
     # The head row's copy of the committed head is only a shortcut: `verify_all` checks it
     # against the checkpoints themselves.
     row = AuditChainHead.objects.filter(chain=chain).first()
-    committed = (
-        (row.checkpointed_seq, row.checkpointed_hash) if row and row.checkpointed_seq else None
+    points = (
+        {row.checkpointed_seq: (row.checkpointed_hash, "the latest checkpoint")}
+        if row and row.checkpointed_seq
+        else None
     )
 
     def chained() -> Iterator[AuditEvent]:
@@ -161,7 +173,7 @@ def verify_chain(deployment_id: int | None = None) -> ChainReport:
             yield event
 
     try:
-        return _walk(chain, chained(), committed=committed, length=row.seq if row else None)
+        return _walk(chain, chained(), points=points, length=row.seq if row else None)
     except _LegacyEdited as edited:
         return ChainReport(
             chain, 0, GENESIS, f"{_where(edited.event)} was edited after it was written"
@@ -186,19 +198,31 @@ def _grouped(events: Iterator[AuditEvent]) -> Iterator[tuple[str, list[AuditEven
         yield current, batch
 
 
-def verify_all() -> AuditReport:
+Points = dict[int, tuple[str, str]]  # position → (hash, who committed it)
+
+
+def verify_all(anchors: Iterable[tuple[str, int, str, str]] = ()) -> AuditReport:
     """The checkpoints, then the legacy chain and every deployment's and the installation's
-    chain against the newest head the checkpoints committed for it."""
+    chain against every head the checkpoints committed for it and every `anchors` entry
+    (chain, position, hash, who printed it — a record's printed head, say)."""
     report = AuditReport()
-    committed = _replay_checkpoints(report)
+    points = _replay_checkpoints(report)
+    for chain, seq, head, source in anchors:
+        known = points.setdefault(chain, {}).get(seq)
+        if known is None or known[0] == head:
+            points[chain][seq] = (head, source)
+        else:
+            report.problems.append(
+                f"{chain}: {source} says position {seq} is {head}, {known[1]} says {known[0]}"
+            )
     lengths = dict(AuditChainHead.objects.filter(seq__gt=0).values_list("chain", "seq"))
     legacy = AuditEvent.objects.filter(seq__isnull=True).order_by("id")
-    if legacy.exists() or LEGACY_CHAIN in committed:
+    if legacy.exists() or LEGACY_CHAIN in points:
         report.chains.append(
             _walk(
                 LEGACY_CHAIN,
                 legacy.iterator(chunk_size=2000),
-                committed=committed.pop(LEGACY_CHAIN, None),
+                points=points.pop(LEGACY_CHAIN, None),
                 length=lengths.pop(LEGACY_CHAIN, None),
                 seq_chain=False,
             )
@@ -210,23 +234,21 @@ def verify_all() -> AuditReport:
     )
     for chain, batch in _grouped(events):
         report.chains.append(
-            _walk(
-                chain, batch, committed=committed.pop(chain, None), length=lengths.pop(chain, None)
-            )
+            _walk(chain, batch, points=points.pop(chain, None), length=lengths.pop(chain, None))
         )
-    # Chains a checkpoint or a head row knows that have no event left at all.
-    for chain in sorted(committed.keys() | lengths.keys(), key=chain_order):
-        report.chains.append(
-            _walk(chain, [], committed=committed.get(chain), length=lengths.get(chain))
-        )
+    # Chains a checkpoint, a record or a head row knows that have no event left at all.
+    for chain in sorted(points.keys() | lengths.keys(), key=chain_order):
+        report.chains.append(_walk(chain, [], points=points.get(chain), length=lengths.get(chain)))
     report.problems.extend(f"{c.chain}: {c.problem}" for c in report.chains if not c.ok)
     return report
 
 
-def _replay_checkpoints(report: AuditReport) -> dict[str, Head]:
-    """Check each checkpoint's own chain and root; return the newest committed head of every
-    chain. The heads rows must agree with it (they are the audit page's shortcut)."""
+def _replay_checkpoints(report: AuditReport) -> dict[str, Points]:
+    """Check each checkpoint's own chain and root; return every head any checkpoint
+    committed, by chain and position. The head rows must agree with the newest (they are
+    the audit page's shortcut)."""
     heads: dict[str, Head] = {}
+    points: dict[str, Points] = {}
     previous_hash = GENESIS
     for checkpoint in AuditCheckpoint.objects.order_by("id").iterator(chunk_size=500):
         report.checkpoints += 1
@@ -241,6 +263,7 @@ def _replay_checkpoints(report: AuditReport) -> dict[str, Head]:
                     f"{name} takes {chain} back from position {heads[chain][0]} to {seq}"
                 )
             heads[chain] = (seq, head)
+            points.setdefault(chain, {})[seq] = (head, name)
         if len(heads) != checkpoint.tree_size or heads_root(heads) != checkpoint.root:
             report.problems.append(f"{name}'s root is not the root of the heads it commits")
         previous_hash, report.root = checkpoint.hash, checkpoint.root
@@ -250,4 +273,4 @@ def _replay_checkpoints(report: AuditReport) -> dict[str, Head]:
                 f"{row.chain}: the head kept for the audit page is not the one the "
                 "checkpoints committed"
             )
-    return heads
+    return points
