@@ -338,6 +338,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://", "se
         # Look for such messages every 10 s (kombu's default is every 100 s).
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        # A broker that accepts the connection and then says nothing would hold a request
+        # (the publish after a commit) for ever: redis-py has no read timeout by default.
+        # Above kombu's 1 s BRPOP, which a worker's wait for messages uses.
+        "socket_timeout": 5,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
     }
 # The IAM principal (role ARN) the workers run as: the trust policy offered for a
 # deployment's probe role names it. Empty: the page explains what to fill in.
