@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import transaction
 from django.utils import timezone
 
 from readiness.checklists.models import DeploymentState
@@ -24,6 +25,8 @@ from readiness.outbox.services import outbox_sweep
 from readiness.project.celery import app as celery_app
 from readiness.project.tasks import worker_ping
 from signoff.lifecycle import services
+from signoff.notifications.services import announce
+from signoff.notifications.tasks import notification_email_send
 from signoff.records.models import SignedRecord
 from tests.factories import TeamFactory, UserFactory, make_deployment
 from tests.signoff_helpers import complete_items, sign, signers_for
@@ -247,3 +250,26 @@ def test_a_broker_that_never_answers_holds_the_request_a_few_seconds_at_most(
         ("signoff.record_generate", 0),
     ]
     assert "Timeout" in rows[0].last_error
+
+
+@pytest.mark.django_db
+def test_a_mail_delivered_twice_is_sent_once_with_the_outbox_key_as_message_id(
+    deployment, mailoutbox, settings
+):
+    settings.SITE_URL = "https://readiness.example.org"
+    with transaction.atomic():
+        announce("reprobe_errors", deployment_id=deployment.pk, changes=["s3"], event="probe-run-7")
+    message = OutboxMessage.objects.get()
+    assert message.key == f"notify:reprobe_errors:{deployment.pk}:probe-run-7:email"
+
+    # Two deliveries of one row (a second publish, a redelivery), under different task ids.
+    assert notification_email_send.apply(kwargs=message.kwargs, task_id="first").get() == 1
+    assert notification_email_send.apply(kwargs=message.kwargs, task_id="again").get() == 0
+
+    [mail] = mailoutbox
+    assert mail.extra_headers["Message-ID"] == (
+        f"<notification.notify.reprobe_errors.{deployment.pk}.probe-run-7.email"
+        "@readiness.example.org>"
+    )
+    message.refresh_from_db()
+    assert message.done_at is not None
