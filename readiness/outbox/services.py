@@ -39,6 +39,8 @@ SWEEP_BATCH = 500
 # A consumer's lease: longer than the hard time limit of any task that uses outbox_once, so
 # a live delivery is never taken over; a dead one's work is retried after it.
 CLAIM_LEASE = timedelta(seconds=300)
+# Sent rows are kept this long (what was sent when), then the sweeper removes them.
+KEEP_SENT = timedelta(days=30)
 # Right after a commit a request is waiting: one reconnection (a broker that restarted
 # leaves a stale pooled connection), then the sweeper's turn.
 AFTER_COMMIT_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
@@ -165,6 +167,14 @@ def outbox_sweep(*, min_age: timedelta = SWEEP_MIN_AGE, limit: int = SWEEP_BATCH
                 break
             sent += 1
     return sent
+
+
+def outbox_prune(*, keep: timedelta = KEEP_SENT, limit: int = 5000) -> int:
+    """Remove rows sent longer than `keep` ago, oldest first; returns how many. Pending rows
+    are never removed."""
+    old = OutboxMessage.objects.filter(sent_at__lt=timezone.now() - keep).order_by("id")
+    ids = list(old.values_list("pk", flat=True)[:limit])
+    return OutboxMessage.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
 
 def outbox_once(key: str | None, work: Callable[[], T]) -> T | None:

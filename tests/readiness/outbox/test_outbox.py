@@ -194,6 +194,23 @@ def test_two_sweepers_at_once_never_send_one_row_twice(tasks_inline):
         assert all(count > 0 for count in sent), sent
 
 
+@pytest.mark.django_db
+def test_sent_rows_are_removed_after_a_while_pending_ones_never(tasks_inline):
+    with transaction.atomic():
+        enqueue("old")
+        enqueue("recent")
+        enqueue("pending")
+    long_ago = timezone.now() - outbox.KEEP_SENT - timedelta(days=1)
+    OutboxMessage.objects.filter(key="test:old").update(sent_at=long_ago)
+    OutboxMessage.objects.filter(key="test:recent").update(sent_at=timezone.now())
+    OutboxMessage.objects.filter(key="test:pending").update(created_at=long_ago)
+    assert outbox.outbox_prune() == 1
+    assert sorted(OutboxMessage.objects.values_list("key", flat=True)) == [
+        "test:pending",
+        "test:recent",
+    ]
+
+
 # Done once on the consumer's side.
 
 
