@@ -13,6 +13,8 @@ import hashlib
 import json
 from contextvars import ContextVar
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -159,6 +161,43 @@ def checkpoint_hash(checkpoint: AuditCheckpoint) -> str:
     return hashlib.sha256(_canonical(checkpoint_fields(checkpoint))).hexdigest()
 
 
+ANCHOR_LOG_DIR = "audit-anchors"
+
+
+def anchor_log_name(checkpoint: AuditCheckpoint) -> str:
+    return f"{ANCHOR_LOG_DIR}/checkpoint-{checkpoint.pk:08d}.json"
+
+
+def anchor_log_content(checkpoint: AuditCheckpoint) -> bytes:
+    """A checkpoint as the anchor log keeps it: its hashed fields and its hash."""
+    return _canonical(
+        {**checkpoint_fields(checkpoint), "id": checkpoint.pk, "hash": checkpoint.hash}
+    )
+
+
+def _anchor_log_save(checkpoint: AuditCheckpoint) -> None:
+    name = anchor_log_name(checkpoint)
+    if default_storage.exists(name):
+        # Left by a checkpoint whose transaction never committed (its id came back):
+        # this one is the checkpoint of that id.
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(anchor_log_content(checkpoint)))
+
+
+def anchor_log_write(*, recent: int = 50) -> int:
+    """Copy the newest checkpoints the anchor log lacks into storage; returns how many.
+
+    The anchor log keeps every checkpoint outside the database: with MEDIA on write-once
+    storage (S3 with Object Lock, say), a rewrite of the database's checkpoints no longer
+    matches it, and `verify_audit` says so."""
+    written = 0
+    for checkpoint in AuditCheckpoint.objects.order_by("-id")[:recent]:
+        if not default_storage.exists(anchor_log_name(checkpoint)):
+            _anchor_log_save(checkpoint)
+            written += 1
+    return written
+
+
 @transaction.atomic
 def audit_checkpoint() -> AuditCheckpoint | None:
     """Commit every chain's current head into a new checkpoint; None when no chain moved
@@ -193,4 +232,5 @@ def audit_checkpoint() -> AuditCheckpoint | None:
     AuditChainHead.objects.bulk_update(
         changed, ["checkpointed_seq", "checkpointed_hash"], batch_size=500
     )
+    _anchor_log_save(checkpoint)
     return checkpoint

@@ -17,4 +17,6 @@ from readiness.audit import services
 )
 def audit_checkpoint() -> int | None:
     checkpoint = services.audit_checkpoint()
+    # A copy that failed to reach storage before is made now.
+    services.anchor_log_write()
     return checkpoint.pk if checkpoint else None

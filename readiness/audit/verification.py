@@ -14,12 +14,15 @@ give each checkpoint's root.
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from django.core.files.storage import default_storage
 from django.db.models import F
 
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from readiness.audit.services import (
     GENESIS,
     LEGACY_CHAIN,
+    anchor_log_content,
+    anchor_log_name,
     chain_of,
     chain_order,
     checkpoint_hash,
@@ -243,6 +246,18 @@ def verify_all(anchors: Iterable[tuple[str, int, str, str]] = ()) -> AuditReport
     return report
 
 
+def _against_anchor_log(checkpoint: AuditCheckpoint, name: str) -> list[str]:
+    path = anchor_log_name(checkpoint)
+    try:
+        with default_storage.open(path, "rb") as stored:
+            kept = stored.read()
+    except (FileNotFoundError, OSError):
+        return [f"{name} is missing from the anchor log ({path} in storage)"]
+    if kept != anchor_log_content(checkpoint):
+        return [f"{name} differs from its copy in the anchor log ({path}): one was rewritten"]
+    return []
+
+
 def _replay_checkpoints(report: AuditReport) -> dict[str, Points]:
     """Check each checkpoint's own chain and root; return every head any checkpoint
     committed, by chain and position. The head rows must agree with the newest (they are
@@ -267,6 +282,7 @@ def _replay_checkpoints(report: AuditReport) -> dict[str, Points]:
         if len(heads) != checkpoint.tree_size or heads_root(heads) != checkpoint.root:
             report.problems.append(f"{name}'s root is not the root of the heads it commits")
         previous_hash, report.root = checkpoint.hash, checkpoint.root
+        report.problems.extend(_against_anchor_log(checkpoint, name))
     for row in AuditChainHead.objects.exclude(checkpointed_seq=None):
         if heads.get(row.chain) != (row.checkpointed_seq, row.checkpointed_hash):
             report.problems.append(

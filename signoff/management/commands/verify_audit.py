@@ -1,25 +1,62 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
+from readiness.audit.services import LEGACY_CHAIN
 from readiness.audit.verification import verify_all
 from signoff.lifecycle.trail import verify_signature_rows
+from signoff.records.anchors import NoAnchor, anchor_problem, printed_anchor, stored_anchors
 
 
 class Command(BaseCommand):
     help = (
         "Verify the audit trail: every deployment's hash chain, the installation's and the "
-        "legacy chain, and every checkpoint of their heads (its hash chain, its Merkle root, "
-        "and each committed head still on its chain). Names the first event edited, removed, "
-        "inserted out of order or rewritten on each broken chain, and every sign-off, revocation, "
-        "waiver and record whose row differs from its audit event. Exit code 1 on any problem."
+        "legacy chain, every checkpoint of their heads (its hash chain, its Merkle root, its "
+        "copy in the anchor log, each committed head still on its chain), the head every "
+        "stored record prints, and every sign-off, revocation, waiver and record row against "
+        "its audit event. Names the first bad event of each broken chain. With --anchor, also "
+        "the head printed by each given record PDF. Exit code 1 on any problem."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--heads", action="store_true", help="Print every chain's length and full head."
         )
+        parser.add_argument(
+            "--anchor",
+            nargs="+",
+            metavar="FILE.pdf",
+            default=[],
+            help="Record PDFs whose printed audit head must still be on today's chain.",
+        )
 
-    def handle(self, *args, heads=False, **options):
-        report = verify_all()
+    def handle(self, *args, heads=False, anchor=(), **options):
+        problems, anchors = [], []
+        for path in anchor:
+            try:
+                found = printed_anchor(Path(path).read_bytes())
+            except (OSError, NoAnchor) as exc:
+                problems.append(f"{path}: {exc}")
+                continue
+            self.stdout.write(f"{path}: record {found.record_id or '?'} prints {found}")
+            anchors.append((found, path))
+        for who, found, why in stored_anchors():
+            if found is None:
+                problems.append(f"{who}: its printed audit head cannot be read ({why})")
+            else:
+                anchors.append((found, who))
+        # Legacy heads name an event by id: checked alone. Chained heads join the walk, so
+        # a rewrite is named from its first bad position.
+        chained = []
+        for found, who in anchors:
+            if found.chain == LEGACY_CHAIN:
+                problem = anchor_problem(found, source=who)
+                if problem:
+                    problems.append(problem)
+            else:
+                chained.append((found.chain, found.position, found.hash, who))
+        report = verify_all(anchors=chained)
+        report.problems.extend(problems)
         # The rows that carry what a signature means, held to their events on the chain.
         report.problems.extend(verify_signature_rows())
         if heads:
@@ -36,5 +73,6 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"audit trail intact: {report.events} events on {len(report.chains)} chains, "
-            f"{report.checkpoints} checkpoints; newest checkpoint root {report.root or 'none yet'}"
+            f"{report.checkpoints} checkpoints, {len(anchors)} record anchors; newest "
+            f"checkpoint root {report.root or 'none yet'}"
         )
