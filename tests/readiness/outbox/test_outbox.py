@@ -1,5 +1,7 @@
 """The outbox: rows stored with the change, sent after commit or by the sweeper, done once."""
 
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -287,3 +289,16 @@ def test_the_outbox_command_shows_the_backlog_and_sweeps_it(tasks_inline):
     call_command("outbox", "--sweep", stdout=out)
     assert out.getvalue() == "sent 1\noutbox: nothing pending\n"
     assert calls == ["waiting"]
+
+
+def test_beat_runs_the_sweeper_and_the_worker_knows_it():
+    """The schedule of every beat (the compose service, and `make run`'s worker --beat)."""
+    code = (
+        "from readiness.project.celery import app; app.loader.import_default_modules(); "
+        "print('readiness.outbox_sweep' in app.tasks, "
+        "app.conf.beat_schedule['outbox-sweep']['task'])"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert listed.stdout.split() == ["True", "readiness.outbox_sweep"]
