@@ -15,7 +15,8 @@ its work through `outbox_once`, which does it once per row however often it is d
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -50,65 +51,92 @@ class OutboxBusy(Exception):
     """Another delivery of this message is at work right now: try again later."""
 
 
+@dataclass(frozen=True)
+class Intent:
+    """One task to store: its name, the key naming the intent, JSON args and kwargs."""
+
+    task_name: str
+    key: str
+    args: list | tuple = ()
+    kwargs: dict | None = None
+
+
 def outbox_enqueue(
     task_name: str,
     *,
     key: str,
     args: list | tuple = (),
     kwargs: dict | None = None,
-) -> OutboxMessage:
+) -> None:
     """Store a task to send once the current transaction commits; call it inside that
     transaction. A key already stored is the same intent: nothing is added."""
+    outbox_enqueue_many([Intent(task_name, key, args, kwargs)])
+
+
+def outbox_enqueue_many(intents: Iterable[Intent]) -> None:
+    """Store several tasks in one INSERT (a probe run's tasks, a notification's channels),
+    sent in this order after the commit."""
+    intents = list(intents)
+    if not intents:
+        return
     if not connection.in_atomic_block:
         # Outside a transaction the row would commit on its own, before (or without) the
         # change that is its reason: a mail about a signature that was rolled back.
-        raise RuntimeError(f"outbox_enqueue({key!r}) outside a transaction")
-    message, created = OutboxMessage.objects.get_or_create(
-        key=key,
-        defaults={"task_name": task_name, "args": list(args), "kwargs": kwargs or {}},
+        raise RuntimeError(f"outbox_enqueue({intents[0].key!r}) outside a transaction")
+    OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(
+                key=intent.key,
+                task_name=intent.task_name,
+                args=list(intent.args),
+                kwargs=intent.kwargs or {},
+            )
+            for intent in intents
+        ],
+        # A key stored already (by this transaction or an earlier one) is left as it is.
+        ignore_conflicts=True,
     )
-    if created:
-        transaction.on_commit(_SendAfterCommit(message.pk), robust=True)
-    return message
+    transaction.on_commit(_SendAfterCommit([intent.key for intent in intents]), robust=True)
 
 
 _local = threading.local()
 
 
 class _SendAfterCommit:
-    """One best-effort send of a row once its transaction commits. After a refusal the
+    """A best-effort send of rows once their transaction commits. After a refusal the
     transaction's other rows are not tried (the sweeper sends them): a request waits for
     at most one failing publish, however many rows it wrote."""
 
-    def __init__(self, message_id: int) -> None:
-        self.message_id = message_id
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
         # Django collects one transaction's callbacks in one list (a new one after each
         # commit or rollback): its identity tells the rows of this transaction apart.
         self.batch = connection.run_on_commit
 
     def __call__(self) -> None:
-        if getattr(_local, "refused_batch", None) is self.batch:
-            return
-        if _send(self.message_id, retry_policy=AFTER_COMMIT_RETRY) is False:
-            _local.refused_batch = self.batch
+        for key in self.keys:
+            if getattr(_local, "refused_batch", None) is self.batch:
+                return
+            if _send(key, retry_policy=AFTER_COMMIT_RETRY) is False:
+                _local.refused_batch = self.batch
 
 
-def _lease(message_id: int, now) -> bool:
+def _lease(rows, now) -> bool:
     """Take the right to publish one pending row (a conditional UPDATE)."""
     return bool(
-        OutboxMessage.objects.filter(pk=message_id, sent_at__isnull=True)
+        rows.filter(sent_at__isnull=True)
         .filter(Q(sending_since__isnull=True) | Q(sending_since__lt=now - SEND_LEASE))
         .update(sending_since=now, attempts=F("attempts") + 1)
     )
 
 
-def _send(message_id: int, *, retry_policy: dict | None) -> bool | None:
+def _send(key: str, *, retry_policy: dict | None) -> bool | None:
     """Publish one row: True when sent, False when the broker refused, None when it was
     not this sender's to send (sent already, gone, or leased by another sender)."""
     now = timezone.now()
-    if not _lease(message_id, now):
+    if not _lease(OutboxMessage.objects.filter(key=key), now):
         return None
-    return _publish(OutboxMessage.objects.get(pk=message_id), now, retry_policy=retry_policy)
+    return _publish(OutboxMessage.objects.get(key=key), now, retry_policy=retry_policy)
 
 
 def _publish(message: OutboxMessage, leased_at, *, retry_policy: dict | None) -> bool:
@@ -161,7 +189,7 @@ def outbox_sweep(*, min_age: timedelta = SWEEP_MIN_AGE, limit: int = SWEEP_BATCH
             if message is None:
                 break
             # On SQLite (no FOR UPDATE) the conditional UPDATE alone keeps two apart.
-            leased = _lease(message.pk, now)
+            leased = _lease(OutboxMessage.objects.filter(pk=message.pk), now)
         if leased:
             if not _publish(message, now, retry_policy=None):
                 break

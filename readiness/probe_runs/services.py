@@ -31,7 +31,7 @@ from readiness.checklists.models import (
 )
 from readiness.checklists.services import deployment_lock, item_set_by_machine
 from readiness.checklists.teams import require_member
-from readiness.outbox.services import outbox_enqueue
+from readiness.outbox.services import Intent, outbox_enqueue_many
 from readiness.probe_runs import signals
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
@@ -173,12 +173,10 @@ def _enqueue(run_id: int) -> None:
         ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
     ):
         by_probe[key].append(result_id)
-    for probe_key, result_ids in by_probe.items():
-        outbox_enqueue(
-            "readiness.probe_results_execute",
-            key=f"probe:{run_id}:{probe_key}",
-            args=[result_ids],
-        )
+    outbox_enqueue_many(
+        Intent("readiness.probe_results_execute", f"probe:{run_id}:{probe_key}", [result_ids])
+        for probe_key, result_ids in by_probe.items()
+    )
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from readiness.checklists.models import Deployment, DeploymentState
-from readiness.outbox.services import outbox_enqueue
+from readiness.outbox.services import Intent, outbox_enqueue_many
 from readiness.people import display_name
 from signoff.signatures.models import Meaning, SignOff
 from signoff.signatures.selectors import required_roles
@@ -89,9 +89,11 @@ def announce(
     if settings.NOTIFY_WEBHOOK_URL:
         channels["webhook"] = "signoff.notification_webhook_send"
     # One row per channel: each is sent, retried and done on its own.
-    for channel, task in channels.items():
-        key = f"notify:{kind}:{deployment_id}:{event}:{channel}"
-        outbox_enqueue(task, key=key, kwargs={**payload, "outbox_key": key})
+    keys = {channel: f"notify:{kind}:{deployment_id}:{event}:{channel}" for channel in channels}
+    outbox_enqueue_many(
+        Intent(task, keys[channel], kwargs={**payload, "outbox_key": keys[channel]})
+        for channel, task in channels.items()
+    )
 
 
 def _event_of(kind: str, *, signoff_id: int | None) -> str:
