@@ -174,12 +174,34 @@ def test_an_old_signed_record_is_valid(configured, record):
     assert report["record"]["record_id"] == record["record_id"]
     assert report["record"]["number"] == record["number"]
     assert report["record"]["deployment_state"] == record["state"]
-    assert [line["role"] for line in report["record"]["signoffs"]] == [
+    # Made before records embedded their content: shown from the database, and said so.
+    content = report["content"]
+    assert content["source"] == "database"
+    assert report["content_basis"].startswith("This record predates embedded content")
+    assert report["database"]["status"] == "predates"
+    assert report["database"]["differences"] == []
+    assert content["record_id"] == record["record_id"]
+    assert [line["role"] for line in content["signatures"]] == [
         "Tech Lead",
         "Security",
         "DevOps",
         "Product",
     ]
+
+
+def test_an_old_record_is_reported_as_predating_embedded_content(configured):
+    load(dump())
+    path = configured / "media" / MANIFEST["records"][0]["file"]
+    out = StringIO()
+
+    call_command("verify_record", str(path), stdout=out)
+
+    text = out.getvalue()
+    assert "Verdict: VALID" in text
+    assert "This record predates embedded content: its content is shown from the database" in text
+    assert "[from the database]   Tech Lead: " in text
+    assert "Not compared: the record predates embedded content." in text
+    assert "differs" not in text
 
 
 @pytest.mark.parametrize("column", ["reason", "after"])

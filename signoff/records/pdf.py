@@ -13,8 +13,9 @@ from urllib.request import url2pathname
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
-from weasyprint import CSS, HTML, URLFetcher
+from weasyprint import CSS, HTML, Attachment, URLFetcher
 
+from signoff.records.content import RELATIONSHIP, embedded_files
 from signoff.records.snapshot import RecordSnapshot
 
 TEMPLATE = "signoff/record.html"
@@ -96,7 +97,28 @@ def render_record(snapshot: RecordSnapshot, *, draft: bool, page_size: str | Non
     )
     # custom_metadata writes the readiness-* <meta> fields (record id, deployment, state
     # digest) into the PDF's document information, where verification can read them.
-    return document.write_pdf(stylesheets=[_stylesheet()], custom_metadata=True)
+    return document.write_pdf(
+        stylesheets=[_stylesheet()],
+        custom_metadata=True,
+        attachments=[] if draft else _attachments(snapshot),
+    )
+
+
+def _attachments(snapshot: RecordSnapshot) -> list[Attachment]:
+    """The record's content as embedded files (signoff.records.content), written before the
+    signature so that it covers them: verification reads what the record says from them."""
+    return [
+        Attachment(
+            string=embedded.data,
+            name=embedded.name,
+            description=embedded.description,
+            # Dated like the record, so the same snapshot renders the same files.
+            created=snapshot.generated_at,
+            modified=snapshot.generated_at,
+            relationship=RELATIONSHIP,
+        )
+        for embedded in embedded_files(snapshot)
+    ]
 
 
 def render_bare_table(rows: int = 56) -> bytes:

@@ -36,6 +36,15 @@ from pyhanko.sign.validation.status import ModificationLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from signoff.records.content import (
+    PREDATES,
+    EmbeddedContent,
+    RecordContent,
+    content_from_database,
+    database_differences,
+    read_content,
+)
+
 log = logging.getLogger(__name__)
 
 SIGNATURE_FIELD = "Signature"
@@ -434,6 +443,9 @@ class Verification:
     signing_time: datetime.datetime | None = None
     signature_name: str = ""
     signature_reason: str = ""
+    # The length of the revision the signature covers (its /ByteRange's end): the record's
+    # content is read from these bytes.
+    signed_length: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -512,6 +524,9 @@ def _text(value) -> str:
 
 def _check_signature(result: Verification, signature, context: ValidationContext) -> None:
     result.signature_name = _text(signature.sig_object.get("/Name"))
+    byte_range = signature.byte_range
+    if len(byte_range) == 4:  # a malformed one is the validation's to report
+        result.signed_length = int(byte_range[2]) + int(byte_range[3])
     result.signature_reason = _text(signature.sig_object.get("/Reason"))
     status = _outside_event_loop(validate_pdf_signature, signature, context)
     result.signature_valid = bool(status.bottom_line)
@@ -622,17 +637,11 @@ def verify_pdf(data: bytes) -> Verification:
 
 
 @dataclass(frozen=True)
-class SignoffLine:
-    role: str
-    printed_name: str
-    meaning: str
-    signed_at: datetime.datetime
-    digest: str
-
-
-@dataclass(frozen=True)
 class RecordMatch:
-    """A stored record, as the verification report shows it."""
+    """A stored record's row in today's database, as the verification report shows it.
+
+    What the record says (its sign-offs among the rest) is `RecordVerification.content`,
+    read from the file; this row is only where the database keeps it."""
 
     record_id: str
     number: int
@@ -644,7 +653,15 @@ class RecordMatch:
     created_at: datetime.datetime
     pades_signed: bool
     certificate_subject: str
-    signoffs: tuple[SignoffLine, ...] = ()
+
+
+# RecordVerification.database: what today's database says beside the file.
+DATABASE_AGREES = "agrees"
+DATABASE_DIFFERS = "differs"
+DATABASE_PREDATES = "predates"  # no embedded content to compare with: shown from the database
+DATABASE_NONE = "none"  # no stored record is, or is named by, this file
+DATABASE_UNCHECKED = "unchecked"  # the file's content is not vouched for: nothing to compare
+DATABASE_DIFFERS_TITLE = "database differs from the signed record"
 
 
 @dataclass
@@ -656,16 +673,35 @@ class RecordVerification:
     claimed_record_id: str = ""
     claimed_record: RecordMatch | None = None
     problems: list[str] = field(default_factory=list)
+    # What the record says: from its embedded files ("file"), or for a record that predates
+    # them, from the database, marked so ("database"); None when neither is there.
+    content: RecordContent | None = None
+    content_basis: str = ""
+    database: str = ""
+    database_differences: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         return self.verdict == "valid"
 
     @property
+    def database_agrees(self) -> bool:
+        return self.database == DATABASE_AGREES
+
+    @property
+    def database_differs(self) -> bool:
+        return self.database == DATABASE_DIFFERS
+
+    @property
     def is_record(self) -> bool:
         """Is, claims to be, or was signed as something worth a full report; a readable PDF
         that is none of these is simply not a record."""
-        return bool(self.record or self.claimed_record_id or self.pdf.signed)
+        return bool(
+            self.record
+            or self.claimed_record_id
+            or self.pdf.signed
+            or (self.content and self.content.from_file)
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -674,6 +710,13 @@ class RecordVerification:
             "basis": self.basis,
             "problems": self.problems,
             "pdf": self.pdf.as_dict(),
+            "content": self.content.as_dict() if self.content else None,
+            "content_basis": self.content_basis,
+            "database": {
+                "status": self.database or DATABASE_NONE,
+                "agrees": self.database_agrees,
+                "differences": self.database_differences,
+            },
             "record": _match_dict(self.record),
             "claimed_record_id": self.claimed_record_id or None,
             "claimed_record": _match_dict(self.claimed_record),
@@ -685,13 +728,10 @@ def _match_dict(match: RecordMatch | None) -> dict | None:
         return None
     data = asdict(match)
     data["created_at"] = match.created_at.isoformat()
-    for line in data["signoffs"]:
-        line["signed_at"] = line["signed_at"].isoformat()
     return data
 
 
 def _record_match(record) -> RecordMatch:
-    signoffs = record.signoffs.select_related("role").order_by("role__position", "sequence")
     return RecordMatch(
         record_id=str(record.record_id),
         number=record.number,
@@ -703,16 +743,6 @@ def _record_match(record) -> RecordMatch:
         created_at=record.created_at,
         pades_signed=record.pades_signed,
         certificate_subject=record.certificate_subject,
-        signoffs=tuple(
-            SignoffLine(
-                role=signoff.role.name,
-                printed_name=signoff.printed_name,
-                meaning=signoff.get_meaning_display(),
-                signed_at=signoff.signed_at,
-                digest=signoff.digest,
-            )
-            for signoff in signoffs
-        ),
     )
 
 
@@ -750,24 +780,48 @@ def claimed_record_id(data: bytes, verification: Verification) -> str:
 def _stored(**lookup):
     from signoff.records.models import SignedRecord
 
-    return SignedRecord.objects.select_related("deployment__team").filter(**lookup).first()
+    return (
+        SignedRecord.objects.select_related("deployment__team", "deployment__template")
+        .filter(**lookup)
+        .first()
+    )
 
 
 def verify_record(data: bytes) -> RecordVerification:
     """verify_pdf plus the stored records: is this file a record this server stored, unaltered?
+    And, separately: what does the record say, and does today's database still agree?
 
-    The verdict is "valid" only when the file is byte for byte a stored record and, if that
-    record was signed, its PAdES signature is valid, trusted and covers the whole file.
-    Otherwise it is the first precise reason it is not.
+    The verdict is "valid" only when the file is byte for byte a stored record, its embedded
+    content matches the state digest it states and, if that record was signed, its PAdES
+    signature is valid, trusted and covers the whole file. Otherwise it is the first precise
+    reason it is not. The record's content is read from the file (`content`); the database is
+    compared with it apart (`database`, `database_differences`) and never shown as content,
+    except for a record that predates embedded content, whose content is marked as the
+    database's.
     """
     pdf = verify_pdf(data)
     if pdf.bad_input:
         return RecordVerification(pdf=pdf, verdict=pdf.problems[0], problems=list(pdf.problems))
-    problems = list(pdf.problems)
+    # A signed record's content is read from the revision its signature covers: anything
+    # appended after signing cannot change what the record says.
+    embedded = read_content(data, signed_length=pdf.signed_length or None)
+    result, stored = _judge_file(data, pdf, embedded)
+    _describe_content(result, stored, embedded)
+    return result
+
+
+def _judge_file(data: bytes, pdf: Verification, embedded: EmbeddedContent):
+    """The verdict on the file itself, and the stored record it is or names (or None)."""
+    problems = [*pdf.problems, *embedded.problems]
     stored = _stored(sha256=pdf.sha256)
     if stored is not None:
         match = _record_match(stored)
         if not stored.pades_signed:
+            problems = [p for p in problems if p != "The PDF has no digital signature."]
+            if problems:
+                return RecordVerification(
+                    pdf=pdf, verdict=problems[0], record=match, problems=problems
+                ), stored
             return RecordVerification(
                 pdf=pdf,
                 verdict="valid",
@@ -777,9 +831,9 @@ def verify_record(data: bytes) -> RecordVerification:
                     "SHA-256 match with the server's copy is the only proof."
                 ),
                 record=match,
-                problems=[p for p in problems if p != "The PDF has no digital signature."],
-            )
-        if pdf.ok:
+                problems=problems,
+            ), stored
+        if pdf.ok and not embedded.problems:
             return RecordVerification(
                 pdf=pdf,
                 verdict="valid",
@@ -789,14 +843,15 @@ def verify_record(data: bytes) -> RecordVerification:
                 ),
                 record=match,
                 problems=problems,
-            )
+            ), stored
         return RecordVerification(
             pdf=pdf,
             verdict=problems[0] if problems else "The signature does not verify.",
             record=match,
             problems=problems,
-        )
-    claimed = claimed_record_id(data, pdf)
+        ), stored
+    named = embedded.content.record_id if embedded.content else ""
+    claimed = named.lower() if UUID_RE.fullmatch(named) else claimed_record_id(data, pdf)
     claimed_record = None
     if claimed:
         stored = _stored(record_id=claimed)
@@ -820,4 +875,61 @@ def verify_record(data: bytes) -> RecordVerification:
         claimed_record_id=claimed,
         claimed_record=claimed_record,
         problems=[*problems, "No stored record has this file's SHA-256."],
-    )
+    ), stored
+
+
+def _vouched(result: RecordVerification) -> bool:
+    """Whether something other than the file itself stands behind what it says: a valid,
+    trusted signature over the revision the content is read from, or (a record stored
+    without a signature) being byte for byte the stored copy."""
+    pdf = result.pdf
+    if pdf.signed:
+        return pdf.signature_valid and pdf.intact and pdf.trusted
+    return result.record is not None
+
+
+def _describe_content(result: RecordVerification, stored, embedded: EmbeddedContent) -> None:
+    """What the record says, and separately whether today's database agrees with it."""
+    vouched = _vouched(result)
+    if embedded.content is not None:
+        result.content = embedded.content
+        if not vouched:
+            result.content_basis = (
+                "Read from the file, but nothing vouches for it: "
+                + (
+                    "its signature does not verify"
+                    if result.pdf.signed
+                    else "it carries no signature and is not a stored copy"
+                )
+                + ". It was not compared with the database."
+            )
+            result.database = DATABASE_UNCHECKED
+            return
+        if result.pdf.signed:
+            result.content_basis = (
+                "Read from the record's embedded files, in the bytes its PAdES signature "
+                "covers; the embedded snapshot's SHA-256 is the state digest it states."
+            )
+        else:
+            result.content_basis = (
+                "Read from the record's embedded files; the file is the stored copy (same "
+                "SHA-256) and the embedded snapshot's SHA-256 is the state digest it states."
+            )
+        if stored is None:
+            result.database = DATABASE_NONE
+            return
+    elif stored is not None and not embedded.present:
+        result.content = content_from_database(stored)
+        result.content_basis = PREDATES
+        if not vouched:
+            result.database = DATABASE_UNCHECKED
+            return
+    else:
+        result.database = DATABASE_NONE
+        return
+    differences = database_differences(result.content, stored, metadata=embedded.metadata)
+    result.database_differences = differences
+    if differences:
+        result.database = DATABASE_DIFFERS
+    else:
+        result.database = DATABASE_AGREES if result.content.from_file else DATABASE_PREDATES

@@ -11,6 +11,8 @@ event itself), so two snapshots of unchanged data have the same digest: that is 
 record task recognise a state it already stored.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -284,6 +286,9 @@ class RecordSnapshot:
     post_checks: tuple[PostCheckLine, ...]
     audit: AuditSummary
     state_digest: str
+    # The canonical JSON `state_digest` is the SHA-256 of, byte for byte: the record embeds
+    # it (signoff.records.content) so a verifier reads the content from the signed file.
+    canonical_json: bytes = b""
 
     @property
     def template_label(self) -> str:
@@ -474,6 +479,12 @@ def _audit_summary(deployment_id: int) -> AuditSummary:
     )
 
 
+def canonical_json(state: dict) -> bytes:
+    """`state` as the bytes `digest_of` hashes (sorted, compact UTF-8 JSON): what the record
+    embeds as record-snapshot.json, so that its SHA-256 is the state digest."""
+    return json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict:
     """What the record holds, as plain JSON values; `state_digest` is its SHA-256."""
     return {
@@ -629,6 +640,11 @@ def record_snapshot(
         for check in checks
     ]
     canonical = _canonical(deployment, section_lines, probe_run, signatures, post_checks)
+    state_digest = digest_of(canonical)
+    encoded = canonical_json(canonical)
+    # The record embeds these bytes as what its digest hashes: a verifier hashes them again.
+    if hashlib.sha256(encoded).hexdigest() != state_digest:
+        raise AssertionError("canonical_json must encode the state exactly as digest_of does")
     template = deployment.template
     return RecordSnapshot(
         record_id=str(record_id),
@@ -655,5 +671,6 @@ def record_snapshot(
         all_approved=all_approving(role_standings),
         post_checks=tuple(post_checks),
         audit=_audit_summary(deployment.pk),
-        state_digest=digest_of(canonical),
+        state_digest=state_digest,
+        canonical_json=encoded,
     )

@@ -1,4 +1,5 @@
-"""The record verification page: upload a PDF, learn whether it is an unaltered record.
+"""The record verification page: upload a PDF, learn whether it is an unaltered record, what
+it says (read from the file) and, apart, whether today's database still agrees with it.
 
 Status codes: bad input (no file, empty, too big, not a PDF, truncated or damaged, encrypted,
 or a readable PDF that is not a record at all: unsigned, no record id, no stored copy) is a

@@ -1,15 +1,25 @@
+import datetime
 import json
 import logging
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from signoff.records.signing import RecordVerification, verify_record
+from signoff.records.content import SignatureLine
+from signoff.records.signing import (
+    DATABASE_DIFFERS_TITLE,
+    DATABASE_PREDATES,
+    DATABASE_UNCHECKED,
+    RecordVerification,
+    verify_record,
+)
 
 # Exit codes: 0 valid; 1 a readable PDF that is not a valid record; 2 the file cannot be
-# checked at all (cannot be opened, is not a PDF, is damaged or encrypted) or bad usage.
+# checked at all (cannot be opened, is not a PDF, is damaged or encrypted) or bad usage;
+# 3 a valid record, but today's database differs from what it says.
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
+EXIT_DATABASE_DIFFERS = 3
 
 
 def _yes(flag: bool) -> str:
@@ -19,8 +29,10 @@ def _yes(flag: bool) -> str:
 class Command(BaseCommand):
     help = (
         "Verify a record PDF: signature valid and trusted, unmodified since signing, matching a "
-        "stored record and its deployment; lists the sign-offs it holds. Exit code 0 when "
-        "valid, 1 when not, 2 when the file cannot be read as a PDF."
+        "stored record. Prints what the record says (its deployment, state, sign-offs and "
+        "audit chain head, read from the file) and, apart, whether today's database still "
+        "agrees. Exit code 0 when valid, 1 when not, 2 when the file cannot be read as a PDF, "
+        "3 when the record is valid but the database differs from it."
     )
 
     def add_arguments(self, parser):
@@ -43,6 +55,12 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"file": str(path), **result.as_dict()}, indent=2))
         else:
             self._write_text(path, result)
+        if result.valid and result.database_differs:
+            raise CommandError(
+                f"valid, but the {DATABASE_DIFFERS_TITLE}: "
+                + "; ".join(result.database_differences),
+                returncode=EXIT_DATABASE_DIFFERS,
+            )
         if result.valid:
             return
         code = EXIT_UNREADABLE if result.pdf.bad_input else EXIT_INVALID
@@ -69,23 +87,88 @@ class Command(BaseCommand):
                 out(f"  signed at: {pdf.signing_time:%Y-%m-%d %H:%M:%S %Z} (signer's clock)")
         elif not pdf.bad_input:
             out("Signature: none")
-        record = result.record or result.claimed_record
-        if record:
-            label = "Stored record" if result.record else "Claimed record (differs from it)"
-            out(f"{label}: {record.record_id}")
-            out(f"  record {record.number} of {record.deployment} (team {record.team})")
-            out(f"  state {record.deployment_state}, stored {record.created_at:%Y-%m-%d %H:%M} UTC")
-            out(f"  state digest {record.state_digest}")
-            if record.signoffs:
-                out("  Sign-offs:")
-                for line in record.signoffs:
-                    out(
-                        f"    {line.role}: {line.printed_name}, {line.meaning}, "
-                        f"{line.signed_at:%Y-%m-%d %H:%M} UTC, digest {line.digest[:16]}…"
-                    )
+        if result.content:
+            self._write_content(result)
         elif not pdf.bad_input:
-            out("Stored record: none matches")
+            out("What the record says: nothing (the file embeds no record content).")
+        if not pdf.bad_input:
+            self._write_database(result)
         if result.problems:
             out("Problems:")
             for problem in result.problems:
                 out(f"  - {problem}")
+
+    def _write_content(self, result: RecordVerification) -> None:
+        """The record's content, from the file; from the database only for a record that
+        predates embedded content, and then every line says so."""
+        content = result.content
+        out = self.stdout.write
+        if content.from_file:
+            out("What the signed record says (read from the file):")
+            mark = "  "
+        else:
+            out(self.style.WARNING(f"What the record says: {result.content_basis}"))
+            mark = "  [from the database] "
+        if content.from_file:
+            out(f"  {result.content_basis}")
+        generated = f", generated {_utc(content.generated_at)}" if content.generated_at else ""
+        out(f"{mark}record {content.record_id}{generated}")
+        deployment = f"#{content.deployment_id}: {content.deployment} (team {content.team})"
+        out(f"{mark}deployment {deployment}")
+        if content.template or content.owner:
+            out(f"{mark}template {content.template or '—'}, owner {content.owner or '—'}")
+        out(f"{mark}state {content.state_label}, state digest {content.state_digest}")
+        if content.items:
+            out(f"{mark}{content.item_summary}")
+        out(f"{mark}Sign-offs:")
+        for line in content.signatures:
+            out(f"{mark}  {_signature(line)}")
+            if line.comment:
+                out(f"{mark}    comment: {line.comment}")
+        if not content.signatures:
+            out(f"{mark}  none")
+        if content.audit is not None:
+            head = content.audit
+            where = f"{head.chain}, position {head.seq}, hash {head.head}" if head.seq else "empty"
+            out(f"{mark}audit chain head at generation: {where}")
+
+    def _write_database(self, result: RecordVerification) -> None:
+        out = self.stdout.write
+        out("Today's database:")
+        match = result.record or result.claimed_record
+        if match:
+            label = "stored record" if result.record else "the stored record it names"
+            out(
+                f"  {label}: {match.record_id}, record {match.number} of {match.deployment} "
+                f"(team {match.team}), state {match.deployment_state}, stored "
+                f"{match.created_at:%Y-%m-%d %H:%M} UTC"
+            )
+        else:
+            out("  stored record: none matches")
+        if result.database_differs:
+            out(self.style.ERROR(f"  {DATABASE_DIFFERS_TITLE.capitalize()}:"))
+            for difference in result.database_differences:
+                out(f"    - {difference}")
+        elif result.database_agrees:
+            out(self.style.SUCCESS("  Database agrees with the signed record."))
+        elif result.database == DATABASE_PREDATES:
+            out("  Not compared: the record predates embedded content.")
+        elif result.database == DATABASE_UNCHECKED:
+            out("  Not compared: nothing vouches for the file's content.")
+
+
+def _utc(moment) -> str:
+    return f"{moment.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _signature(line: SignatureLine) -> str:
+    """One role's row of the sign-off table, as the record prints it."""
+    if line.sequence is None:
+        return f"{line.role}: not signed"
+    signed = f"{line.printed_name}, {line.meaning_label}, {_utc(line.signed_at)}"
+    turn = f"signature {line.sequence}, digest {line.digest[:16]}…"
+    if line.status == "revoked":
+        revoked = f" on {_utc(line.revoked_at)}" if line.revoked_at else ""
+        return f"{line.role}: REVOKED{revoked} ({signed}, {turn})"
+    stale = " (STALE: the state it approved changed since)" if line.status == "stale" else ""
+    return f"{line.role}: {signed}, {turn}{stale}"

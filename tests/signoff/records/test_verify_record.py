@@ -133,13 +133,16 @@ def test_a_stored_signed_record_is_valid_with_its_deployment_and_signoffs(stored
     assert result.record.record_id == str(record.record_id)
     assert result.record.deployment_id == approved.pk
     assert result.record.deployment == str(approved)
-    assert [line.role for line in result.record.signoffs] == [
+    # This PDF embeds no content (as records made before it did): the database's, marked so.
+    assert result.content.source == "database"
+    assert result.database == "predates"
+    assert [line.role for line in result.content.signatures] == [
         "Tech Lead",
         "Security",
         "DevOps",
         "Product",
     ]
-    assert {line.meaning for line in result.record.signoffs} == {"approved"}
+    assert {line.meaning_label for line in result.content.signatures} == {"approved"}
     assert "PAdES signature is valid" in result.basis
 
 
@@ -234,7 +237,9 @@ def test_command_json_output(stored, approved, tmp_path):
     assert report["verdict"] == "valid"
     assert report["pdf"]["trusted"] is True
     assert report["record"]["deployment_id"] == approved.pk
-    assert len(report["record"]["signoffs"]) == 4
+    assert len(report["content"]["signatures"]) == 4
+    assert report["content"]["source"] == "database"
+    assert report["database"]["status"] == "predates"
 
 
 def test_command_exits_1_on_a_changed_record(stored, tmp_path):
