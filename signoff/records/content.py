@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 import pypdf
 
 from readiness.checklists.models import DeploymentState, ItemStatus
-from signoff.records.anchors import Anchor, anchor_problem
+from signoff.records.anchors import Anchor, anchor_problem, printed_anchor
 from signoff.records.snapshot import canonical_json
 from signoff.signatures.models import Meaning, SignOff
 
@@ -498,3 +498,13 @@ def database_differences(content: RecordContent, stored, *, metadata: dict[str, 
         *_signature_differences(content, stored),
         *_audit_difference(content.audit),
     ]
+
+
+def stated_anchor(data: bytes) -> Anchor:
+    """The audit head a record states: from its embedded context when it has one (records
+    since content was embedded), else read off its pages (`anchors.printed_anchor`)."""
+    content = read_content(data).content
+    head = content.audit if content is not None else None
+    if head is not None and head.seq and head.head:
+        return Anchor(head.chain, head.seq, head.head, content.record_id)
+    return printed_anchor(data)

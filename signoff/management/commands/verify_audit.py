@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from readiness.audit.services import LEGACY_CHAIN
 from readiness.audit.verification import verify_all
 from signoff.lifecycle.trail import verify_signature_rows
-from signoff.records.anchors import NoAnchor, anchor_problem, printed_anchor, stored_anchors
+from signoff.records.anchors import NoAnchor, anchor_problem, stored_anchors
+from signoff.records.content import stated_anchor
 
 
 class Command(BaseCommand):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         problems, anchors = [], []
         for path in anchor:
             try:
-                found = printed_anchor(Path(path).read_bytes())
+                found = stated_anchor(Path(path).read_bytes())
             except (OSError, NoAnchor) as exc:
                 problems.append(f"{path}: {exc}")
                 continue

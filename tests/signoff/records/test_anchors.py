@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from readiness.audit.services import anchor_log_name, audit_checkpoint, event_hash
 from signoff.records.anchors import Anchor, NoAnchor, printed_anchor
+from signoff.records.content import stated_anchor
 from signoff.records.services import record_generate
 from tests.readiness.audit.test_audit import edit_item, raw
 from tests.signoff_helpers import approve_all, signers_for
@@ -70,6 +71,8 @@ def test_a_record_prints_its_chain_head_and_verify_audit_reads_it(record, deploy
     head = AuditEvent.objects.filter(deployment=deployment).get(seq=anchor.position)
     assert anchor == Anchor(f"deployment:{deployment.pk}", head.seq, head.hash, anchor.record_id)
     assert anchor.record_id == str(record.record_id)
+    # The embedded context (covered by the signature) states the same head as the page.
+    assert stated_anchor(data_of(record)) == anchor
     out = __import__("io").StringIO()
     call_command("verify_audit", "--anchor", str(pdf_of(record, tmp_path)), stdout=out)
     assert f"prints deployment:{deployment.pk} position {head.seq} ({head.hash})" in out.getvalue()
@@ -81,7 +84,7 @@ def test_a_rewrite_after_the_record_is_caught_by_its_anchor_without_any_checkpoi
     record, deployment, member, tmp_path
 ):
     anchor = printed_anchor(data_of(record))
-    edit_item(deployment, member, "MFA")
+    edit_item(deployment, member, "MFA", reason="re-checked after approval")
     assert not AuditCheckpoint.objects.exists()
     rewrite_from(deployment, anchor.position - 1, "never happened")
     anchored = AuditEvent.objects.get(deployment=deployment, seq=anchor.position)
