@@ -115,6 +115,7 @@ def seed(deployments: int, users: int):
                 meaning="approve",
                 comment="",
                 password=PASSWORD,
+                username=signers[slug].username,
             )
         items = list(
             ChecklistItem.objects.filter(section__deployment=deployment)
@@ -223,6 +224,8 @@ def virtual_user(port, load, plan, editor_session, signer_sessions, deadline, th
                         f"{prefix}-note": f"checked {random.random():.8f}",
                         f"{prefix}-evidence_url": "",
                         f"{prefix}-na_reason": "",
+                        # In review, a change to a decided item says why.
+                        f"{prefix}-reason": "re-checked under load",
                         f"{prefix}-version": version,
                     }
                 )

@@ -242,6 +242,7 @@ def build_deployment(owner, team, signers, *, version: str, evidence: bool):
             meaning="approve",
             comment="",
             password=PASSWORD,
+            username=user.username,
         )
     deployment.refresh_from_db()
     return deployment

@@ -2,8 +2,11 @@
 services; the signed record and the audit trail are shown read-only (they are append-only by
 design)."""
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -18,7 +21,7 @@ from readiness.checklists.models import Team
 from readiness.checklists.teams import is_member
 from readiness.project.admin import ReadOnlyAdmin
 from signoff.signatures.models import Revocation, SignOff, Waiver
-from signoff.teams import accounts
+from signoff.teams import accounts, authentication
 from signoff.teams import services as memberships
 from signoff.teams.models import Role, RoleMembership
 
@@ -379,3 +382,39 @@ class TeamAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for team in queryset:
             memberships.team_delete(team=team, actor=request.user)
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """django-axes' failed attempts; deleting them unlocks their name and address, an audit
+    event naming the administrator who did (`manage.py axes_reset…` is the other way)."""
+
+    def delete_model(self, request, obj):
+        authentication.access_attempts_clear(attempts=[obj], actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        authentication.access_attempts_clear(attempts=list(queryset), actor=request.user)
+
+
+_django_password_change = admin.site.password_change
+
+
+def _password_change(request, extra_context=None):
+    """The admin's "Change password" for one's own account: Django's page and form, the
+    change itself made by the audited service (`user.password_changed`)."""
+    if request.method == "POST" and request.user.is_authenticated:
+        form = AdminPasswordChangeForm(request.user, request.POST)
+        if form.is_valid():
+            user = accounts.user_password_change(
+                user=request.user, password=form.cleaned_data["new_password1"]
+            )
+            update_session_auth_hash(request, user)
+            return redirect(f"{admin.site.name}:password_change_done")
+    return _django_password_change(request, extra_context)
+
+
+admin.site.password_change = _password_change

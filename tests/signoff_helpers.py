@@ -56,6 +56,8 @@ def sign(deployment, user, slug: str, meaning: str = "approve", comment: str = "
         meaning=meaning,
         comment=comment,
         password=kwargs.pop("password", PASSWORD),
+        # Without a session every signature is a first one: both identity components.
+        username=kwargs.pop("username", user.get_username()),
         **kwargs,
     )
 

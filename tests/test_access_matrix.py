@@ -356,7 +356,14 @@ def item_data(world):
 
 
 def sign_data(world):
-    return {"meaning": "reject", "comment": "still no MFA", "password": PASSWORD}
+    # The holder's username: the first signature of a session takes both components.
+    username = world.users["security"].username
+    return {
+        "meaning": "reject",
+        "comment": "still no MFA",
+        "password": PASSWORD,
+        "username": username,
+    }
 
 
 def waiver_data(world):
@@ -720,6 +727,9 @@ def _body(response) -> str:
 def _problems(response, expected: Expect, address: str, row: Row, principal: str) -> list:
     status = response.status_code
     location = response.get("Location", "")
+    if status == 200 and response.has_header("HX-Redirect"):
+        # htmx follows a redirect inside the fragment; the site tells it to leave the page.
+        status, location = 302, response["HX-Redirect"]
     found = f"{status}{f' → {location}' if location else ''}"
     if status >= 500:
         return [f"a server error: {found}"]

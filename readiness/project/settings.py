@@ -7,6 +7,7 @@ SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and 
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONE, SELF
@@ -89,6 +90,8 @@ INSTALLED_APPS = [
     "template_partials",
     "ninja",
     "csp",
+    # Before signoff: axes counts a failed attempt before signoff's receivers audit it.
+    "axes",
     "readiness",
     "signoff",
     "readiness.api",
@@ -111,6 +114,10 @@ MIDDLEWARE = [
     # Inside the audit middleware: the request's address and token are still known.
     "readiness.api.middleware.ApiAuditMiddleware",
     "readiness.api.middleware.ApiMethodNotAllowedMiddleware",
+    # Inside the audit middleware: a session it ends is audited with the request's address.
+    "signoff.web.sessions.SessionTimeoutMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.project.urls"
@@ -162,6 +169,56 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions (21 CFR 11.200, 11.300): a session ends after SESSION_IDLE_TIMEOUT seconds without
+# a request and SESSION_ABSOLUTE_TIMEOUT seconds after its login, whatever the activity
+# (signoff.web.sessions.SessionTimeoutMiddleware, which audits the end and answers htmx
+# with HX-Redirect). The stored session and its cookie never outlive the absolute limit.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", 30 * 60, validate=validate.Range(min=60))
+SESSION_ABSOLUTE_TIMEOUT = env.int(
+    "SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, validate=validate.Range(min=SESSION_IDLE_TIMEOUT)
+)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+# Signing (11.200(a)(1)): the first signature of a continuous period asks for the username
+# and the password, later ones the password only, while each comes within this many seconds
+# of the last identification for signing; 0 asks for both every time.
+SIGNING_CONTINUOUS_SESSION_IDLE = env.int(
+    "SIGNING_CONTINUOUS_SESSION_IDLE",
+    SESSION_IDLE_TIMEOUT,
+    validate=validate.Range(min=0, max=SESSION_IDLE_TIMEOUT),
+)
+
+# Failed logins and signing passwords (django-axes): AXES_FAILURE_LIMIT failures within
+# AXES_COOLOFF_MINUTES of each other lock the account name and the client address (each
+# counted on its own) for AXES_COOLOFF_MINUTES; 0 keeps them locked until an administrator
+# unlocks them (`manage.py axes_reset_username NAME`, or the admin's access attempts).
+AUTHENTICATION_BACKENDS = [
+    "signoff.teams.authentication.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5, validate=validate.Range(min=1))
+_axes_cooloff_minutes = env.int("AXES_COOLOFF_MINUTES", 30, validate=validate.Range(min=0))
+AXES_COOLOFF_TIME = timedelta(minutes=_axes_cooloff_minutes) if _axes_cooloff_minutes else None
+# Each entry is counted on its own: `username`, `ip_address`, or `username+ip_address` (the
+# pair). Behind one NAT address a whole office shares `ip_address`.
+AXES_LOCKOUT_PARAMETERS = [
+    entry.split("+") if "+" in entry else entry
+    for entry in env.list("AXES_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+]
+if not AXES_LOCKOUT_PARAMETERS or not all(
+    set(entry if isinstance(entry, list) else [entry]) <= {"username", "ip_address"}
+    for entry in AXES_LOCKOUT_PARAMETERS
+):
+    raise ImproperlyConfigured(
+        "AXES_LOCKOUT_PARAMETERS: comma-separated username, ip_address or "
+        "username+ip_address, e.g. 'username,ip_address'"
+    )
+# The address the audit trail records (REMOTE_ADDR), so a lockout and its events agree.
+AXES_CLIENT_IP_CALLABLE = "signoff.teams.authentication.client_address"
+AXES_LOCKOUT_CALLABLE = "signoff.web.sessions.lockout_response"
+# The audit trail records every login; axes keeps only the failure counts.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -30,6 +30,16 @@ class SignForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+    username = forms.CharField(
+        label="Your username",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+        help_text="The first signature of a session takes your username and password; the "
+        "next ones, while you keep signing, your password.",
+        error_messages={
+            "required": "Enter your username: the first signature of a session needs both."
+        },
+    )
     password = forms.CharField(
         label="Your password",
         strip=False,
@@ -38,6 +48,14 @@ class SignForm(forms.Form):
         help_text="Signing needs your password again, now.",
         error_messages={"required": "Enter your password to sign."},
     )
+
+    def __init__(self, *args, identification_required: bool = True, **kwargs):
+        # 21 CFR 11.200(a)(1): both identity components at the first signing of a session
+        # (signoff.teams.authentication.signing_identification_required decides), the
+        # password alone after it.
+        super().__init__(*args, **kwargs)
+        if not identification_required:
+            del self.fields["username"]
 
 
 class ReasonForm(forms.Form):

@@ -10,7 +10,6 @@ webhook never blocks or loses a signature, nor loses the work it calls for.
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -34,6 +33,7 @@ from signoff.records.services import record_enqueue
 from signoff.signatures import facts
 from signoff.signatures.models import Meaning, Revocation, SignOff, Waiver
 from signoff.signatures.selectors import RoleStanding, all_approving, standings
+from signoff.teams import authentication
 from signoff.teams.models import Role, RoleMembership
 
 
@@ -103,7 +103,6 @@ def signoff_request(*, deployment: Deployment, user) -> Deployment:
     return deployment
 
 
-@transaction.atomic
 def signoff_record(
     *,
     deployment: Deployment,
@@ -112,10 +111,16 @@ def signoff_record(
     meaning: str,
     comment: str,
     password: str,
+    username: str | None = None,
     request=None,
 ) -> SignOff:
-    """Sign for `role`: the password is checked again now, and the signature binds the digest
-    of what the role approves at this moment."""
+    """Sign for `role`: the signer identifies now (the password, and the username too at the
+    first signing of a session: signoff.teams.authentication.signer_identify), and the
+    signature binds the digest of what the role approves at this moment.
+
+    The identity is checked before the transaction that stores the signature, so that a
+    failed attempt stays counted (axes) and audited (`signoff.signing_failed`, on the
+    deployment's chain) when the signing is refused."""
     require_role(team=deployment.team, role=role, user=user)
     if meaning not in Meaning.values:
         raise ValidationError({"meaning": "Choose approve, approve with conditions or reject."})
@@ -124,11 +129,35 @@ def signoff_record(
         raise ValidationError({"comment": "Write the conditions of your approval."})
     if meaning == Meaning.REJECT and not comment:
         raise ValidationError({"comment": "Say why you reject."})
-    # The second identity component: the password, at the moment of signing.
-    if not password or authenticate(request, username=user.get_username(), password=password) != (
-        user
-    ):
-        raise ValidationError({"password": "That is not your password. Nothing was signed."})
+    try:
+        authentication.signer_identify(
+            request=request, user=user, username=username, password=password
+        )
+    except authentication.SigningRefused as refusal:
+        _signing_failure_record(deployment=deployment, role=role, user=user, refusal=refusal)
+        raise ValidationError(refusal.errors) from None
+    return _signoff_store(
+        deployment=deployment, role=role, user=user, meaning=meaning, comment=comment
+    )
+
+
+@transaction.atomic
+def _signing_failure_record(*, deployment: Deployment, role: Role, user, refusal) -> None:
+    """A failed attempt to sign (21 CFR 11.300(d)), on the deployment's chain."""
+    deployment = _lock(deployment)
+    audit_record(
+        actor=user,
+        action="signoff.signing_failed",
+        obj=deployment,
+        deployment=deployment,
+        after={"role": role.name, "user": user.get_username(), "failure": refusal.failure},
+    )
+
+
+@transaction.atomic
+def _signoff_store(
+    *, deployment: Deployment, role: Role, user, meaning: str, comment: str
+) -> SignOff:
     deployment = _lock(deployment)
     if deployment.state == DeploymentState.DRAFT:
         raise SignOffConflict("Sign-off has not been requested yet for this deployment.")

@@ -1,6 +1,7 @@
-"""Notifications the checklist layer's notices call for (connected in SignoffConfig.ready())."""
+"""Notifications the checklist layer's notices and axes' lockouts call for (connected in
+SignoffConfig.ready())."""
 
-from signoff.notifications.services import announce
+from signoff.notifications.services import announce, lockout_report
 
 
 def probe_run_finished(sender, *, run, errors, **kwargs) -> None:
@@ -12,3 +13,8 @@ def probe_run_finished(sender, *, run, errors, **kwargs) -> None:
             changes=errors[:30],
             event=f"probe-run-{run.pk}",
         )
+
+
+def user_locked_out(sender, *, request, username=None, ip_address=None, **kwargs) -> None:
+    """axes locked out an account name or an address: audited, administrators told."""
+    lockout_report(request=request, username=username, ip_address=ip_address)

@@ -15,15 +15,20 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from readiness.audit.models import AuditEvent
 from readiness.checklists.models import Deployment, DeploymentState
-from readiness.outbox.services import Intent, outbox_enqueue_many
+from readiness.outbox.services import Intent, outbox_enqueue, outbox_enqueue_many
 from readiness.people import display_name
 from signoff.signatures.models import Meaning, SignOff
 from signoff.signatures.selectors import required_roles
+from signoff.teams import authentication
 from signoff.teams.models import Role, RoleMembership
 
 KINDS = ("requested", "signed", "revoked", "stale", "approved", "reprobe_errors")
@@ -191,6 +196,72 @@ def notification_recipients(
     for email in emails:
         unique.setdefault(email.strip().lower(), email.strip())
     return tuple(unique.values())
+
+
+# Security notifications: to the administrators, about the installation rather than a
+# deployment.
+
+
+@transaction.atomic
+def lockout_report(*, request, username: str | None, ip_address: str | None) -> None:
+    """A lockout (axes' user_locked_out): audited, and the administrators told by mail and
+    webhook once per lockout (the audit event is the occurrence the outbox keys name)."""
+    event = authentication.lockout_record(request=request, username=username, ip_address=ip_address)
+    if event is None:
+        return
+    channels = {"email": "signoff.security_email_send"}
+    if settings.NOTIFY_WEBHOOK_URL:
+        channels["webhook"] = "signoff.security_webhook_send"
+    for channel, task in channels.items():
+        key = f"security:lockout:audit-{event.pk}:{channel}"
+        outbox_enqueue(task, key=key, kwargs={"event_id": event.pk, "outbox_key": key})
+
+
+def administrator_recipients() -> tuple[str, ...]:
+    """Email addresses of the active superusers and holders of "manage teams" (directly or
+    through a group), each once."""
+    manage_teams = Permission.objects.filter(
+        content_type__app_label="signoff", codename="manage_teams"
+    ).first()
+    holders = Q(is_superuser=True)
+    if manage_teams is not None:
+        holders |= Q(user_permissions=manage_teams) | Q(groups__permissions=manage_teams)
+    emails = (
+        get_user_model()
+        .objects.filter(holders, is_active=True)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    unique: dict[str, str] = {}
+    for email in emails:
+        unique.setdefault(email.strip().lower(), email.strip())
+    return tuple(unique.values())
+
+
+def security_compose(event_id: int) -> Notification | None:
+    """The message about a security audit event (a lockout), read from the trail now."""
+    event = AuditEvent.objects.filter(pk=event_id, action="user.locked_out").first()
+    if event is None:
+        return None
+    after = event.after or {}
+    cooloff = after.get("cooloff_minutes")
+    title, body = _render(
+        "lockout",
+        {
+            "username": after.get("username") or "(no name)",
+            "ip_address": after.get("ip_address") or "unknown",
+            "failures": str(after.get("failures") or after.get("limit") or ""),
+            "at": _utc(event.created_at),
+            "until": f"for {cooloff} minutes after the last attempt"
+            if cooloff
+            else "until an administrator unlocks it",
+            "event_id": str(event.pk),
+            "admin_url": settings.SITE_URL + reverse("admin:axes_accessattempt_changelist"),
+        },
+    )
+    return Notification(title=title, body=body, recipients=administrator_recipients())
 
 
 def _render(kind: str, context: dict) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import DatabaseError
 
 from readiness.outbox.services import OutboxBusy, outbox_once
-from signoff.notifications.services import notification_compose
+from signoff.notifications.services import Notification, notification_compose, security_compose
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ def notification_email_send(
 
 
 def _email_send(kind: str, *, message_ref: str | None, **event) -> int:
-    notification = notification_compose(kind, **event)
+    return _mail(notification_compose(kind, **event), message_ref=message_ref)
+
+
+def _mail(notification: Notification | None, *, message_ref: str | None) -> int:
     if notification is None or not notification.recipients:
         return 0
     headers = {"Auto-Submitted": "auto-generated"}
@@ -127,8 +130,12 @@ def notification_webhook_send(
 
 
 def _webhook_send(kind: str, *, deployment_id: int, **event) -> int | None:
-    url = settings.NOTIFY_WEBHOOK_URL
     notification = notification_compose(kind, deployment_id=deployment_id, **event)
+    return _post(notification, about=f"{kind} notification of deployment {deployment_id}")
+
+
+def _post(notification: Notification | None, *, about: str) -> int | None:
+    url = settings.NOTIFY_WEBHOOK_URL
     if notification is None:
         return None
     try:
@@ -147,10 +154,50 @@ def _webhook_send(kind: str, *, deployment_id: int, **event) -> int | None:
         # A refused payload or a revoked URL will not get better by resending. The URL is
         # a credential (Slack puts the token in the path), so it stays out of the log.
         logger.warning(
-            "The webhook refused the %s notification of deployment %s: HTTP %s %s",
-            kind,
-            deployment_id,
+            "The webhook refused the %s: HTTP %s %s",
+            about,
             response.status,
             response.data[:200].decode(errors="replace"),
         )
     return response.status
+
+
+# Security notifications (a lockout) to the administrators, composed from the audit event.
+
+
+@shared_task(
+    bind=True,
+    name="signoff.security_email_send",
+    autoretry_for=(smtplib.SMTPException, OSError, DatabaseError, OutboxBusy),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def security_email_send(self, event_id: int, outbox_key: str | None = None) -> int:
+    message_ref = outbox_key.replace(":", ".") if outbox_key else self.request.id
+    return (
+        outbox_once(outbox_key, lambda: _mail(security_compose(event_id), message_ref=message_ref))
+        or 0
+    )
+
+
+@shared_task(
+    name="signoff.security_webhook_send",
+    autoretry_for=(WebhookUnavailable, DatabaseError, OutboxBusy),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    time_limit=60,
+    soft_time_limit=45,
+)
+def security_webhook_send(event_id: int, outbox_key: str | None = None) -> int | None:
+    if not settings.NOTIFY_WEBHOOK_URL:
+        return None
+    return outbox_once(
+        outbox_key,
+        lambda: _post(security_compose(event_id), about=f"security notice (audit #{event_id})"),
+    )

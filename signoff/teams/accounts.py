@@ -216,6 +216,22 @@ def user_password_set(*, user, password: str | None, actor):
 
 
 @transaction.atomic
+def user_password_change(*, user, password: str):
+    """A user changes their own password (their old one was checked by the form): audited,
+    never the password or its hash."""
+    current = get_user_model().objects.select_for_update().get(pk=user.pk)
+    current.set_password(password)
+    current.save(update_fields=["password"])
+    audit_record(
+        actor=current,
+        action="user.password_changed",
+        obj=current,
+        after={"user": _name(current), "by": "the user"},
+    )
+    return current
+
+
+@transaction.atomic
 def user_delete(*, user, actor) -> None:
     """Delete an account that the record never names, with its team places (each removal
     audited, so needing "manage teams"); refused with UserHasHistory otherwise."""

@@ -26,6 +26,7 @@ from signoff.lifecycle.forms import (
 )
 from signoff.signatures import selectors
 from signoff.signatures.models import SignOff, Waiver
+from signoff.teams import authentication
 from signoff.teams.models import Role
 
 ROLE_TEMPLATE = "signoff/role.html"
@@ -100,7 +101,7 @@ def _role_context(request, deployment, role, **forms) -> dict:
         "can_sign": can_sign,
         "other_signature": other_signature,
         "members": selectors.role_members(deployment.team, role),
-        "sign_form": forms.get("sign_form") or SignForm(),
+        "sign_form": forms.get("sign_form") or _sign_form(request),
         "revoke_form": forms.get("revoke_form") or ReasonForm(),
         "waiver_form": waiver_form,
         "waiver_item_id": forms.get("waiver_item_id"),
@@ -190,12 +191,22 @@ def _errors_of(error: ValidationError) -> tuple[dict, str]:
     return {}, " ".join(error.messages)
 
 
+def _sign_form(request, data=None) -> SignForm:
+    """The sign form, asking for the username too at the first signing of a session."""
+    return SignForm(
+        data,
+        identification_required=authentication.signing_identification_required(
+            request, request.user
+        ),
+    )
+
+
 @require_POST
 def role_sign(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     deployment = _deployment(request, pk)
     role_obj = _signing_role_from(deployment, role)
     services.require_role(team=deployment.team, role=role_obj, user=request.user)
-    form = SignForm(request.POST)
+    form = _sign_form(request, request.POST)
     if not form.is_valid():
         return _panel_response(request, deployment, role_obj, status=400, sign_form=form)
     try:

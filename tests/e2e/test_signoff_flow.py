@@ -89,6 +89,10 @@ class Person:
         panel.get_by_role("radio", name=meaning).check()
         if comment:
             panel.get_by_label("Conditions or reason").fill(comment)
+        # The first signature of a session takes the username too (21 CFR 11.200(a)(1)).
+        username = panel.get_by_label("Your username")
+        if username.count():
+            username.fill(self.user.username)
         panel.get_by_label("Your password").fill(password)
         with self.page.expect_response(is_sign_post) as response:
             panel.get_by_role("button", name=f"Sign as {role_name}").click()
@@ -165,6 +169,8 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     pentest = blockers.filter(has_text="Penetration Test")
     expect(pentest.locator(".status-pill")).to_have_text("open", timeout=WAIT)
 
+    # The first signature of the session asks for the username as well as the password.
+    expect(page.locator("#panel").get_by_label("Your username")).to_be_visible(timeout=WAIT)
     assert security.sign("Security", APPROVE) == 400
     expect(page.locator("#panel .error-box")).to_have_text(
         "Security cannot approve while these items are open or failed without a waiver: "
@@ -198,6 +204,9 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     assert not SignOff.objects.exists()
     assert security.sign("Security", APPROVE) == 200
     expect_signed(security, "Security", "approved")
+    # Later signatures of the same continuous session take the password alone.
+    expect(page.locator("#panel").get_by_label("Your password")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#panel").get_by_label("Your username")).to_have_count(0)
     shot(page, "1-security-role-page-signed")
 
     # DevOps and Tech Lead approve; Product approves with conditions.

@@ -53,8 +53,17 @@ def logged_in(user) -> Client:
     return client
 
 
+# Logins and failed logins are audited too (tests/signoff/web/test_authentication.py); these
+# tests are about what administrators change.
+SESSION_ACTIONS = ("user.logged_in", "user.logged_out", "user.login_failed")
+
+
 def events(prefix: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action__startswith=prefix).order_by("id"))
+    return list(
+        AuditEvent.objects.filter(action__startswith=prefix)
+        .exclude(action__in=SESSION_ACTIONS)
+        .order_by("id")
+    )
 
 
 def messages_of(response) -> list[str]:

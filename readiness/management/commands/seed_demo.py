@@ -178,6 +178,7 @@ class Command(BaseCommand):
                 meaning="approve",
                 comment="",
                 password=passwords[user.username],
+                username=user.username,
             )
         backup = items["Backup Strategy"]
         backup.refresh_from_db()
@@ -239,6 +240,7 @@ class Command(BaseCommand):
                 meaning=meaning,
                 comment=comment,
                 password=passwords[username],
+                username=username,
             )
         signoff_services.deployment_mark_deployed(
             deployment=deployment, user=users["devops"], deployed_at=timezone.now()

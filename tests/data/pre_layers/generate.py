@@ -181,6 +181,7 @@ def flow() -> dict:
             meaning=meaning,
             comment=comment,
             password=PASSWORD,
+            username=users[slug].username,
         )
 
     ip = audit.current_ip.set("2001:db8::17")

@@ -129,7 +129,8 @@ def test_edits_signatures_waivers_targets_gates_and_verdicts_at_once(team):
 
     def signer(mix):
         slug = random.choice(("tech-lead", "devops", "product"))
-        mix.note("sign", clients[slug].post(sign_url(deployment, slug), sign_data()))
+        data = sign_data(user=signers[slug])
+        mix.note("sign", clients[slug].post(sign_url(deployment, slug), data))
 
     def revoker(mix):
         active = (

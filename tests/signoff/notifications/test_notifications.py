@@ -151,6 +151,7 @@ def sign(deployment, user, slug: str, meaning: str = "approve", comment: str = "
         meaning=meaning,
         comment=comment,
         password=PASSWORD,
+        username=user.get_username(),
     )
 
 

@@ -96,8 +96,13 @@ def in_days(days: int) -> str:
     return (timezone.now().date() + datetime.timedelta(days=days)).isoformat()
 
 
-def sign_data(meaning="approve", comment="", password=PASSWORD) -> dict:
-    return {"meaning": meaning, "comment": comment, "password": password}
+def sign_data(meaning="approve", comment="", password=PASSWORD, user=None) -> dict:
+    """The sign form's POST; with `user`, their username too, which the first signature of
+    a session needs (21 CFR 11.200(a)(1))."""
+    data = {"meaning": meaning, "comment": comment, "password": password}
+    if user is not None:
+        data["username"] = user.get_username()
+    return data
 
 
 def waiver_data(**changes) -> dict:
@@ -193,7 +198,10 @@ def role_action(name: str, scene: Scene) -> tuple[str, dict]:
     """URL and accepted input of each role-gated POST, as the Security role page sends it."""
     deployment = scene.deployment
     return {
-        "sign": (sign_url(deployment, "security"), sign_data("reject", "still no MFA")),
+        "sign": (
+            sign_url(deployment, "security"),
+            sign_data("reject", "still no MFA", user=scene.signoff.user),
+        ),
         "revoke": (revoke_url(deployment, scene.signoff), {"reason": "signed the wrong build"}),
         "waiver_grant": (waiver_url(deployment, scene.open_item), waiver_data()),
         "waiver_withdraw": (

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.django_db
 
 def test_signing_over_htmx_shows_the_signature_in_the_panel(signers, security_ready):
     client = client_for(signers["security"])
-    response = client.post(sign_url(security_ready, "security"), sign_data(), headers=HTMX)
+    response = client.post(
+        sign_url(security_ready, "security"), sign_data(user=signers["security"]), headers=HTMX
+    )
     assert response.status_code == 200
     body = text(response)
     signoff = SignOff.objects.get()
@@ -46,7 +48,7 @@ def test_the_last_approval_over_htmx_updates_the_state_badge(signers, in_review)
     for slug in ("tech-lead", "devops", "product"):
         sign(in_review, signers[slug], slug)
     response = client_for(signers["security"]).post(
-        sign_url(in_review, "security"), sign_data(), headers=HTMX
+        sign_url(in_review, "security"), sign_data(user=signers["security"]), headers=HTMX
     )
     assert response.status_code == 200
     badge = re.search(r'<span id="deployment-state"[^>]*>([^<]*)</span>', text(response))
@@ -57,7 +59,9 @@ def test_the_last_approval_over_htmx_updates_the_state_badge(signers, in_review)
 
 def test_signing_a_conditional_approval_records_the_conditions(signers, security_ready):
     client = client_for(signers["security"])
-    data = sign_data("approve_with_conditions", "rotate the keys within a week")
+    data = sign_data(
+        "approve_with_conditions", "rotate the keys within a week", user=signers["security"]
+    )
     response = client.post(sign_url(security_ready, "security"), data)
     assert response.status_code == 302
     signoff = SignOff.objects.get()
@@ -75,7 +79,7 @@ def test_wrong_password_is_400_signs_nothing_and_says_so(signers, security_ready
     for headers in ({}, HTMX):
         response = client.post(
             sign_url(security_ready, "security"),
-            sign_data(password="not my password"),
+            sign_data(password="not my password", user=signers["security"]),
             headers=headers,
         )
         assert response.status_code == 400
@@ -119,6 +123,8 @@ def test_wrong_password_is_400_signs_nothing_and_says_so(signers, security_ready
 def test_bad_sign_input_is_400_with_the_error_shown(
     signers, security_ready, data, message, headers
 ):
+    if data:  # the signer's username, so that the error shown is the one under test
+        data = {**data, "username": signers["security"].username}
     response = client_for(signers["security"]).post(
         sign_url(security_ready, "security"), data, headers=headers
     )
@@ -131,7 +137,7 @@ def test_bad_sign_input_is_400_with_the_error_shown(
 @PLAIN_AND_HTMX
 def test_approving_with_open_items_is_400_naming_the_blockers(signers, in_review, headers):
     response = client_for(signers["security"]).post(
-        sign_url(in_review, "security"), sign_data(), headers=headers
+        sign_url(in_review, "security"), sign_data(user=signers["security"]), headers=headers
     )
     assert response.status_code == 400
     body = text(response)
@@ -149,7 +155,7 @@ def test_one_person_may_not_sign_for_a_second_role_over_http(signers, team, in_r
     page = text(client.get(role_url(in_review, "devops")))
     assert "You signed for Security on this deployment" in page
     assert sign_url(in_review, "devops") not in page
-    response = client.post(sign_url(in_review, "devops"), sign_data())
+    response = client.post(sign_url(in_review, "devops"), sign_data(user=both))
     assert response.status_code == 400
     assert "one person may not sign for two roles" in text(response)
     assert SignOff.objects.count() == 1
@@ -161,7 +167,9 @@ def test_one_person_may_not_sign_for_a_second_role_over_http(signers, team, in_r
 @PLAIN_AND_HTMX
 def test_approving_twice_is_409_naming_the_approval(signers, security_ready, headers):
     client = client_for(signers["security"])
-    assert client.post(sign_url(security_ready, "security"), sign_data()).status_code == 302
+    data = sign_data(user=signers["security"])
+    assert client.post(sign_url(security_ready, "security"), data).status_code == 302
+    # Within the session's signing continuity the password alone identifies.
     response = client.post(sign_url(security_ready, "security"), sign_data(), headers=headers)
     assert response.status_code == 409
     assert "Security already approved: Security Signer" in text(response)
@@ -173,7 +181,7 @@ def test_approving_twice_is_409_naming_the_approval(signers, security_ready, hea
 def test_signing_before_sign_off_was_requested_is_409(signers, deployment, headers):
     complete_items(deployment)
     response = client_for(signers["security"]).post(
-        sign_url(deployment, "security"), sign_data(), headers=headers
+        sign_url(deployment, "security"), sign_data(user=signers["security"]), headers=headers
     )
     assert response.status_code == 409
     assert "Sign-off has not been requested yet for this deployment." in text(response)
@@ -182,7 +190,7 @@ def test_signing_before_sign_off_was_requested_is_409(signers, deployment, heade
 
 def test_signing_a_closed_record_is_409(signers, deployed):
     response = client_for(signers["security"]).post(
-        sign_url(deployed, "security"), sign_data("reject", "too late")
+        sign_url(deployed, "security"), sign_data("reject", "too late", user=signers["security"])
     )
     assert response.status_code == 409
     assert "The record is closed: the deployment is Deployed." in text(response)
