@@ -30,7 +30,7 @@ def checklist_context(deployment, *, user, shown_item=None) -> dict:
     verdicts = latest_verdicts([deployment.pk])
     for section in sections:
         for item in section.items.all():
-            decorate_item(item, section, results, coverage, waivers)
+            decorate_item(item, section, results, coverage, waivers, deployment=deployment)
             item.ci_evidence = verdicts.get(item.pk)
             if shown_item is not None and item.pk == shown_item.pk:
                 item.form = shown_item.form
@@ -69,10 +69,13 @@ def _waivers(deployment) -> dict:
     return active_waivers([deployment.pk], now=timezone.now())
 
 
-def decorate_item(item, section, results: dict, coverage: dict, waivers=None) -> None:
+def decorate_item(
+    item, section, results: dict, coverage: dict, waivers=None, *, deployment
+) -> None:
     """Attach what the item partial shows besides the item: form, probe evidence, conflict,
-    the waiver in force."""
-    item.form = ItemForm.for_item(item)
+    the waiver in force. `deployment` is the item's (its state decides whether a change
+    needs a reason)."""
+    item.form = ItemForm.for_item(item, deployment=deployment)
     item.waiver = (waivers or {}).get(item.pk)
     item.latest_results = results.get(item.pk, [])
     item.result_counts = probe_run_selectors.result_counts(item.latest_results)
@@ -91,7 +94,9 @@ def single_item(deployment, item, form=None):
     results = probe_run_selectors.results_by_item(
         probe_run_selectors.latest_finished_run(deployment)
     )
-    decorate_item(item, item.section, results, probes_by_item(), _waivers(deployment))
+    decorate_item(
+        item, item.section, results, probes_by_item(), _waivers(deployment), deployment=deployment
+    )
     item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
     if form is not None:
         item.form = form

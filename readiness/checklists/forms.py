@@ -69,8 +69,16 @@ class DeploymentCreateForm(forms.Form):
         return planned
 
 
+CHANGE_REASON_LABEL = "Why this changes after sign-off was requested"
+
+
 class ItemForm(forms.Form):
-    """One checklist item's edit; `version` is the version the page showed."""
+    """One checklist item's edit; `version` is the version the page showed.
+
+    `reason` is asked for where a change needs one (the service decides and refuses without
+    it): overriding a probe's verdict, and changing a decided item once sign-off was
+    requested (`reason_required`, which the page knows from the deployment's state).
+    """
 
     status = forms.ChoiceField(choices=ItemStatus.choices, widget=forms.RadioSelect)
     na_reason = forms.CharField(
@@ -108,8 +116,8 @@ class ItemForm(forms.Form):
         return cleaned
 
     @classmethod
-    def for_item(cls, item, data=None) -> "ItemForm":
-        return cls(
+    def for_item(cls, item, data=None, *, deployment) -> "ItemForm":
+        form = cls(
             data,
             prefix=f"item{item.pk}",
             initial={
@@ -120,6 +128,10 @@ class ItemForm(forms.Form):
                 "version": item.version,
             },
         )
+        form.reason_required = item.change_needs_reason(deployment)
+        if form.reason_required:
+            form.fields["reason"].label = CHANGE_REASON_LABEL
+        return form
 
 
 class DashboardFilterForm(forms.Form):

@@ -127,6 +127,14 @@ RELEASABLE_STATES = (DeploymentState.APPROVED, DeploymentState.DEPLOYED, Deploym
 WATCHED_STATES = RELEASABLE_STATES
 # A role may sign while the deployment is in one of these.
 SIGNABLE_STATES = (DeploymentState.IN_REVIEW, DeploymentState.APPROVED)
+# Past draft: sign-off was requested, so a change to an item someone decided needs a reason
+# (ChecklistItem.change_needs_reason; the closed states refuse item edits anyway).
+SIGNOFF_REQUESTED_STATES = (
+    DeploymentState.IN_REVIEW,
+    DeploymentState.APPROVED,
+    DeploymentState.DEPLOYED,
+    DeploymentState.VERIFIED,
+)
 
 
 class Deployment(models.Model):
@@ -261,6 +269,21 @@ class ChecklistItem(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.status in COMPLETE_STATUSES
+
+    @property
+    def is_decided(self) -> bool:
+        """Someone (a person, a probe run, CI evidence) decided something here: the status is
+        not open, or a note, an evidence link or an n/a reason is set. An open item holding
+        nothing is undecided, also when it was reopened and emptied (which took a reason)."""
+        return self.status != ItemStatus.OPEN or bool(
+            self.note or self.evidence_url or self.na_reason
+        )
+
+    def change_needs_reason(self, deployment: Deployment) -> bool:
+        """Once sign-off was requested, any change to a decided item (status, note, evidence
+        link, n/a reason) needs a reason; a first decision on an undecided one does not.
+        `deployment` is the item's (passed in, so that a page of items reads it once)."""
+        return deployment.state in SIGNOFF_REQUESTED_STATES and self.is_decided
 
 
 class ItemChange(models.Model):

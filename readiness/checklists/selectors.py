@@ -9,6 +9,7 @@ from readiness.checklists.models import (
     ChecklistTemplate,
     Deployment,
     DeploymentSection,
+    ItemChange,
     ItemStatus,
     Team,
 )
@@ -126,6 +127,18 @@ def item_of_deployment(*, deployment, item_id: int) -> QuerySet[ChecklistItem]:
 
 def item_history(item) -> QuerySet:
     return item.changes.select_related("changed_by").order_by("-version")
+
+
+def item_histories(item_ids) -> dict[int, list[ItemChange]]:
+    """{item id: every change of the item, oldest first, with who made it}, in one query."""
+    histories: dict[int, list[ItemChange]] = {}
+    for change in (
+        ItemChange.objects.filter(item_id__in=item_ids)
+        .select_related("changed_by")
+        .order_by("item_id", "version")
+    ):
+        histories.setdefault(change.item_id, []).append(change)
+    return histories
 
 
 def latest_templates() -> list[ChecklistTemplate]:

@@ -19,6 +19,7 @@ from readiness.checklists.models import (
     DecisionSource,
     Deployment,
     DeploymentSection,
+    DeploymentState,
     ItemChange,
     ItemStatus,
     PostDeploymentCheck,
@@ -228,6 +229,9 @@ def _item_state(item: ChecklistItem) -> dict:
     }
 
 
+CHANGE_REASON_REQUIRED = "Say why this item changes after sign-off was requested."
+
+
 class RecordClosed(Exception):
     """The deployment was deployed: its checklist is part of a closed record."""
 
@@ -254,8 +258,11 @@ def item_update(
 ) -> ChecklistItem:
     """Save an edit made on version `expected_version`; raise StaleEdit if it moved on since.
 
-    Changing a status that a probe run set is an override: it needs a reason, which is kept
-    with the change.
+    A change needs a reason, kept with the change (its ItemChange, its audit event and, for a
+    status, the item's `status_reason`), when it overrides a status a probe run set, and,
+    once sign-off was requested, when it changes an item someone decided
+    (`ChecklistItem.change_needs_reason`). Saving the values the item already holds changes
+    nothing and needs none.
     """
     deployment = item.section.deployment
     require_member(team=deployment.team, user=user)
@@ -267,24 +274,43 @@ def item_update(
         raise closed
     if status not in ItemStatus.values:
         raise ValidationError({"status": "Unknown status."})
+    note, evidence_url = note.strip(), evidence_url.strip()
     na_reason, reason = na_reason.strip(), reason.strip()
     if status == ItemStatus.NOT_APPLICABLE and not na_reason:
         raise ValidationError({"na_reason": "Say why this item does not apply."})
     if status != ItemStatus.NOT_APPLICABLE:
         na_reason = ""
     status_changed = status != item.status
+    changed = (status, note, evidence_url, na_reason) != (
+        item.status,
+        item.note,
+        item.evidence_url,
+        item.na_reason,
+    )
     overriding = status_changed and item.source == DecisionSource.PROBE
-    if overriding and not reason and item.version == expected_version:
+    # An edit made on an older version is refused as stale below, whatever it says.
+    on_current_version = item.version == expected_version
+    if overriding and not reason and on_current_version:
         raise ValidationError({"reason": "Say why you override the probe's verdict."})
+    if changed and not reason and on_current_version and item.change_needs_reason(deployment):
+        raise ValidationError({"reason": CHANGE_REASON_REQUIRED})
+    # Read before the lock as a draft: sign-off must still not be requested when the edit
+    # commits, or it needed a reason after all.
+    must_be_draft = changed and not reason and on_current_version and item.is_decided
     previous_status = item.status
     now = timezone.now()
     # The deployment's row first (the lock order), in the statement that records the edit's
-    # time: no second query, and a record closed meanwhile refuses the edit.
-    if (
-        not Deployment.objects.filter(pk=deployment.pk)
-        .exclude(state__in=CLOSED_STATES)
-        .update(updated_at=now)
-    ):
+    # time: no second query, and a record closed (or a review requested) meanwhile refuses
+    # the edit.
+    locking = Deployment.objects.filter(pk=deployment.pk).exclude(state__in=CLOSED_STATES)
+    if must_be_draft:
+        locking = locking.filter(state=DeploymentState.DRAFT)
+    if not locking.update(updated_at=now):
+        if (
+            must_be_draft
+            and not Deployment.objects.filter(pk=deployment.pk, state__in=CLOSED_STATES).exists()
+        ):
+            raise ValidationError({"reason": CHANGE_REASON_REQUIRED})
         raise closed
     decision = {}
     if status_changed:
@@ -293,8 +319,8 @@ def item_update(
     # only the first matches a row.
     updated = ChecklistItem.objects.filter(pk=item.pk, version=expected_version).update(
         status=status,
-        note=note.strip(),
-        evidence_url=evidence_url.strip(),
+        note=note,
+        evidence_url=evidence_url,
         na_reason=na_reason,
         updated_by=user,
         updated_at=now,
@@ -315,7 +341,7 @@ def item_update(
         deployment=section.deployment,
         before=before,
         after=_item_state(item),
-        reason=reason if overriding else "",
+        reason=reason,
     )
     ItemChange.objects.create(
         item=item,
@@ -323,7 +349,7 @@ def item_update(
         changed_by=user,
         changed_at=now,
         source=DecisionSource.PERSON,
-        reason=reason if overriding else "",
+        reason=reason,
         previous_status=previous_status,
         status=item.status,
         note=item.note,

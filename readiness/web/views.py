@@ -143,7 +143,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
         presenters.single_item(deployment, item)
         return HttpResponse(_item_fragment(request, deployment, item))
-    form = ItemForm.for_item(item, data=request.POST)
+    form = ItemForm.for_item(item, data=request.POST, deployment=deployment)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -11,10 +11,15 @@ Probe verdicts, not their wording, are bound (format 2): a daily re-probe that f
 groups where there were 12, all passing, is not a change of what was approved, while a pass
 that turns into a failure is drift. A probe that errors (AWS unreachable, throttled, denied)
 leaves the verdict before it in force: not knowing is not a change either.
+
+What changed is said in words; a change to an item's own fields (status, note, evidence,
+n/a reason) also names who made it, when and why (the reason asked for once sign-off was
+requested), from the item's history.
 """
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,10 +29,13 @@ from django.utils import timezone
 from readiness.checklists.models import (
     COMPLETE_STATUSES,
     ChecklistItem,
+    DecisionSource,
     Deployment,
     DeploymentState,
+    ItemChange,
     ItemStatus,
 )
+from readiness.checklists.selectors import item_histories
 from readiness.evidence.selectors import verdicts_newest_first
 from readiness.people import display_name
 from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult
@@ -134,13 +142,35 @@ def _word(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
-def state_changes(signed: dict, current: dict, evidence: dict | None = None) -> list[str]:
+# An item's own fields, as the change lines name them: a person (or a probe run, or CI
+# evidence) changed them, and the item's history says who, when and why.
+EDITED_FIELDS = (
+    ("status", ""),
+    ("note", "note"),
+    ("evidence_url", "evidence"),
+    ("na_reason", "n/a reason"),
+)
+# What an item holds before its first change.
+INITIAL_VALUES = {"status": ItemStatus.OPEN, "note": "", "evidence_url": "", "na_reason": ""}
+
+
+def state_changes(
+    signed: dict,
+    current: dict,
+    evidence: dict | None = None,
+    editors: Callable[[int, str, object], str] | None = None,
+) -> list[str]:
     """What changed between the state a role signed and the state now, in words.
 
     `evidence` ({(item id, probe, region): result dict of latest_results()}) dates a probe's
-    drift and names what fails.
+    drift and names what fails. `editors(item id, field, value now)` says who gave an item's
+    field its value now (ChangeHistory.attribution), appended to that field's line.
     """
     evidence = evidence or {}
+
+    def by(item_id: int, key: str, value) -> str:
+        return editors(item_id, key, value) if editors else ""
+
     changes = []
     before_identity, after_identity = signed.get("deployment", {}), current["deployment"]
     for key in ("service", "environment", "version", "team", "template"):
@@ -155,18 +185,17 @@ def state_changes(signed: dict, current: dict, evidence: dict | None = None) -> 
             changes.append(f"{title}: now in scope")
             continue
         if before.get("status") != after["status"]:
-            changes.append(f"{title}: {_word(before.get('status'))} → {_word(after['status'])}")
+            changes.append(
+                f"{title}: {_word(before.get('status'))} → {_word(after['status'])}"
+                + by(item_id, "status", after["status"])
+            )
         if "ci_evidence" in after and before.get("ci_evidence") != after["ci_evidence"]:
             new = after["ci_evidence"] or {}
             verdict = "passing" if new.get("passed") else "failing"
             changes.append(f"{title}: new CI evidence ({new.get('kind')}, {verdict})")
-        for key, label in (
-            ("note", "note"),
-            ("evidence_url", "evidence"),
-            ("na_reason", "n/a reason"),
-        ):
+        for key, label in EDITED_FIELDS[1:]:
             if key in after and before.get(key) != after[key]:
-                changes.append(f"{title}: {label} changed")
+                changes.append(f"{title}: {label} changed" + by(item_id, key, after[key]))
         if "waiver" in after and before.get("waiver") != after["waiver"]:
             if after["waiver"] is None:
                 changes.append(f"{title}: waiver expired or withdrawn")
@@ -216,6 +245,73 @@ def _probe_changes(title: str, before: list, after: list, evidence: dict) -> lis
         elif was != now:
             changes.append(f"{title}: probe {where} evidence changed")
     return changes
+
+
+def edited_item_ids(signed: dict, current: dict) -> set[int]:
+    """The items whose own fields (EDITED_FIELDS) differ between a signed state and now."""
+    before = {entry["id"]: entry for entry in signed.get("items", [])}
+    return {
+        entry["id"]
+        for entry in current["items"]
+        if entry["id"] in before
+        and any(
+            key in entry and before[entry["id"]].get(key) != entry[key] for key, _ in EDITED_FIELDS
+        )
+    }
+
+
+def setter_of(history: list[ItemChange], key: str, value) -> ItemChange | None:
+    """The change that gave the item's `key` its `value` now: the first of the newest run of
+    changes holding it (`history` oldest first). None where the history does not say (the
+    row was written around the service, or the item started with that value)."""
+    setter = None
+    for change in reversed(history):
+        if getattr(change, key) != value:
+            return setter
+        setter = change
+    return setter if value != INITIAL_VALUES[key] else None
+
+
+def change_attribution(change: ItemChange) -> str:
+    """Who made a change, when (UTC) and why, as change lines, stale notices and the
+    signoff.stale audit event print it."""
+    person = display_name(change.changed_by) if change.changed_by else ""
+    if change.source == DecisionSource.PROBE:
+        who = f"probe run #{change.probe_run_id}" if change.probe_run_id else "a probe run"
+    elif change.source == DecisionSource.EVIDENCE:
+        who = f"CI evidence uploaded by {person}" if person else "CI evidence"
+    else:
+        who = person or "someone"
+    when = change.changed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    reason = " ".join(change.reason.split())
+    return f"{who}, {when}" + (f": “{reason}”" if reason else "")
+
+
+class ChangeHistory:
+    """Who made each changed item field what it is now, for the standings of one
+    `standings()` call: the histories of every stale standing's edited items are read in one
+    query, when the first stale standing's changes are read (never for fresh ones)."""
+
+    def __init__(self, standings_list: list | None = None) -> None:
+        self.standings: list[RoleStanding] = list(standings_list or [])
+        self._histories: dict[int, list[ItemChange]] = {}
+        self._loaded: set[int] | None = None
+
+    def _history(self, item_id: int) -> list[ItemChange]:
+        if self._loaded is None or item_id not in self._loaded:
+            wanted = {item_id} | (self._loaded or set())
+            for standing in self.standings:
+                if standing.active is not None and not standing.fresh:
+                    wanted |= edited_item_ids(standing.active.approved_state, standing.state)
+            self._histories = item_histories(wanted)
+            self._loaded = wanted
+        return self._histories.get(item_id, [])
+
+    def attribution(self, item_id: int, key: str, value) -> str:
+        """The suffix naming who gave the item's `key` its `value` now, when and why
+        (" — Sam Doe, 2025-03-01 14:02 UTC: “…”"), or "" where the history does not say."""
+        change = setter_of(self._history(item_id), key, value)
+        return f" — {change_attribution(change)}" if change else ""
 
 
 @dataclass(frozen=True)
@@ -279,14 +375,23 @@ class RoleStanding:
         return self.active.get_meaning_display()
 
     evidence: dict = field(default_factory=dict)
+    # Shared by the standings of one standings() call, so that their change lines read the
+    # items' histories once.
+    history: ChangeHistory | None = None
 
     @property
     def changes(self) -> list[str]:
+        """What changed since the active signature, in words; an item's own fields say who
+        changed them, when and why."""
         if self.active is None or self.fresh:
             return []
         if not hasattr(self, "_changes"):
+            history = self.history or ChangeHistory([self])
             self._changes = state_changes(
-                self.active.approved_state, self.state, drift_evidence(self.evidence)
+                self.active.approved_state,
+                self.state,
+                drift_evidence(self.evidence),
+                editors=history.attribution,
             )
         return self._changes
 
@@ -478,17 +583,23 @@ def standings(deployments: list[Deployment], *, now: datetime | None = None) -> 
         signoff.revoked = getattr(signoff, "revocation", None)
         signoffs.setdefault((signoff.deployment_id, signoff.role_id), []).append(signoff)
     result = {}
+    history = ChangeHistory()
     for deployment in deployments:
         items = items_by_deployment.get(deployment.pk, [])
         deployment_probes = probes.get(deployment.pk, {})
         result[deployment.pk] = [
-            _standing(deployment, role, items, deployment_probes, waivers, signoffs, evidence)
+            _standing(
+                deployment, role, items, deployment_probes, waivers, signoffs, evidence, history
+            )
             for role in required_roles(deployment, roles)
         ]
+        history.standings += result[deployment.pk]
     return result
 
 
-def _standing(deployment, role, items, probes, waivers, signoffs, evidence) -> RoleStanding:
+def _standing(
+    deployment, role, items, probes, waivers, signoffs, evidence, history=None
+) -> RoleStanding:
     state = canonical_state(
         deployment=deployment,
         role=role,
@@ -513,6 +624,7 @@ def _standing(deployment, role, items, probes, waivers, signoffs, evidence) -> R
         waived=[b for b in incomplete if b.waiver is not None],
         signoffs=signoffs.get((deployment.pk, role.pk), []),
         evidence={item.pk: probes[item.pk] for item in scoped if item.pk in probes},
+        history=history,
     )
 
 

@@ -7,10 +7,15 @@ document.addEventListener("change", (event) => {
     if (reason) requestAnimationFrame(() => reason.focus());
   }
   // A new status saves itself a moment later (the item form's hx-trigger waits for this
-  // event), except "Not applicable", which waits for its reason and the Save button. This
-  // replaces an htmx event filter: filters are eval'd, which the Content-Security-Policy
-  // forbids.
-  if (input.form && input.name.endsWith("-status") && input.value !== "not_applicable") {
+  // event), except "Not applicable", which waits for its reason and the Save button, and a
+  // change that needs a reason (sign-off was requested) while none is written: the cursor
+  // goes there instead. This replaces an htmx event filter: filters are eval'd, which the
+  // Content-Security-Policy forbids.
+  const changeReason = input.form && input.form.querySelector(".change-reason textarea");
+  const reasonMissing = changeReason && !changeReason.value.trim();
+  if (input.form && input.name.endsWith("-status") && reasonMissing) {
+    if (input.value !== "not_applicable") requestAnimationFrame(() => changeReason.focus());
+  } else if (input.form && input.name.endsWith("-status") && input.value !== "not_applicable") {
     input.form.dispatchEvent(new CustomEvent("status-picked"));
   }
   // A failure wants its note: show "Note and evidence".

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from readiness.audit.models import AuditEvent
 from readiness.audit.verification import verify_all
 from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
+from readiness.people import display_name
 from signoff.signatures.models import SignOff
 from tests.e2e.test_checklist_flow import is_item_post, item_article, status_label
 from tests.factories import PASSWORD, TeamFactory, make_deployment
@@ -26,6 +27,7 @@ APPROVE = re.compile(r"^Approve —")
 APPROVE_WITH_CONDITIONS = re.compile(r"^Approve with conditions —")
 WAIVER_REASON = "External pen test is booked for Q1; the service is internal-only until then."
 CONDITIONS = "The new checkout flag stays off for EU customers until legal signs off."
+BACKUP_REASON = "The restore drill after approval failed: the snapshot is older than the RPO."
 POST_CHECKS = {
     "Smoke tests passed": ("tech-lead", "All 42 smoke tests green against production."),
     "Monitoring confirmed working": ("devops", "Dashboards and the p99 latency alarm report."),
@@ -252,10 +254,17 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     shot(page, "2-checklist-approved")
 
     # One DevOps edit makes the DevOps sign-off stale (and Product's: it signs the summary).
+    # Sign-off was requested and the item was decided: picking a status does not save it
+    # yet, the cursor goes to the reason instead, and Save sends both.
     page = devops.open_checklist()
     backup = item_article(page, "Backup Strategy")
+    status_label(backup, "Failed").click()
+    reason = backup.get_by_label(re.compile("^Why this changes after sign-off was requested"))
+    expect(reason).to_be_focused(timeout=WAIT)
+    expect(backup.locator(".status-pill")).to_have_text("Done")
+    reason.fill(BACKUP_REASON)
     with page.expect_response(is_item_post) as saved:
-        status_label(backup, "Failed").click()
+        backup.get_by_role("button", name="Save").click()
     assert saved.value.status == 200
     expect(backup.locator(".status-pill")).to_have_text("Failed", timeout=WAIT)
     # The item is swapped in place; the sign-off block above it shows the change on reload.
@@ -274,15 +283,26 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     expect(role_page_state(page)).to_have_text("In review", timeout=WAIT)
     stale_box = page.locator("#panel .stale-box")
     expect(stale_box).to_contain_text("Stale — changed since you signed:", timeout=WAIT)
-    expect(stale_box.locator("li")).to_have_text(["Backup Strategy: done → failed"], timeout=WAIT)
+    # Who changed what, when and why.
+    expect(stale_box.locator("li")).to_have_text(
+        [
+            re.compile(
+                rf"^Backup Strategy: done → failed — {re.escape(display_name(devops.user))}, "
+                rf"\d{{4}}-\d\d-\d\d \d\d:\d\d UTC: “{BACKUP_REASON}”$"
+            )
+        ],
+        timeout=WAIT,
+    )
     expect(page.locator("#panel .blocker-list")).to_contain_text("Backup Strategy", timeout=WAIT)
     shot(page, "4-devops-role-page-stale")
 
     # Setting it back to Done on the role page restores exactly what DevOps signed: the same
     # digest, so the signature is fresh again and the deployment approved, without re-signing.
     backup = item_article(page, "Backup Strategy")
+    status_label(backup, "Done").click()
+    backup.get_by_label(re.compile("^Why this changes after sign-off")).fill("Drill passed")
     with page.expect_response(is_item_post) as saved:
-        status_label(backup, "Done").click()
+        backup.get_by_role("button", name="Save").click()
     assert saved.value.status == 200
     # The item save tells the panel to reload itself (checklist-changed).
     expect(stale_box).to_have_count(0, timeout=WAIT)

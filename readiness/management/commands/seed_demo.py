@@ -190,6 +190,7 @@ class Command(BaseCommand):
             note="Restore drill of 2026-11-27 failed: snapshot older than the RPO.",
             evidence_url="",
             na_reason="",
+            reason="The restore drill after sign-off failed; DevOps must look again.",
         )
 
     def _verified(self, team: Team, users: dict, passwords: dict) -> None:

@@ -12,7 +12,7 @@ from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemStatus
 
 
-def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
+def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE, reason=""):
     item = ChecklistItem.objects.get(section__deployment=deployment, title=title)
     return services.item_update(
         item=item,
@@ -22,6 +22,7 @@ def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE):
         note="checked in IAM",
         evidence_url="",
         na_reason="",
+        reason=reason,
     )
 
 

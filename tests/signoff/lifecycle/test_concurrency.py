@@ -118,7 +118,8 @@ def test_edits_signatures_waivers_targets_gates_and_verdicts_at_once(team):
 
     def item_edit(mix, client):
         item = ChecklistItem.objects.get(pk=random.choice(edited).pk)
-        form = item_form(item, note=f"checked at {time.monotonic():.6f}")
+        # In review, a change to a decided item needs a reason.
+        form = item_form(item, note=f"checked at {time.monotonic():.6f}", reason="re-checked")
         mix.note("item edit", client.post(f"{base}/items/{item.pk}/", form))
 
     def editor_one(mix):

@@ -10,7 +10,14 @@ from readiness.audit.append_only import refuse_flush_sql
 from readiness.audit.models import AuditEvent
 from readiness.audit.verification import verify_all
 from readiness.checklists import services as readiness_services
-from readiness.checklists.models import ChecklistItem, Deployment, DeploymentState, ItemStatus
+from readiness.checklists.models import (
+    ChecklistItem,
+    Deployment,
+    DeploymentState,
+    ItemChange,
+    ItemStatus,
+)
+from readiness.people import display_name
 from signoff.lifecycle import services
 from signoff.signatures import selectors
 from signoff.signatures.models import Revocation, SignOff, Waiver
@@ -38,7 +45,8 @@ def in_review(deployment, signers):
     return deployment
 
 
-def edit(deployment, user, title, status=ItemStatus.FAILED, note=""):
+def edit(deployment, user, title, status=ItemStatus.FAILED, note="", reason="re-checked"):
+    """An edit in review: the items were decided, so it says why."""
     item = ChecklistItem.objects.get(section__deployment=deployment, title=title)
     return readiness_services.item_update(
         item=item,
@@ -48,7 +56,7 @@ def edit(deployment, user, title, status=ItemStatus.FAILED, note=""):
         note=note,
         evidence_url="",
         na_reason="",
-        reason="",
+        reason=reason,
     )
 
 
@@ -254,10 +262,15 @@ def test_four_approvals_make_the_deployment_approved(in_review, signers):
 @pytest.mark.django_db
 def test_item_change_makes_the_owning_role_stale_and_shows_what_changed(in_review, signers):
     approve_all(in_review, signers)
-    edit(in_review, signers["security"], "MFA", ItemStatus.FAILED)
+    edit(in_review, signers["security"], "MFA", ItemStatus.FAILED, reason="MFA found off")
     security = standing(in_review, "security")
     assert security.status == "stale"
-    assert "MFA: done → failed" in security.changes
+    changed_at = ItemChange.objects.get(item__title="MFA", previous_status="done").changed_at
+    line = (
+        f"MFA: done → failed — {display_name(signers['security'])}, "
+        f"{changed_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC: “MFA found off”"
+    )
+    assert line in security.changes
     # Product signs the summary, which holds every status: it is stale too.
     assert standing(in_review, "product").status == "stale"
     # DevOps owns nothing that changed.
@@ -266,9 +279,7 @@ def test_item_change_makes_the_owning_role_stale_and_shows_what_changed(in_revie
     assert in_review.state == DeploymentState.IN_REVIEW
     stale_events = AuditEvent.objects.filter(action="signoff.stale")
     assert stale_events.count() == 2
-    assert (
-        "MFA: done → failed" in stale_events.get(object_id=str(security.active.pk)).after["changes"]
-    )
+    assert line in stale_events.get(object_id=str(security.active.pk)).after["changes"]
 
 
 @pytest.mark.django_db
@@ -276,7 +287,7 @@ def test_note_change_outside_a_role_scope_leaves_it_fresh(in_review, signers):
     approve_all(in_review, signers)
     edit(in_review, signers["tech-lead"], "Load Testing", ItemStatus.DONE, note="k6: 2k rps")
     assert standing(in_review, "tech-lead").status == "stale"
-    assert "Load Testing: note changed" in standing(in_review, "tech-lead").changes
+    assert "Load Testing: note changed — " in standing(in_review, "tech-lead").changes[0]
     for slug in ("security", "devops", "product"):
         assert standing(in_review, slug).fresh, slug
     in_review.refresh_from_db()

@@ -337,6 +337,7 @@ def test_a_stale_signoff_mail_lists_what_changed(
             note="root has no MFA",
             evidence_url="",
             na_reason="",
+            reason="MFA found off on root",
         ),
     )
 
@@ -344,7 +345,8 @@ def test_a_stale_signoff_mail_lists_what_changed(
     assert mail.subject == f"[Readiness] Security sign-off stale: {SUBJECT_TAIL}"
     # The editor is told too: a stale sign-off is news even to whoever caused it.
     assert sorted(mail.to) == sorted([member.email, sam.email])
-    assert "What changed:\n- MFA: done → failed" in mail.body
+    assert "What changed:\n- MFA: done → failed — " in mail.body
+    assert "“MFA found off on root”" in mail.body
     assert "Security has to review and sign again." in mail.body
 
 

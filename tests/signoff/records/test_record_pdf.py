@@ -275,6 +275,7 @@ def test_revoked_and_stale_signatures_are_marked_and_unsigned_roles_left_blank(d
         note="Replica is in the same AZ",
         evidence_url="",
         na_reason="",
+        reason="The replica moved during maintenance",
     )
 
     data, snapshot = render(deployment, draft=True)

@@ -114,6 +114,7 @@ def test_re_approval_after_a_change_keeps_both_records(deployment, signers, medi
         note="restore drill passed",
         evidence_url="",
         na_reason="",
+        reason="the drill ran after approval",
     )
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.IN_REVIEW
@@ -160,6 +161,7 @@ def test_a_stored_record_is_served_without_rendering(deployment, signers, media)
         note="restore drill failed after signing",
         evidence_url="",
         na_reason="",
+        reason="the drill failed after approval",
     )
     assert "restore drill failed after signing" in text_of(records.draft_pdf(deployment))
     client = Client()

@@ -80,11 +80,11 @@ def test_my_signoffs_lists_a_stale_sign_off_again_with_what_changed(signers, app
         note="",
         evidence_url="",
         na_reason="",
-        reason="",
+        reason="MFA found off",
     )
     body = text(client_for(signers["security"]).get(reverse("my_signoffs")))
     assert 'signoff-badge signoff-stale">stale</span>' in body
-    assert "MFA: done → failed" in body
+    assert "MFA: done → failed — " in body and "“MFA found off”" in body
 
 
 def test_my_signoffs_for_someone_without_roles_says_nothing_waits(member, in_review):

@@ -34,8 +34,9 @@ MY_SIGNOFFS_MAX = 11
 # recorded) and three more audit events (two stale, one state change), each reading the
 # chain head and, on PostgreSQL, taking the advisory lock; the item card reads its waiver
 # (37 there, 33 on SQLite); the newest CI evidence, for the digests and the item card (+2);
-# the outbox row of each stale sign-off's mail, one INSERT each (+2).
-ITEM_SAVE_WITH_SIGNOFFS_MAX = 41
+# the outbox row of each stale sign-off's mail, one INSERT each (+2); the changed items'
+# histories, read once for both stale events, which say who changed what, when and why (+1).
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 42
 
 
 def queries_of(request) -> tuple[int, object]:
@@ -171,7 +172,7 @@ def test_htmx_item_save_with_sign_offs_does_not_grow_with_the_checklist(
             .last()
         )
         url = reverse("item_update", args=[deployment.pk, item.pk])
-        data = item_form(item, status=status, note=f"now {status}")
+        data = item_form(item, status=status, note=f"now {status}", reason="found broken")
         return lambda: client.post(url, data, headers={"HX-Request": "true"})
 
     # The change turns Security and Product stale and takes the deployment back to review.
@@ -185,9 +186,13 @@ def test_htmx_item_save_with_sign_offs_does_not_grow_with_the_checklist(
         deployment.refresh_from_db()
         assert deployment.state == DeploymentState.IN_REVIEW
     stale = AuditEvent.objects.filter(action="signoff.stale")
-    assert sorted(stale.values_list("after__changes__0", flat=True)) == [
-        "Guard 3: done → failed",
-        "Guard 3: done → failed",
-        "Privacy: done → failed",
-        "Privacy: done → failed",
+    # Each names who changed the item, when and why (one read of the items' histories).
+    assert sorted(
+        line.split(" — ")[0] + line[line.index(":", line.index(" UTC")) :]
+        for line in stale.values_list("after__changes__0", flat=True)
+    ) == [
+        "Guard 3: done → failed: “found broken”",
+        "Guard 3: done → failed: “found broken”",
+        "Privacy: done → failed: “found broken”",
+        "Privacy: done → failed: “found broken”",
     ]

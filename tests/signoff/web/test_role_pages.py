@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from readiness.checklists.models import ItemStatus
+from readiness.people import display_name
 from signoff.signatures.models import Revocation, SignOff, Waiver
 from tests.signoff.web.conftest import (
     HTMX,
@@ -94,7 +95,9 @@ def test_an_item_change_makes_the_sign_off_stale_on_every_page(member, signers, 
     member_client = client_for(member)
     response = member_client.post(
         reverse("item_update", args=[approved.pk, mfa.pk]),
-        item_form(mfa, status=ItemStatus.FAILED, note="ci-admin has no MFA"),
+        item_form(
+            mfa, status=ItemStatus.FAILED, note="ci-admin has no MFA", reason="MFA found off"
+        ),
     )
     assert response.status_code == 302
     detail = text(member_client.get(detail_url(approved)))
@@ -105,7 +108,12 @@ def test_an_item_change_makes_the_sign_off_stale_on_every_page(member, signers, 
 
     own = text(client_for(signers["security"]).get(role_url(approved, "security")))
     assert "Stale — changed since you signed:" in own
-    assert "<li>MFA: done → failed</li>" in own
+    # Who changed it, when and why.
+    assert re.search(
+        rf"<li>MFA: done → failed — {display_name(member)}, \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
+        r"“MFA found off”</li>",
+        own,
+    )
     other = text(member_client.get(role_url(approved, "security")))
     assert "Stale — changed since Security Signer signed:" in other
     # DevOps owns nothing that changed.
@@ -117,13 +125,13 @@ def test_an_htmx_item_save_asks_role_panels_to_reload(signers, approved):
     client = client_for(signers["security"])
     response = client.post(
         reverse("item_update", args=[approved.pk, mfa.pk]),
-        item_form(mfa, status=ItemStatus.FAILED),
+        item_form(mfa, status=ItemStatus.FAILED, reason="MFA found off"),
         headers={"HX-Request": "true", "HX-Target": f"item-{mfa.pk}"},
     )
     assert response.status_code == 200
     assert response["HX-Trigger"] == "checklist-changed"
     panel = client.get(role_url(approved, "security"), headers=HTMX)
-    assert is_panel(panel) and "<li>MFA: done → failed</li>" in text(panel)
+    assert is_panel(panel) and "<li>MFA: done → failed — " in text(panel)
 
 
 def test_role_members_edit_their_items_on_the_role_page(member, signers, in_review):
