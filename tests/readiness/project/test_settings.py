@@ -130,6 +130,12 @@ def test_env_example_values_pass_the_deploy_check(tmp_path):
         ("DASHBOARD_PAGE_SIZE", "abc"),
         ("PROBE_SETTINGS", "[1]"),
         ("PROBE_CHECK_TIMEOUT", "5"),  # shorter than one AWS request may take
+        ("AUDIT_CHECKPOINT_INTERVAL", "1"),
+        ("SESSION_IDLE_TIMEOUT", "ten minutes"),
+        ("SESSION_ABSOLUTE_TIMEOUT", "60"),  # shorter than the idle limit
+        ("SIGNING_CONTINUOUS_SESSION_IDLE", "-1"),
+        ("AXES_FAILURE_LIMIT", "0"),
+        ("AXES_LOCKOUT_PARAMETERS", "cookie"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
