@@ -79,9 +79,7 @@ def anchor_problem(anchor: Anchor, *, source: str) -> str:
         deployment_id = (
             int(anchor.chain.split(":", 1)[1]) if anchor.chain.startswith("deployment:") else None
         )
-        event = AuditEvent.objects.filter(
-            deployment_id=deployment_id, seq=anchor.position
-        ).first()
+        event = AuditEvent.objects.filter(deployment_id=deployment_id, seq=anchor.position).first()
         where = f"{anchor.chain} position {anchor.position}"
     if event is None:
         return f"{source} prints {where}, which today's audit trail no longer has"
