@@ -53,7 +53,12 @@ class AuditEvent(models.Model):
         # Came from the signoff app: the table keeps its name and its append-only triggers.
         db_table = "signoff_auditevent"
         ordering = ["id"]
-        indexes = [models.Index(fields=["deployment", "id"])]
+        indexes = [
+            models.Index(fields=["deployment", "id"]),
+            # "Is this sign-off already recorded stale?" on every edit of a signed deployment,
+            # and the trail's row checks: flat in the number of events, not a scan.
+            models.Index(fields=["object_type", "object_id", "action"], name="audit_object_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["deployment", "seq"],

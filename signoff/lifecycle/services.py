@@ -304,9 +304,9 @@ def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleSta
     stale = [s for s in all_standings if s.active is not None and not s.fresh]
     already = set(
         AuditEvent.objects.filter(
-            action="signoff.stale",
             object_type="signoff.signoff",
             object_id__in=[str(s.active.pk) for s in stale],
+            action="signoff.stale",
         ).values_list("object_id", flat=True)
     )
     turned = [s for s in stale if str(s.active.pk) not in already]
