@@ -45,6 +45,28 @@ def raw(sql, params=()):
             cursor.execute("SET session_replication_role = origin")
 
 
+def rewrite_from(deployment, seq: int, reason: str) -> None:
+    """Rewrite a deployment's chain from position `seq` on, every later hash recomputed and
+    the head row moved, as someone with the database and this code could: the chain alone
+    verifies again; only what committed a head (checkpoints, records) can tell."""
+    events = list(AuditEvent.objects.filter(deployment=deployment).order_by("seq"))
+    previous = events[seq - 2].hash
+    for event in events[seq - 1 :]:
+        if event.seq == seq:
+            event.reason = reason
+        event.prev_hash, old = previous, event.hash
+        event.hash = event_hash(event)
+        raw(
+            "UPDATE signoff_auditevent SET reason = %s, prev_hash = %s, hash = %s WHERE hash = %s",
+            [event.reason, event.prev_hash, event.hash, old],
+        )
+        previous = event.hash
+    raw(
+        "UPDATE readiness_auditchainhead SET hash = %s WHERE chain = %s",
+        [previous, f"deployment:{deployment.pk}"],
+    )
+
+
 @pytest.mark.django_db
 def test_changes_write_chained_events_with_before_and_after(deployment, member):
     edit_item(deployment, member)

@@ -7,24 +7,12 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from readiness.audit.services import anchor_log_name, audit_checkpoint, event_hash
+from readiness.audit.services import anchor_log_name, audit_checkpoint
 from signoff.records.anchors import Anchor, NoAnchor, printed_anchor
 from signoff.records.content import stated_anchor
 from signoff.records.services import record_generate
-from tests.readiness.audit.test_audit import edit_item, raw
+from tests.readiness.audit.test_audit import edit_item, raw, rewrite_from
 from tests.signoff_helpers import approve_all, signers_for
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -42,27 +30,6 @@ def pdf_of(record, tmp_path):
     path = tmp_path / "record.pdf"
     path.write_bytes(data_of(record))
     return path
-
-
-def rewrite_from(deployment, seq: int, reason: str) -> None:
-    """Rewrite the chain from `seq` on, every later hash recomputed and the head row moved:
-    the chain alone verifies again."""
-    events = list(AuditEvent.objects.filter(deployment=deployment).order_by("seq"))
-    previous = events[seq - 2].hash
-    for event in events[seq - 1 :]:
-        if event.seq == seq:
-            event.reason = reason
-        event.prev_hash, old = previous, event.hash
-        event.hash = event_hash(event)
-        raw(
-            "UPDATE signoff_auditevent SET reason = %s, prev_hash = %s, hash = %s WHERE hash = %s",
-            [event.reason, event.prev_hash, event.hash, old],
-        )
-        previous = event.hash
-    raw(
-        "UPDATE readiness_auditchainhead SET hash = %s WHERE chain = %s",
-        [previous, f"deployment:{deployment.pk}"],
-    )
 
 
 @pytest.mark.django_db

@@ -98,17 +98,6 @@ def redis_broker(tmp_path):
         celery_app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-
-
 def wait_until(condition, what: str) -> None:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:

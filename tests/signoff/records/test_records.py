@@ -33,18 +33,6 @@ def signing_key(settings, tmp_path):
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-    return tmp_path / "media"
-
-
-@pytest.fixture
 def signers(team):
     return signers_for(team)
 
