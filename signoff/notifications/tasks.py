@@ -34,12 +34,10 @@ class WebhookUnavailable(Exception):
     """The webhook could not be reached or answered 429 / 5xx: worth another try later."""
 
 
-@shared_task(
-    bind=True,
-    name="signoff.notification_email_send",
-    # SMTPException is an OSError: refused connections, timeouts, dropped sessions and 4xx
-    # replies all land here. Mail servers recover in minutes, hence the long backoff.
-    # OutboxBusy: another delivery of the same row is sending it right now.
+# SMTPException is an OSError: refused connections, timeouts, dropped sessions and 4xx
+# replies all land here. Mail servers recover in minutes, hence the long backoff.
+# OutboxBusy: another delivery of the same row is sending it right now.
+MAIL_TASK = dict(
     autoretry_for=(smtplib.SMTPException, OSError, DatabaseError, OutboxBusy),
     retry_backoff=30,
     retry_backoff_max=600,
@@ -48,6 +46,25 @@ class WebhookUnavailable(Exception):
     time_limit=120,
     soft_time_limit=100,
 )
+WEBHOOK_TASK = dict(
+    autoretry_for=(WebhookUnavailable, DatabaseError, OutboxBusy),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    time_limit=60,
+    soft_time_limit=45,
+)
+
+
+def _message_ref(outbox_key: str | None, task_id: str) -> str:
+    """The outbox key (else the task id) survives retries, redelivery and a second publish:
+    a second send after a crash carries the same Message-ID, which mail servers and
+    clients use to drop the duplicate."""
+    return outbox_key.replace(":", ".") if outbox_key else task_id
+
+
+@shared_task(bind=True, name="signoff.notification_email_send", **MAIL_TASK)
 def notification_email_send(
     self,
     kind: str,
@@ -64,10 +81,7 @@ def notification_email_send(
             signoff_id=signoff_id,
             actor_id=actor_id,
             changes=changes,
-            # The outbox key (else the task id) survives retries, redelivery and a second
-            # publish: a second send after a crash carries the same Message-ID, which mail
-            # servers and clients use to drop the duplicate.
-            message_ref=outbox_key.replace(":", ".") if outbox_key else self.request.id,
+            message_ref=_message_ref(outbox_key, self.request.id),
         )
 
     return outbox_once(outbox_key, send) or 0
@@ -95,16 +109,7 @@ def _mail(notification: Notification | None, *, message_ref: str | None) -> int:
     return message.send()
 
 
-@shared_task(
-    name="signoff.notification_webhook_send",
-    autoretry_for=(WebhookUnavailable, DatabaseError, OutboxBusy),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-    time_limit=60,
-    soft_time_limit=45,
-)
+@shared_task(name="signoff.notification_webhook_send", **WEBHOOK_TASK)
 def notification_webhook_send(
     kind: str,
     deployment_id: int,
@@ -165,35 +170,16 @@ def _post(notification: Notification | None, *, about: str) -> int | None:
 # Security notifications (a lockout) to the administrators, composed from the audit event.
 
 
-@shared_task(
-    bind=True,
-    name="signoff.security_email_send",
-    autoretry_for=(smtplib.SMTPException, OSError, DatabaseError, OutboxBusy),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-    time_limit=120,
-    soft_time_limit=100,
-)
+@shared_task(bind=True, name="signoff.security_email_send", **MAIL_TASK)
 def security_email_send(self, event_id: int, outbox_key: str | None = None) -> int:
-    message_ref = outbox_key.replace(":", ".") if outbox_key else self.request.id
+    message_ref = _message_ref(outbox_key, self.request.id)
     return (
         outbox_once(outbox_key, lambda: _mail(security_compose(event_id), message_ref=message_ref))
         or 0
     )
 
 
-@shared_task(
-    name="signoff.security_webhook_send",
-    autoretry_for=(WebhookUnavailable, DatabaseError, OutboxBusy),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-    time_limit=60,
-    soft_time_limit=45,
-)
+@shared_task(name="signoff.security_webhook_send", **WEBHOOK_TASK)
 def security_webhook_send(event_id: int, outbox_key: str | None = None) -> int | None:
     if not settings.NOTIFY_WEBHOOK_URL:
         return None
