@@ -39,13 +39,18 @@ def chain_of(deployment_id: int | None) -> str:
     return f"deployment:{deployment_id}" if deployment_id is not None else INSTALLATION_CHAIN
 
 
+def deployment_of(chain: str) -> int | None:
+    """The deployment whose chain this is; None for the installation's (and the legacy)."""
+    return int(chain.split(":", 1)[1]) if chain.startswith("deployment:") else None
+
+
 def chain_order(chain: str) -> tuple:
     """Leaves sort by this in a checkpoint: legacy, installation, deployments by id."""
     if chain == LEGACY_CHAIN:
         return (0, 0)
     if chain == INSTALLATION_CHAIN:
         return (1, 0)
-    return (2, int(chain.split(":", 1)[1]))
+    return (2, deployment_of(chain))
 
 
 def hashed_fields(event: AuditEvent) -> dict:

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from readiness.audit.models import AuditEvent
-from readiness.audit.services import LEGACY_CHAIN
+from readiness.audit.services import LEGACY_CHAIN, deployment_of
 from signoff.records.models import SignedRecord
 
 # The text of record.html's audit table with every space taken out (PDF text extraction
@@ -76,9 +76,7 @@ def anchor_problem(anchor: Anchor, *, source: str) -> str:
         event = AuditEvent.objects.filter(pk=anchor.position, seq__isnull=True).first()
         where = f"legacy chain event #{anchor.position}"
     else:
-        deployment_id = (
-            int(anchor.chain.split(":", 1)[1]) if anchor.chain.startswith("deployment:") else None
-        )
+        deployment_id = deployment_of(anchor.chain)
         event = AuditEvent.objects.filter(deployment_id=deployment_id, seq=anchor.position).first()
         where = f"{anchor.chain} position {anchor.position}"
     if event is None:
