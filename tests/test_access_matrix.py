@@ -269,6 +269,7 @@ class Expect:
 
 LOGIN = Expect(302, LOGIN_PAGE)
 OK = Expect(200)
+ACCEPTED = Expect(202)
 NO_CONTENT = Expect(204)
 BAD = Expect(400)
 FORBIDDEN = Expect(403)
@@ -574,7 +575,18 @@ MATRIX: dict[str, Row] = {
     "record_download": Row(
         kwargs=lambda w: {"pk": w.review.pk, "number": w.record_number}, checks=(get(TEAM_PAGE),)
     ),
-    "record_draft": Row(kwargs=review_pk, checks=(get(TEAM_PAGE),)),
+    # A draft no worker has rendered yet: 202 and the page that waits for it.
+    "record_draft": Row(kwargs=review_pk, checks=(get(who(LOGIN, MISSING, ACCEPTED, ACCEPTED)),)),
+    "record_draft_status": Row(
+        kwargs=review_pk, checks=(get(TEAM_PAGE), get(TEAM_PAGE, htmx="draft-panel"))
+    ),
+    "record_draft_retry": Row(
+        kwargs=review_pk,
+        checks=(
+            post(who(LOGIN, MISSING, go("record_draft_status"), go("record_draft_status"))),
+            post(TEAM_PAGE, htmx="draft-panel"),
+        ),
+    ),
     # Needs a login, but any: the empty upload is refused by the form (400).
     "record_verify": Row(
         checks=(

@@ -430,6 +430,9 @@ SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
 # The signed PDF record.
 RECORD_PAGE_SIZE = env.str("RECORD_PAGE_SIZE", "A4", validate=validate.OneOf(["A4", "Letter"]))
 RECORD_VERIFY_MAX_BYTES = env.int("RECORD_VERIFY_MAX_BYTES", 20 * 1024 * 1024)
+# A draft is rendered by a worker; one not ready this many seconds after it was asked for is
+# reported as failed, with a retry button (a worker that died, no worker running).
+RECORD_DRAFT_TIMEOUT = env.int("RECORD_DRAFT_TIMEOUT", 120, validate=validate.Range(min=10))
 # PAdES signing key: PEM key + certificate files, or a PKCS#12 bundle. Without any of them,
 # `manage.py create_signing_cert` writes a self-signed pair to DATA_DIR/signing/, used when
 # present; with none at all, records carry their SHA-256 only.

@@ -1,9 +1,11 @@
-"""Celery entry point of the signed record."""
+"""Celery entry points of the signed record and of its drafts."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 
-from signoff.records import services
+from readiness.outbox.services import OutboxBusy
+from signoff.records import drafts, services
 
 
 @shared_task(
@@ -20,3 +22,31 @@ from signoff.records import services
 )
 def record_generate(deployment_id: int) -> None:
     services.record_generate(deployment_id=deployment_id)
+
+
+@shared_task(
+    name="signoff.record_draft_render",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=1,
+    retry_backoff_max=10,
+    retry_jitter=True,
+    max_retries=3,
+    # The page reports a draft not ready after RECORD_DRAFT_TIMEOUT as failed and offers a
+    # retry: past that, a render is no use to anyone.
+    soft_time_limit=settings.RECORD_DRAFT_TIMEOUT,
+    time_limit=settings.RECORD_DRAFT_TIMEOUT + 10,
+    acks_late=True,
+)
+def record_draft_render(
+    deployment_id: int, state_digest: str, page_size: str, attempt: int
+) -> None:
+    try:
+        drafts.draft_render(
+            deployment_id=deployment_id,
+            state_digest=state_digest,
+            page_size=page_size,
+            attempt=attempt,
+        )
+    except OutboxBusy:
+        # Another delivery of this attempt is rendering; the page waits for that one.
+        return

@@ -39,5 +39,13 @@ urlpatterns = [
         name="record_download",
     ),
     path("deployments/<int:pk>/draft.pdf", record_views.record_draft, name="record_draft"),
+    path(
+        "deployments/<int:pk>/draft/", record_views.record_draft_status, name="record_draft_status"
+    ),
+    path(
+        "deployments/<int:pk>/draft/retry/",
+        record_views.record_draft_retry,
+        name="record_draft_retry",
+    ),
     path("records/verify/", verify_views.record_verify, name="record_verify"),
 ]

@@ -1,5 +1,5 @@
 """Stored records: made by the worker on approval and verification, immutable, served from
-storage; drafts rendered on demand."""
+storage; drafts rendered by a worker."""
 
 import hashlib
 import io
@@ -16,10 +16,12 @@ from readiness.audit.models import AuditEvent
 from readiness.audit.verification import verify_all
 from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
+from readiness.outbox.models import OutboxMessage
 from signoff.lifecycle import services
 from signoff.records import services as records
 from signoff.records import signing
 from signoff.records.models import SignedRecord
+from signoff.records.tasks import record_draft_render
 from tests.factories import TeamFactory, UserFactory
 from tests.signoff_helpers import approve_all, sign, signers_for
 
@@ -185,15 +187,21 @@ def test_record_download_permissions(deployment, signers, media):
 
 
 @pytest.mark.django_db
-def test_draft_is_rendered_now_watermarked_and_unsigned(deployment, member, signing_key, media):
+def test_draft_is_rendered_by_a_worker_watermarked_and_unsigned(
+    deployment, member, signing_key, media
+):
     client = Client()
     client.force_login(member)
+    assert client.get(f"/deployments/{deployment.pk}/draft.pdf").status_code == 202
+    (asked,) = OutboxMessage.objects.filter(task_name="signoff.record_draft_render")
+    record_draft_render.apply(args=asked.args)
     response = client.get(f"/deployments/{deployment.pk}/draft.pdf")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert "DRAFT" in response["Content-Disposition"]
-    reader = PdfReader(io.BytesIO(response.content))
+    content = b"".join(response.streaming_content)
+    reader = PdfReader(io.BytesIO(content))
     assert all("DRAFT" in page.extract_text() for page in reader.pages)
-    assert not signing.verify_pdf(response.content).signed
+    assert not signing.verify_pdf(content).signed
     assert not SignedRecord.objects.exists()
 
 
