@@ -587,12 +587,13 @@ MATRIX: dict[str, Row] = {
             post(TEAM_PAGE, htmx="draft-panel"),
         ),
     ),
-    # Needs a login, but any: the empty upload is refused by the form (400).
+    # Public (RECORD_VERIFY_PUBLIC, on by default): the empty upload is refused by the form
+    # (400) for everyone; tests/signoff/web/test_public_verify.py covers the setting off.
     "record_verify": Row(
         checks=(
-            get(SIGNED_IN),
-            post(who(LOGIN, BAD, BAD, BAD)),
-            post(who(LOGIN, BAD, BAD, BAD), htmx=""),
+            get(PUBLIC),
+            post(who(BAD, BAD, BAD, BAD)),
+            post(who(BAD, BAD, BAD, BAD), htmx=""),
         )
     ),
     # Personal API tokens: Lee's own; a teammate (DevOps) is as much a stranger as Olga.

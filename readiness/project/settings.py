@@ -430,6 +430,36 @@ SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
 # The signed PDF record.
 RECORD_PAGE_SIZE = env.str("RECORD_PAGE_SIZE", "A4", validate=validate.OneOf(["A4", "Letter"]))
 RECORD_VERIFY_MAX_BYTES = env.int("RECORD_VERIFY_MAX_BYTES", 20 * 1024 * 1024)
+# The verification page answers anyone (an outside auditor has no account) unless
+# RECORD_VERIFY_PUBLIC=false; uploads without a login are limited per client address
+# (REMOTE_ADDR, as axes counts) to RECORD_VERIFY_RATE: "count/period", the period in s, m, h
+# or d with an optional multiplier, e.g. "20/m" or "100/15m".
+RECORD_VERIFY_PUBLIC = env.bool("RECORD_VERIFY_PUBLIC", True)
+RECORD_VERIFY_RATE = env.str("RECORD_VERIFY_RATE", "20/m").strip()
+if not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?[smhd]", RECORD_VERIFY_RATE):
+    raise ImproperlyConfigured(
+        "RECORD_VERIFY_RATE must be count/period with the period in s, m, h or d, e.g. "
+        f"'20/m' or '100/15m'; got {RECORD_VERIFY_RATE!r}"
+    )
+# The counts live where every web process sees them: Redis when REDIS_URL is set; without
+# it (the embedded first run) in each process's memory, so each gunicorn worker counts on
+# its own. django_ratelimit stays out of INSTALLED_APPS: its system check refuses that
+# per-process cache outright. Short socket timeouts: an unreachable Redis must not hold a
+# page (the view then lets the request through, see verify_views).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "readiness",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    ),
+}
+RATELIMIT_USE_CACHE = "ratelimit"
 # A draft is rendered by a worker; one not ready this many seconds after it was asked for is
 # reported as failed, with a retry button (a worker that died, no worker running).
 RECORD_DRAFT_TIMEOUT = env.int("RECORD_DRAFT_TIMEOUT", 120, validate=validate.Range(min=10))

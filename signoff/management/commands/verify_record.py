@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from signoff.records.content import SignatureLine
+from signoff.records.selectors import record_standing
 from signoff.records.signing import (
     DATABASE_DIFFERS_TITLE,
     DATABASE_PREDATES,
@@ -76,6 +77,13 @@ class Command(BaseCommand):
             out(f"  {result.basis}")
         else:
             out(self.style.ERROR(f"Verdict: NOT VALID: {result.verdict}"))
+        if result.record:
+            standing = record_standing(result.record)
+            if standing.latest:
+                out(f"Standing: {standing.summary}")
+            else:
+                caveat = " (still valid as a file, but not the latest)" if result.valid else ""
+                out(self.style.WARNING(f"Standing: {standing.summary}{caveat}"))
         if pdf.signed:
             out("Signature (PAdES):")
             out(f"  valid (pyHanko's overall verdict): {_yes(pdf.signature_valid)}")
