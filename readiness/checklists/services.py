@@ -356,7 +356,13 @@ def item_update(
         evidence_url=item.evidence_url,
         na_reason=item.na_reason,
     )
-    signals.checklist_changed.send(sender=Deployment, deployment=section.deployment, actor=user)
+    signals.checklist_changed.send(
+        sender=Deployment,
+        deployment=section.deployment,
+        actor=user,
+        item=item,
+        status_changed=status_changed,
+    )
     return item
 
 

@@ -8,5 +8,6 @@ signals (paperless-ngx's documents/signals is the model).
 from django.dispatch import Signal
 
 # Something a signature covers changed on a deployment's checklist: an item edit, uploaded
-# evidence. Arguments: deployment, actor (None for the system).
+# evidence. Arguments: deployment, actor (None for the system); an item edit adds `item`
+# and `status_changed`, so that receivers can look at only what the edit can affect.
 checklist_changed = Signal()

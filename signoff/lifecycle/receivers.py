@@ -6,9 +6,11 @@ Connected in SignoffConfig.ready(); each runs inside the transaction of the chan
 from signoff.lifecycle.services import deployment_reevaluate
 
 
-def checklist_changed(sender, *, deployment, actor, **kwargs) -> None:
+def checklist_changed(sender, *, deployment, actor, item=None, status_changed=True, **kwargs):
     """An item edit or uploaded evidence: sign-offs it made stale are recorded."""
-    deployment_reevaluate(deployment=deployment, actor=actor)
+    deployment_reevaluate(
+        deployment=deployment, actor=actor, changed_item=item, status_changed=status_changed
+    )
 
 
 def probe_run_finished(sender, *, run, **kwargs) -> None:

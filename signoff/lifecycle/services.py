@@ -291,23 +291,35 @@ def _settle(deployment: Deployment, all_standings: list[RoleStanding], *, actor)
         _transition(deployment, to=DeploymentState.IN_REVIEW, actor=actor, reason=why)
 
 
-def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleStanding]:
+def deployment_reevaluate(
+    *, deployment: Deployment, actor=None, changed_item=None, status_changed: bool = True
+) -> list[RoleStanding]:
     """After a change to anything a signature covers: record the sign-offs it made stale
     (once each, with what changed) and take an approved deployment back to review.
 
     Call inside the transaction of the change. Returns the standings that turned stale.
+    `changed_item` (an item edit) limits the work to the roles whose approval covers that
+    item (see `_touched_standings`); without it every role is looked at.
     """
     if not SignOff.objects.filter(deployment=deployment, revocation__isnull=True).exists():
         return []
     deployment = _lock(deployment)
-    all_standings = _standings(deployment)
-    stale = [s for s in all_standings if s.active is not None and not s.fresh]
-    already = set(
-        AuditEvent.objects.filter(
-            object_type="signoff.signoff",
-            object_id__in=[str(s.active.pk) for s in stale],
-            action="signoff.stale",
-        ).values_list("object_id", flat=True)
+    all_standings = None
+    if changed_item is None:
+        considered = all_standings = _standings(deployment)
+    else:
+        considered = _touched_standings(deployment, changed_item, status_changed=status_changed)
+    stale = [s for s in considered if s.active is not None and not s.fresh]
+    already = (
+        set(
+            AuditEvent.objects.filter(
+                object_type="signoff.signoff",
+                object_id__in=[str(s.active.pk) for s in stale],
+                action="signoff.stale",
+            ).values_list("object_id", flat=True)
+        )
+        if stale
+        else set()
     )
     turned = [s for s in stale if str(s.active.pk) not in already]
     for standing in turned:
@@ -325,9 +337,39 @@ def deployment_reevaluate(*, deployment: Deployment, actor=None) -> list[RoleSta
             signoff_id=standing.active.pk,
             changes=standing.changes[:20],
         )
-    if not deployment.is_closed:
-        _settle(deployment, all_standings, actor=actor)
+    if deployment.is_closed:
+        return turned
+    if all_standings is None:
+        # The roles the edit did not touch approve (or not) exactly as before it, so the
+        # touched ones decide: an approved deployment stays approved while they all still
+        # approve, and one in review can only become approved once they all do, and then
+        # every role is read to be sure.
+        touched_approve = all(standing.approving for standing in considered)
+        if deployment.state == DeploymentState.APPROVED and not touched_approve:
+            all_standings = considered
+        elif deployment.state == DeploymentState.IN_REVIEW and touched_approve:
+            all_standings = _standings(deployment)
+        else:
+            return turned
+    _settle(deployment, all_standings, actor=actor)
     return turned
+
+
+def _touched_standings(deployment: Deployment, item, *, status_changed: bool):
+    """The standings of the roles whose approved state an edit of `item` can change: the
+    role that owns it (its approval lists its own items in full), and, when the status
+    changed, the roles that own no item (their approval is every item's status)."""
+    if not status_changed:
+        if item.owner_role_id is None:
+            return []
+        owner = {item.owner_role_id}
+        return standings([deployment], role_ids=owner, owners_only=True)[deployment.pk]
+    # The roles that own nothing read every item, so nothing is saved on the reading.
+    return [
+        standing
+        for standing in _standings(deployment)
+        if standing.role.pk == item.owner_role_id or standing.summary_scope
+    ]
 
 
 def require_waiver_authority(item: ChecklistItem, user) -> None:

@@ -19,7 +19,7 @@ requested), from the item's history.
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -558,21 +558,31 @@ def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
     return {waiver.item_id: waiver for waiver in waivers}
 
 
-def standings(deployments: list[Deployment], *, now: datetime | None = None) -> dict:
+def standings(
+    deployments: list[Deployment],
+    *,
+    now: datetime | None = None,
+    role_ids: Collection[int] | None = None,
+    owners_only: bool = False,
+) -> dict:
     """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
 
     `deployments` need `team` and `template` loaded (the visible-deployments selector does).
+    `role_ids` keeps only those required roles. `owners_only` reads only the items those
+    roles own: right only when each of them owns an item here (its scope is then its own
+    items), which is what lets an item edit re-read a quarter of the checklist.
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
     if not ids:
         return {}
     roles = list(Role.objects.all())
+    items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
+    if owners_only:
+        items = items.filter(owner_role_id__in=role_ids or ())
     items_by_deployment: dict[int, list] = {}
-    for item in (
-        ChecklistItem.objects.filter(section__deployment_id__in=ids)
-        .select_related("section", "updated_by")
-        .order_by("section__position", "position")
+    for item in items.select_related("section", "updated_by").order_by(
+        "section__position", "position"
     ):
         items_by_deployment.setdefault(item.section.deployment_id, []).append(item)
     probes = latest_results(ids)
@@ -592,6 +602,7 @@ def standings(deployments: list[Deployment], *, now: datetime | None = None) -> 
                 deployment, role, items, deployment_probes, waivers, signoffs, evidence, history
             )
             for role in required_roles(deployment, roles)
+            if role_ids is None or role.pk in role_ids
         ]
         history.standings += result[deployment.pk]
     return result
