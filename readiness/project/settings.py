@@ -474,6 +474,24 @@ SIGNING_PKCS12_PASSWORD = env.str("SIGNING_PKCS12_PASSWORD", "")
 # Extra trusted CA certificates (PEM files, comma-separated) for verifying records signed by
 # a certificate that a CA issued; the configured signing certificate is always trusted.
 SIGNING_TRUST_ROOTS = env.list("SIGNING_TRUST_ROOTS", [])
+# Trusted time: an RFC 3161 time-stamping authority makes signatures PAdES B-T, so a record
+# still verifies once the signing certificate has expired; SIGNING_LTV adds the validation
+# data and a document timestamp (B-LTA). The TSA's root CA belongs in SIGNING_TRUST_ROOTS.
+SIGNING_TSA_URL = env.str("SIGNING_TSA_URL", "").strip()
+SIGNING_TSA_USERNAME = env.str("SIGNING_TSA_USERNAME", "")
+SIGNING_TSA_PASSWORD = env.str("SIGNING_TSA_PASSWORD", "")
+SIGNING_LTV = env.bool("SIGNING_LTV", False)
+if SIGNING_TSA_URL and not re.match(r"https?://", SIGNING_TSA_URL):
+    raise ImproperlyConfigured(
+        f"SIGNING_TSA_URL must be an http:// or https:// URL; got {SIGNING_TSA_URL!r}"
+    )
+if SIGNING_LTV and not SIGNING_TSA_URL:
+    # B-LT without a timestamp proves nothing about when; B-LTA's document timestamp needs it.
+    raise ImproperlyConfigured(
+        "SIGNING_LTV=true needs SIGNING_TSA_URL (a time-stamping authority)."
+    )
+if SIGNING_TSA_PASSWORD and not SIGNING_TSA_USERNAME:
+    raise ImproperlyConfigured("SIGNING_TSA_PASSWORD is set but SIGNING_TSA_USERNAME is not.")
 
 TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
 DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)

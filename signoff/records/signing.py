@@ -29,11 +29,20 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
+from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.validation import SignatureCoverageLevel, validate_pdf_signature
+from pyhanko.sign.timestamps import TimestampRequestError
+from pyhanko.sign.validation import (
+    DocumentSecurityStore,
+    SignatureCoverageLevel,
+    validate_pdf_signature,
+    validate_pdf_timestamp,
+)
 from pyhanko.sign.validation.status import ModificationLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import FetchLimits, OwnedFetcherBackend
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signoff.records.content import (
@@ -347,17 +356,19 @@ def certificate_subject(certificate: asn1_x509.Certificate) -> str:
 # --- Signing ------------------------------------------------------------------------------
 
 
-def _reserved_bytes(signer: signers.SimpleSigner) -> int:
+def _reserved_bytes(signer: signers.SimpleSigner, *, timestamped: bool = False) -> int:
     """Room for the CMS signature, written as hex (two characters a byte): the certificates
     (counted twice: pyHanko embeds a self-signed root again as the chain's root), the
-    signature value and ~1 KB of signed attributes.
+    signature value and ~1 KB of signed attributes; with a timestamp, 8 KB for the TSA's
+    token (its signature and certificates).
 
     Giving pyHanko this up front skips its dry-run signature; if it is ever short, sign_pdf
     signs again with pyHanko's own estimate.
     """
     certificates = sum(len(cert.dump()) for cert in signer.cert_registry)
     signature = max(signer.signing_key.bit_size // 4, 512)
-    return 2 * (2 * certificates + signature + 1024)
+    token = 8192 if timestamped else 0
+    return 2 * (2 * certificates + signature + 1024 + token)
 
 
 def _outside_event_loop(function, *args, **kwargs):
@@ -372,6 +383,79 @@ def _outside_event_loop(function, *args, **kwargs):
         return pool.submit(function, *args, **kwargs).result()
 
 
+@dataclass(frozen=True)
+class TrustedTime:
+    """Where signatures get their time: no TSA (PAdES B-B, the server clock only), an RFC 3161
+    TSA (B-T), or a TSA plus embedded validation data and a document timestamp (B-LTA)."""
+
+    tsa_url: str = ""
+    username: str = ""
+    password: str = ""
+    ltv: bool = False
+
+    @property
+    def level(self) -> str:
+        if not self.tsa_url:
+            return "B-B"
+        return "B-LTA" if self.ltv else "B-T"
+
+
+def trusted_time() -> TrustedTime:
+    """The SIGNING_TSA_* and SIGNING_LTV settings."""
+    return TrustedTime(
+        tsa_url=settings.SIGNING_TSA_URL,
+        username=settings.SIGNING_TSA_USERNAME,
+        password=settings.SIGNING_TSA_PASSWORD,
+        ltv=settings.SIGNING_LTV,
+    )
+
+
+class TrustedTimeError(Exception):
+    """The time-stamping authority (or, with SIGNING_LTV, the revocation services) could not
+    be used: nothing was signed. Usually transient, so the record task retries it."""
+
+
+# A TSA answers in well under a second; past this it is down for signing purposes.
+TSA_TIMEOUT_SECONDS = 10
+
+
+class _TimeStamper(timestamps.HTTPTimeStamper):
+    """pyHanko's HTTP client, with every way a TSA can fail (refused connection, timeout, an
+    HTTP error, a non-TSP answer, a rejected request, a reply that does not parse) turned
+    into one TrustedTimeError that names the TSA."""
+
+    async def async_timestamp(self, message_digest, md_algorithm):
+        try:
+            return await super().async_timestamp(message_digest, md_algorithm)
+        except Exception as error:
+            cause = error.__cause__ if isinstance(error, TimestampRequestError) else None
+            detail = _detail(error) + (f": {_detail(cause)}" if cause else "")
+            raise TrustedTimeError(
+                f"The time-stamping authority at {self.url} (SIGNING_TSA_URL) did not give a "
+                f"timestamp: {detail}. Nothing was signed."
+            ) from error
+
+
+def _timestamper(time: TrustedTime) -> timestamps.TimeStamper | None:
+    if not time.tsa_url:
+        return None
+    auth = (time.username, time.password) if time.username else None
+    return _TimeStamper(time.tsa_url, timeout=TSA_TIMEOUT_SECONDS, auth=auth)
+
+
+def _signing_validation_context(signer: signers.SimpleSigner) -> ValidationContext:
+    """What B-LT signing validates the signer's and the TSA's chains with, fetching their
+    OCSP responses and CRLs (embedded in the DSS): the verification trust roots, plus the
+    signing certificate itself when it is self-signed."""
+    roots, _problems = trust_roots()
+    return ValidationContext(
+        trust_roots=roots,
+        other_certs=list(signer.cert_registry),
+        allow_fetching=True,
+        revocation_mode="soft-fail",
+    )
+
+
 def sign_pdf(
     pdf_bytes: bytes,
     *,
@@ -379,15 +463,23 @@ def sign_pdf(
     location: str = "",
     name: str = "",
     signer: signers.SimpleSigner | None = None,
+    time: TrustedTime | None = None,
 ) -> SignedPdf:
     """Add one PAdES signature (SHA-256) as an incremental update; the original bytes stay
-    the file's first revision. Raises SigningConfigError when no signer is configured."""
+    the file's first revision. `time` defaults to the settings (trusted_time()): with a TSA
+    the signature carries its timestamp (B-T); with LTV, validation data and a document
+    timestamp follow in two more revisions (B-LTA).
+
+    Raises SigningConfigError when no signer is configured, TrustedTimeError when the TSA or
+    (with LTV) the validation data cannot be had."""
     signer = signer or load_signer()
     if signer is None:
         raise SigningConfigError(
             "No signing key is configured: set SIGNING_PKCS12_FILE, or SIGNING_KEY_FILE and "
             "SIGNING_CERT_FILE (manage.py create_signing_cert makes a self-signed pair)."
         )
+    time = trusted_time() if time is None else time
+    timestamper = _timestamper(time)
     meta = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         md_algorithm="sha256",
@@ -395,24 +487,41 @@ def sign_pdf(
         reason=reason or None,
         location=location or None,
         name=name or None,
+        embed_validation_info=time.ltv,
+        use_pades_lta=time.ltv,
+        validation_context=_signing_validation_context(signer) if time.ltv else None,
     )
+
+    def sign(**reservation):
+        try:
+            return _outside_event_loop(
+                signers.sign_pdf,
+                IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
+                meta,
+                signer=signer,
+                timestamper=timestamper,
+                **reservation,
+            )
+        except TrustedTimeError:
+            raise
+        except SigningError as error:
+            if time.ltv and "could not be validated" in str(error):
+                # Not transient: a root missing from SIGNING_TRUST_ROOTS, or a certificate
+                # that is revoked or expired (soft-fail revocation lets an absent OCSP pass).
+                cause = f" ({_detail(error.__cause__)})" if error.__cause__ else ""
+                raise SigningConfigError(
+                    f"SIGNING_LTV: {_detail(error)}{cause}. The signing certificate and the "
+                    "TSA's must chain to SIGNING_TRUST_ROOTS (or be the signing certificate "
+                    "itself) and be neither expired nor revoked. Nothing was signed."
+                ) from error
+            raise
+
     try:
-        output = _outside_event_loop(
-            signers.sign_pdf,
-            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
-            meta,
-            signer=signer,
-            bytes_reserved=_reserved_bytes(signer),
-        )
+        output = sign(bytes_reserved=_reserved_bytes(signer, timestamped=timestamper is not None))
     except SigningError as error:
         # The estimate was short (a long chain in a PKCS#12 bundle): let pyHanko measure.
         log.info("signature reservation too small, signing again with an estimate: %s", error)
-        output = _outside_event_loop(
-            signers.sign_pdf,
-            IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False),
-            meta,
-            signer=signer,
-        )
+        output = sign()
     return SignedPdf(
         data=output.getvalue(),
         certificate_subject=certificate_subject(signer.signing_cert),
@@ -446,6 +555,20 @@ class Verification:
     # The length of the revision the signature covers (its /ByteRange's end): the record's
     # content is read from these bytes.
     signed_length: int = 0
+    # Trusted time. The PAdES level the file carries (B-B, B-T, B-LT, B-LTA); the signature's
+    # RFC 3161 timestamp, its authority and whether it is intact and from a trusted TSA; the
+    # last document timestamp (B-LTA); and the time the signer's certificate was judged at:
+    # the timestamp's when it proves one, otherwise now.
+    pades_level: str = ""
+    timestamp_time: datetime.datetime | None = None
+    timestamp_authority: str = ""
+    timestamp_valid: bool = False
+    document_timestamp_time: datetime.datetime | None = None
+    judged_at: datetime.datetime | None = None
+    judged_at_timestamp: bool = False
+    # Why the signature can be neither accepted nor rejected (the certificate expired or was
+    # revoked and no timestamp proves the signature came first), or "".
+    indeterminate: str = ""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -471,7 +594,9 @@ class Verification:
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data["signing_time"] = self.signing_time.isoformat() if self.signing_time else None
+        for name in ("signing_time", "timestamp_time", "document_timestamp_time", "judged_at"):
+            moment = getattr(self, name)
+            data[name] = moment.isoformat() if moment else None
         data["unmodified"] = self.unmodified
         return data
 
@@ -522,25 +647,192 @@ def _text(value) -> str:
     return str(value) if value is not None else ""
 
 
-def _check_signature(result: Verification, signature, context: ValidationContext) -> None:
+# How long verification waits for an OCSP responder or CRL server named in a trusted chain.
+REVOCATION_FETCH_TIMEOUT = 5
+
+# What pyHanko says when the chain is sound but the time is not: the certificate was expired
+# or revoked at the time it was judged, and nothing proves the signature came before that.
+_EXPIRED = {
+    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
+    AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
+    AdESIndeterminate.EXPIRED,
+}
+_REVOKED = {AdESIndeterminate.REVOKED_NO_POE, AdESIndeterminate.REVOKED_CA_NO_POE}
+
+
+class _Contexts:
+    """Validation contexts over the trust roots and the file's DSS (its embedded OCSP
+    responses, CRLs and certificates), fetching what is missing from the services a trusted
+    chain names; a new one per use, since a context caches what it learnt at its moment."""
+
+    def __init__(self, reader, roots: list[asn1_x509.Certificate]):
+        try:
+            self.dss = DocumentSecurityStore.read_dss(reader)
+        except Exception:  # no /DSS (B-B, B-T), or one too damaged to use: fetch instead
+            self.dss = None
+        self.roots = roots
+
+    def at(self, moment: datetime.datetime | None = None) -> ValidationContext:
+        kwargs = {
+            "trust_roots": self.roots,
+            "allow_fetching": True,
+            "revocation_mode": "soft-fail",
+            # Files come from anyone: a chain that names many services must not make
+            # the server fetch on and on.
+            # Owned: pyHanko closes its HTTP session when the validation is over.
+            "fetcher_backend": OwnedFetcherBackend(
+                AIOHttpFetcherBackend(
+                    per_request_timeout=REVOCATION_FETCH_TIMEOUT,
+                    limits=FetchLimits(
+                        max_requests=20, max_cert_requests=10, max_aia_urls_per_object=2
+                    ),
+                )
+            ),
+        }
+        if moment is not None:
+            # Judging in the past: OCSP responses and CRLs issued since still speak for then.
+            kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True)
+        if self.dss is not None:
+            return self.dss.as_validation_context(kwargs)
+        return ValidationContext(**kwargs)
+
+
+def _day(moment) -> str:
+    return f"{moment.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _time_problem(status, proven: datetime.datetime | None) -> str:
+    """The sentence for a certificate judged expired or revoked; "" for other trust issues."""
+    if status.trust_problem_indic in _EXPIRED:
+        what = f"expired on {_day(status.signing_cert.not_valid_after)}"
+    elif status.trust_problem_indic in _REVOKED:
+        details = status.revocation_details
+        whose = "signer's issuing CA" if details and details.ca_revoked else "signer's certificate"
+        when = f" on {_day(details.revocation_date)}" if details else ""
+        reason = f" ({details.revocation_reason.human_friendly})" if details else ""
+        return f"The {whose} was revoked{when}{reason}, " + (
+            f"before the time its timestamp proves ({_day(proven)}): the signature is not valid."
+            if proven
+            else "and no timestamp proves the signature was made before that."
+        )
+    else:
+        return ""
+    if proven:
+        return (
+            f"The signer's certificate {what}, before the time its timestamp proves "
+            f"({_day(proven)}): the signature is not valid."
+        )
+    return (
+        f"The signer's certificate {what} and no timestamp proves the signature was made "
+        "before that."
+    )
+
+
+def _tsa_name(stamp) -> str:
+    try:
+        return certificate_subject(stamp.signing_cert)
+    except Exception:
+        return ""
+
+
+def _check_timestamp(result: Verification, status) -> datetime.datetime | None:
+    """Report the signature's timestamp; the time it proves, or None."""
+    stamp = status.timestamp_validity
+    if stamp is None:
+        return None
+    result.timestamp_time = stamp.timestamp
+    result.timestamp_authority = _tsa_name(stamp)
+    result.timestamp_valid = bool(stamp.intact and stamp.valid and stamp.trusted)
+    if not (stamp.intact and stamp.valid):
+        result.problems.append(
+            "The signature's timestamp is invalid: the timestamp token does not match the "
+            "signature it stamps, or its own signature does not verify."
+        )
+    elif not stamp.trusted:
+        result.problems.append(
+            "The signature's timestamp is not trusted: the time-stamping authority does not "
+            "chain to a certificate in SIGNING_TRUST_ROOTS"
+            + (f" ({stamp.trust_problem_indic.name})." if stamp.trust_problem_indic else ".")
+        )
+    return stamp.timestamp if result.timestamp_valid else None
+
+
+def _check_document_timestamps(result: Verification, stamps, contexts: _Contexts) -> bool:
+    """B-LTA: the last document timestamp must be valid, trusted and cover the whole file
+    (earlier ones are covered by it). Whether it does."""
+    if not stamps:
+        return True
+    last = stamps[-1]
+    status = _outside_event_loop(validate_pdf_timestamp, last, contexts.at())
+    result.document_timestamp_time = status.timestamp
+    # pyHanko ends B-LTA with the validation data of the document timestamp's own TSA, in a
+    # DSS update after it: validation data is the one addition allowed there too.
+    covers = (
+        status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        and status.modification_level in (None, ModificationLevel.NONE)
+    ) or (
+        status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+        and status.modification_level == ModificationLevel.LTA_UPDATES
+    )
+    covers = covers and _padding_untouched(last)
+    if not (status.intact and status.valid):
+        result.problems.append(
+            "The document timestamp is invalid: the file changed after it was stamped, or its "
+            "signature does not verify."
+        )
+    elif not status.trusted:
+        result.problems.append(
+            "The document timestamp is not trusted: its time-stamping authority does not chain "
+            "to a certificate in SIGNING_TRUST_ROOTS."
+        )
+    return covers and bool(status.intact and status.valid)
+
+
+def _pades_level(status, contexts: _Contexts, document_timestamps) -> str:
+    if status.timestamp_validity is None:
+        return "B-B"
+    if contexts.dss is None:
+        return "B-T"
+    return "B-LTA" if document_timestamps else "B-LT"
+
+
+def _check_signature(
+    result: Verification, signature, document_timestamps, contexts: _Contexts
+) -> None:
     result.signature_name = _text(signature.sig_object.get("/Name"))
     byte_range = signature.byte_range
     if len(byte_range) == 4:  # a malformed one is the validation's to report
         result.signed_length = int(byte_range[2]) + int(byte_range[3])
     result.signature_reason = _text(signature.sig_object.get("/Reason"))
-    status = _outside_event_loop(validate_pdf_signature, signature, context)
-    result.signature_valid = bool(status.bottom_line)
+    status = _outside_event_loop(validate_pdf_signature, signature, contexts.at())
+    proven = _check_timestamp(result, status)
+    judged = status
+    if proven is not None:
+        # A certificate expired or revoked since is judged when the timestamp proves the
+        # signature existed (PAdES B-T and up): that is what the timestamp is for.
+        judged = _outside_event_loop(validate_pdf_signature, signature, contexts.at(proven))
+        result.judged_at, result.judged_at_timestamp = proven, True
+    else:
+        result.judged_at = status.validation_time
+    result.pades_level = _pades_level(status, contexts, document_timestamps)
+    result.signature_valid = bool(judged.bottom_line)
     result.intact = bool(status.intact)
     # pyHanko's `trusted` is also False when the content changed; this one answers only
-    # "does the signer's certificate chain to a trust root".
-    result.trusted = status.validation_path is not None and status.trust_problem_indic is None
+    # "does the signer's certificate chain to a trust root, valid at the time judged".
+    result.trusted = judged.validation_path is not None and judged.trust_problem_indic is None
     result.signer_subject = certificate_subject(status.signing_cert)
     result.signer_certificate_sha256 = certificate_fingerprint(status.signing_cert)
     result.signing_time = status.signer_reported_dt
+    # Validation data and document timestamps (B-LT, B-LTA) are the only additions allowed
+    # after the signature, and then the last document timestamp must cover the rest.
     whole_file = (
         status.coverage == SignatureCoverageLevel.ENTIRE_FILE
         and status.modification_level in (None, ModificationLevel.NONE)
+    ) or (
+        status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+        and status.modification_level == ModificationLevel.LTA_UPDATES
     )
+    whole_file = _check_document_timestamps(result, document_timestamps, contexts) and whole_file
     padding_ok = _padding_untouched(signature)
     result.covers_whole_file = whole_file and padding_ok
     if not status.intact:
@@ -551,11 +843,16 @@ def _check_signature(result: Verification, signature, context: ValidationContext
         result.problems.append(
             "The signature is invalid: its value does not match the signed content."
         )
-    if not result.trusted and status.intact and status.valid:
+    time_problem = _time_problem(judged, proven) if status.intact and status.valid else ""
+    if time_problem:
+        if proven is None:
+            result.indeterminate = time_problem
+        result.problems.append(time_problem)
+    elif not result.trusted and status.intact and status.valid:
         result.problems.append(
             "The signer's certificate is not trusted: it does not chain to this server's "
             "signing certificate or a certificate in SIGNING_TRUST_ROOTS"
-            + (f" ({status.trust_problem_indic.name})." if status.trust_problem_indic else ".")
+            + (f" ({judged.trust_problem_indic.name})." if judged.trust_problem_indic else ".")
         )
     if not whole_file:
         result.problems.append(
@@ -566,8 +863,8 @@ def _check_signature(result: Verification, signature, context: ValidationContext
         result.problems.append(
             "The file was changed after signing: bytes inside the signature field differ."
         )
-    if not status.bottom_line and not result.problems:
-        result.problems.append(f"The signature is invalid ({status.summary()}).")
+    if not judged.bottom_line and not result.problems:
+        result.problems.append(f"The signature is invalid ({judged.summary()}).")
 
 
 def _detail(error: Exception) -> str:
@@ -603,7 +900,9 @@ def verify_pdf(data: bytes) -> Verification:
         )
         return result
     try:
-        signatures = reader.embedded_signatures
+        embedded = reader.embedded_signatures
+        signatures = [s for s in embedded if s.sig_object_type != "/DocTimeStamp"]
+        document_timestamps = [s for s in embedded if s.sig_object_type == "/DocTimeStamp"]
     except Exception as error:
         # The document opened, so a failure here is in a signature field's /Contents (bad
         # hex, a CMS blob that does not parse): a damaged signature, not a damaged file.
@@ -621,12 +920,13 @@ def verify_pdf(data: bytes) -> Verification:
         )
     roots, root_problems = trust_roots()
     try:
-        _check_signature(result, signatures[0], ValidationContext(trust_roots=roots))
+        _check_signature(result, signatures[0], document_timestamps, _Contexts(reader, roots))
     except Exception as error:
         # A damaged /ByteRange or /Contents makes pyHanko raise (PdfReadError, ValueError,
         # even AttributeError) instead of returning a status: that is an invalid signature.
         result.signature_valid = result.intact = result.trusted = False
-        result.covers_whole_file = False
+        result.covers_whole_file = result.timestamp_valid = False
+        result.indeterminate = ""
         result.problems.append(_damaged(error))
     if not result.trusted:
         result.problems.extend(root_problems)
@@ -685,6 +985,17 @@ class RecordVerification:
         return self.verdict == "valid"
 
     @property
+    def indeterminate(self) -> bool:
+        """Neither valid nor invalid: the file is the stored record, intact, but its signer's
+        certificate expired or was revoked and no timestamp proves the signature came first."""
+        return (
+            not self.valid
+            and self.record is not None
+            and bool(self.pdf.indeterminate)
+            and all(problem == self.pdf.indeterminate for problem in self.problems)
+        )
+
+    @property
     def database_agrees(self) -> bool:
         return self.database == DATABASE_AGREES
 
@@ -707,6 +1018,7 @@ class RecordVerification:
         return {
             "verdict": self.verdict,
             "valid": self.valid,
+            "indeterminate": self.indeterminate,
             "basis": self.basis,
             "problems": self.problems,
             "pdf": self.pdf.as_dict(),

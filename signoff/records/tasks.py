@@ -6,12 +6,14 @@ from django.db import DatabaseError
 
 from readiness.outbox.services import OutboxBusy
 from signoff.records import drafts, services
+from signoff.records.signing import TrustedTimeError
 
 
 @shared_task(
     name="signoff.record_generate",
-    # Rendering and signing are local work; only the database is worth another try.
-    autoretry_for=(DatabaseError,),
+    # Rendering and signing are local work; the database and the time-stamping authority
+    # (SIGNING_TSA_URL) are the ones worth another try. A broken key is not.
+    autoretry_for=(DatabaseError, TrustedTimeError),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,

@@ -75,6 +75,8 @@ class Command(BaseCommand):
         if result.valid:
             out(self.style.SUCCESS("Verdict: VALID"))
             out(f"  {result.basis}")
+        elif result.indeterminate:
+            out(self.style.WARNING(f"Verdict: INDETERMINATE: {result.verdict}"))
         else:
             out(self.style.ERROR(f"Verdict: NOT VALID: {result.verdict}"))
         if result.record:
@@ -93,6 +95,18 @@ class Command(BaseCommand):
             out(f"  signer: {pdf.signer_subject or '—'}")
             if pdf.signing_time:
                 out(f"  signed at: {pdf.signing_time:%Y-%m-%d %H:%M:%S %Z} (signer's clock)")
+            out(f"  PAdES level: {pdf.pades_level or '—'}")
+            if pdf.timestamp_time:
+                trust = "valid" if pdf.timestamp_valid else "NOT VALID OR NOT TRUSTED"
+                out(
+                    f"  timestamp: {_utc(pdf.timestamp_time)} by "
+                    f"{pdf.timestamp_authority or '—'} ({trust})"
+                )
+            if pdf.document_timestamp_time:
+                out(f"  document timestamp: {_utc(pdf.document_timestamp_time)}")
+            if pdf.judged_at:
+                basis = "the timestamp's time" if pdf.judged_at_timestamp else "now: no timestamp"
+                out(f"  certificate judged at: {_utc(pdf.judged_at)} ({basis})")
         elif not pdf.bad_input:
             out("Signature: none")
         if result.content:
