@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format install install-test clean
+.PHONY: run test lint format install install-test clean system-deps-run system-deps-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +17,23 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# Debian packages outside the venv: installed when this user may, else the exact command to run.
+system-deps-run:
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh run
+system-deps-test:
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh test
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-run: install
+run: system-deps-run install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py create_signing_cert --if-missing --common-name "Readiness demo"
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py serve --demo-aws
 
-test: install-test
+test: system-deps-test install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
