@@ -10,11 +10,13 @@ PDF/A-3 associated file takes too):
   (snapshot.py says why): its id, when it was generated, team and owner by name, and the
   audit chain head at generation.
 
-Both are written before the PAdES signature, which therefore covers them. Verification reads
-them from the revision the signature covers and shows the record's content from the file;
-what the database says today is a separate answer (`database_differences`), never mixed
-into that content. Records made before this have no embedded files: their content can only
-be shown from the database, and is marked so.
+A record the worker signs embeds two more (signoff.records.evidence): the deployment's audit
+trail up to that head (`record-audit-trail.json`) and the bound probe run's results
+(`record-probe-results.json`). All are written before the PAdES signature, which therefore
+covers them. Verification reads the first two from the revision the signature covers and
+shows the record's content from the file; what the database says today is a separate answer
+(`database_differences`), never mixed into that content. Records made before this have no
+embedded files: their content can only be shown from the database, and is marked so.
 
 Reading never raises: a file anyone can upload may hold anything.
 """
@@ -30,6 +32,7 @@ import pypdf
 
 from readiness.checklists.models import DeploymentState, ItemStatus
 from signoff.records.anchors import Anchor, anchor_problem, printed_anchor
+from signoff.records.evidence import AUDIT_FILE, PROBE_FILE
 from signoff.records.snapshot import canonical_json
 from signoff.signatures.models import Meaning, SignOff
 
@@ -82,9 +85,10 @@ def context_of(snapshot) -> dict:
     }
 
 
-def embedded_files(snapshot) -> list[EmbeddedFile]:
-    """The files the signed record embeds (pdf.render_record writes them)."""
-    return [
+def embedded_files(snapshot, evidence=None) -> list[EmbeddedFile]:
+    """The files the signed record embeds (pdf.render_record writes them); with `evidence`
+    (signoff.records.evidence.RecordEvidence), its audit trail and probe results too."""
+    files = [
         EmbeddedFile(
             SNAPSHOT_FILE,
             snapshot.canonical_json,
@@ -96,6 +100,21 @@ def embedded_files(snapshot) -> list[EmbeddedFile]:
             "Record id, generation time, team, owner and the audit chain head it prints.",
         ),
     ]
+    if evidence is not None:
+        files += [
+            EmbeddedFile(
+                AUDIT_FILE,
+                evidence.audit_trail,
+                "The deployment's audit events up to the chain head the record prints, each "
+                "with the fields its hash covers.",
+            ),
+            EmbeddedFile(
+                PROBE_FILE,
+                evidence.probe_results,
+                "Every result of the probe run the sign-offs bind, with all its findings.",
+            ),
+        ]
+    return files
 
 
 # --- What the record says -------------------------------------------------------------------

@@ -16,12 +16,16 @@ from django.utils.safestring import mark_safe
 from weasyprint import CSS, HTML, Attachment, URLFetcher
 
 from signoff.records.content import RELATIONSHIP, embedded_files
+from signoff.records.evidence import RecordEvidence
 from signoff.records.snapshot import RecordSnapshot
 
 TEMPLATE = "signoff/record.html"
 STYLESHEET = Path(settings.BASE_DIR) / "templates" / "signoff" / "record.css"
 # CSS `size` values of the paper sizes a deployment can choose (settings.RECORD_PAGE_SIZE).
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
+# PDF/A-3 (ISO 19005-3) is the PDF/A part that allows embedded files of any type, as
+# associated files; level B is what an HTML render can claim (visual appearance), not A.
+PDF_VARIANT = "pdf/a-3b"
 
 
 class LocalOnlyFetcher(URLFetcher):
@@ -85,28 +89,62 @@ def record_html(snapshot: RecordSnapshot, *, draft: bool, page_size: str | None 
     )
 
 
-def render_record(snapshot: RecordSnapshot, *, draft: bool, page_size: str | None = None) -> bytes:
+def render_record(
+    snapshot: RecordSnapshot,
+    *,
+    draft: bool,
+    page_size: str | None = None,
+    evidence: RecordEvidence | None = None,
+) -> bytes:
     """The PDF of the record: watermarked DRAFT on every page when `draft`.
 
-    `page_size` is "A4" or "Letter"; None takes settings.RECORD_PAGE_SIZE.
+    `page_size` is "A4" or "Letter"; None takes settings.RECORD_PAGE_SIZE. `evidence` (read
+    by the caller: this module reads no database) is embedded beside the snapshot.
+
+    Every render is tagged (a structure tree a screen reader or a text extractor follows).
+    The record to be signed is PDF/A-3b as well, the archival form that allows its embedded
+    files; a draft is not: it is never kept, embeds nothing, and must not claim the archival
+    conformance only the signed record has.
     """
+    options = {
+        # custom_metadata writes the readiness-* <meta> fields (record id, deployment, state
+        # digest) into the PDF's document information, where verification can read them.
+        "custom_metadata": True,
+        "pdf_tags": True,
+        "pdf_variant": None if draft else PDF_VARIANT,
+        "attachments": [] if draft else _attachments(snapshot, evidence),
+    }
     document = HTML(
         string=record_html(snapshot, draft=draft, page_size=page_size),
         base_url=str(STYLESHEET.parent) + "/",
         url_fetcher=LocalOnlyFetcher(),
-    )
-    # custom_metadata writes the readiness-* <meta> fields (record id, deployment, state
-    # digest) into the PDF's document information, where verification can read them.
-    return document.write_pdf(
-        stylesheets=[_stylesheet()],
-        custom_metadata=True,
-        attachments=[] if draft else _attachments(snapshot),
-    )
+    ).render(stylesheets=[_stylesheet()], **options)
+    # PDF dates have whole seconds; an XMP CreateDate with the snapshot's microseconds would
+    # not be "equivalent" to the document information's CreationDate, as PDF/A requires.
+    document.metadata.created = snapshot.generated_at.replace(microsecond=0).isoformat()
+    return document.write_pdf(finisher=None if draft else _finish_pdfa, **options)
 
 
-def _attachments(snapshot: RecordSnapshot) -> list[Attachment]:
-    """The record's content as embedded files (signoff.records.content), written before the
-    signature so that it covers them: verification reads what the record says from them."""
+def _finish_pdfa(document, pdf) -> None:
+    """Two fixes to what WeasyPrint 70 writes for PDF/A-3, made before the file is signed."""
+    # WeasyPrint lists every associated file twice in the catalog's /AF (once from the
+    # embedded files' name tree, once from the file specifications themselves).
+    associated = pdf.catalog.get("AF")
+    if associated is not None:
+        unique = list(dict.fromkeys(associated))
+        associated.clear()
+        associated.extend(unique)
+    # pyHanko's signature (an incremental update) appends itself to the document
+    # information's /Producer but writes only itself into the XMP pdf:Producer: the two would
+    # differ, which PDF/A forbids. Without an information /Producer, pyHanko writes the same
+    # value into both.
+    pdf.info.pop("Producer", None)
+
+
+def _attachments(snapshot: RecordSnapshot, evidence: RecordEvidence | None) -> list[Attachment]:
+    """The record's content and evidence as PDF/A-3 associated files (signoff.records.content),
+    written before the signature so that it covers them: verification reads what the record
+    says from them."""
     return [
         Attachment(
             string=embedded.data,
@@ -117,7 +155,7 @@ def _attachments(snapshot: RecordSnapshot) -> list[Attachment]:
             modified=snapshot.generated_at,
             relationship=RELATIONSHIP,
         )
-        for embedded in embedded_files(snapshot)
+        for embedded in embedded_files(snapshot, evidence)
     ]
 
 

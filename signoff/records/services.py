@@ -22,6 +22,7 @@ from readiness.checklists.models import RECORD_STATES, Deployment
 from readiness.checklists.services import deployment_lock
 from readiness.outbox.services import outbox_enqueue
 from signoff.records import pdf, signing
+from signoff.records.evidence import record_evidence
 from signoff.records.models import SignedRecord
 from signoff.records.snapshot import record_snapshot
 from signoff.signatures.facts import instant
@@ -63,7 +64,12 @@ def record_generate(*, deployment_id: int) -> SignedRecord | None:
     ).first()
     if existing:
         return existing
-    data = pdf.render_record(snapshot, draft=False, page_size=settings.RECORD_PAGE_SIZE)
+    data = pdf.render_record(
+        snapshot,
+        draft=False,
+        page_size=settings.RECORD_PAGE_SIZE,
+        evidence=record_evidence(snapshot),
+    )
     signed = None
     if signing.signer_configured():
         signed = signing.sign_pdf(

@@ -1,11 +1,14 @@
 import datetime
+import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from signoff.records.content import SignatureLine
+from signoff.records.evidence import extractable_files, unsafe_name
 from signoff.records.selectors import record_standing
 from signoff.records.signing import (
     DATABASE_DIFFERS_TITLE,
@@ -39,6 +42,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="The PDF to verify.")
         parser.add_argument("--format", choices=("text", "json"), default="text")
+        parser.add_argument(
+            "--extract",
+            type=Path,
+            metavar="DIR",
+            help="Also write every file the PDF embeds (the record's snapshot, context, audit "
+            "trail and probe results) into DIR, made if missing; a name that is not a plain "
+            "file name is refused, never written.",
+        )
 
     def handle(self, *args, **options):
         # pyHanko logs every failed check with a traceback; this report states them plainly.
@@ -52,10 +63,16 @@ class Command(BaseCommand):
                 f"cannot read {path}: {error.strerror}", returncode=EXIT_UNREADABLE
             ) from error
         result = verify_record(data)
+        extracted = _extract(data, result, options["extract"]) if options["extract"] else None
         if options["format"] == "json":
-            self.stdout.write(json.dumps({"file": str(path), **result.as_dict()}, indent=2))
+            report = {"file": str(path), **result.as_dict()}
+            if extracted is not None:
+                report["extracted"] = extracted
+            self.stdout.write(json.dumps(report, indent=2))
         else:
             self._write_text(path, result)
+            if extracted is not None:
+                self._write_extracted(extracted)
         if result.valid and result.database_differs:
             raise CommandError(
                 f"valid, but the {DATABASE_DIFFERS_TITLE}: "
@@ -154,6 +171,18 @@ class Command(BaseCommand):
             where = f"{head.chain}, position {head.seq}, hash {head.head}" if head.seq else "empty"
             out(f"{mark}audit chain head at generation: {where}")
 
+    def _write_extracted(self, extracted: dict) -> None:
+        out = self.stdout.write
+        if extracted["error"]:
+            out(self.style.ERROR(f"Extracted: nothing, {extracted['error']}."))
+            return
+        count = len(extracted["written"])
+        out(f"Extracted {count} embedded file(s) from {extracted['read_from']}:")
+        for file in extracted["written"]:
+            out(f"  wrote {file['path']} ({file['bytes']:,} bytes, SHA-256 {file['sha256']})")
+        for file in extracted["refused"]:
+            out(self.style.ERROR(f"  refused {file['name']!r}: {file['reason']}"))
+
     def _write_database(self, result: RecordVerification) -> None:
         out = self.stdout.write
         out("Today's database:")
@@ -177,6 +206,52 @@ class Command(BaseCommand):
             out("  Not compared: the record predates embedded content.")
         elif result.database == DATABASE_UNCHECKED:
             out("  Not compared: nothing vouches for the file's content.")
+
+
+def _extract(data: bytes, result: RecordVerification, folder: Path) -> dict:
+    """Write the PDF's embedded files into `folder`: those of the revision the signature
+    covers when it is signed (files added after the signature are not the signer's)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(
+            f"cannot create {folder}: {error.strerror}", returncode=EXIT_UNREADABLE
+        ) from error
+    report = {"folder": str(folder), "read_from": "", "written": [], "refused": [], "error": ""}
+    try:
+        files, report["read_from"] = extractable_files(data, signed_length=result.pdf.signed_length)
+    except ValueError as error:
+        report["error"] = str(error)
+        return report
+    written = set()
+    for file in files:
+        problem = unsafe_name(file.name)
+        if not problem and file.name in written:
+            problem = "an embedded file of the same name was written already"
+        if problem:
+            report["refused"].append({"name": file.name, "reason": problem})
+            continue
+        target = folder / file.name
+        # O_NOFOLLOW: a symbolic link planted in the folder under that name must not send the
+        # bytes elsewhere.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            descriptor = os.open(target, flags, 0o644)
+        except OSError as error:
+            report["refused"].append({"name": file.name, "reason": error.strerror})
+            continue
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(file.data)
+        written.add(file.name)
+        report["written"].append(
+            {
+                "name": file.name,
+                "path": str(target),
+                "bytes": len(file.data),
+                "sha256": hashlib.sha256(file.data).hexdigest(),
+            }
+        )
+    return report
 
 
 def _utc(moment) -> str:

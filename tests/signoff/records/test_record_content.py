@@ -151,7 +151,12 @@ def test_the_signed_record_embeds_its_snapshot_whose_sha256_is_the_state_digest(
 
     embedded = attachments(data)
 
-    assert set(embedded) == {"record-snapshot.json", "record-context.json"}
+    assert set(embedded) == {
+        "record-snapshot.json",
+        "record-context.json",
+        "record-audit-trail.json",
+        "record-probe-results.json",
+    }
     snapshot = embedded["record-snapshot.json"]
     assert hashlib.sha256(snapshot).hexdigest() == record.state_digest
     assert json.loads(snapshot)["deployment"]["id"] == record.deployment_id
