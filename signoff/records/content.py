@@ -82,6 +82,34 @@ def context_of(snapshot) -> dict:
             "checkpoint_id": audit.checkpoint_id,
             "checkpoint_root": audit.checkpoint_root,
         },
+        # Why the record supersedes the one before and why renewed signatures replaced
+        # theirs, as the audit trail says (the snapshot holds which record and signature).
+        "supersedes": _supersession(snapshot.supersedes),
+        "replaced_signatures": [
+            {
+                "role": row.role,
+                "sequence": row.sequence,
+                "replaces": row.replaces.sequence,
+                "why": row.replaces.why,
+                "detail": row.replaces.detail,
+                "changes": list(row.replaces.changes),
+            }
+            for row in snapshot.signatures
+            if row.replaces is not None
+        ],
+    }
+
+
+def _supersession(superseded) -> dict | None:
+    if superseded is None:
+        return None
+    return {
+        "number": superseded.number,
+        "record_id": superseded.record_id,
+        "reasons": [
+            {"at": reason.at.isoformat(), "text": reason.text, "changes": list(reason.changes)}
+            for reason in superseded.reasons
+        ],
     }
 
 
@@ -163,6 +191,15 @@ class AuditHead:
 
 
 @dataclass(frozen=True)
+class SupersededRecord:
+    """The stored record a record says it supersedes (its snapshot's `supersedes`)."""
+
+    number: int
+    record_id: str
+    created_at: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
 class RecordContent:
     """What a record says. `source` is "file" (read from the record's embedded files) or
     "database" (a record that predates them: the stored row and its sign-offs, today)."""
@@ -183,6 +220,7 @@ class RecordContent:
     template: str = ""
     items: dict[str, int] = field(default_factory=dict)
     audit: AuditHead | None = None
+    supersedes: SupersededRecord | None = None
 
     @property
     def from_file(self) -> bool:
@@ -220,6 +258,8 @@ class RecordContent:
         for line in data["signatures"]:
             line["signed_at"] = _iso(line["signed_at"])
             line["revoked_at"] = _iso(line["revoked_at"])
+        if data["supersedes"]:
+            data["supersedes"]["created_at"] = _iso(data["supersedes"]["created_at"])
         return data
 
 
@@ -259,6 +299,7 @@ def _content(snapshot: dict, context: dict) -> RecordContent:
     items: dict[str, int] = {}
     for item in snapshot.get("items") or []:
         items[item["status"]] = items.get(item["status"], 0) + 1
+    superseded = snapshot.get("supersedes")
     return RecordContent(
         source="file",
         record_id=str(context["record_id"]),
@@ -296,6 +337,13 @@ def _content(snapshot: dict, context: dict) -> RecordContent:
             checkpoint_root=audit.get("checkpoint_root", ""),
         )
         if audit
+        else None,
+        supersedes=SupersededRecord(
+            number=superseded["number"],
+            record_id=str(superseded["record_id"]),
+            created_at=_moment(superseded.get("created_at")),
+        )
+        if superseded
         else None,
     )
 

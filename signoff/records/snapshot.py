@@ -9,6 +9,12 @@ read data newer than the snapshot).
 when the record was generated, its id and the audit trail (writing a record appends an audit
 event itself), so two snapshots of unchanged data have the same digest: that is what lets the
 record task recognise a state it already stored.
+
+Each item says how its status was reached (`ItemLine.decision`) and what the bound probe run
+says of it (`ItemLine.verification`), apart: a person can decide against a probe, and an
+item a probe could cover may have no result in the run. Probe runs are named by their number
+within the deployment (1st, 2nd… run), never by the server-wide id. A record names the one
+it supersedes, and a renewed signature the one it replaces, with why (from the audit trail).
 """
 
 import hashlib
@@ -16,7 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from readiness.audit.models import AuditCheckpoint, AuditEvent
@@ -26,19 +32,24 @@ from readiness.checklists.models import (
     DecisionSource,
     Deployment,
     DeploymentSection,
+    DeploymentState,
+    ItemChange,
     ItemStatus,
 )
 from readiness.evidence.selectors import latest_verdicts
 from readiness.people import display_name
-from readiness.probe_runs.models import ProbeResult
+from readiness.probe_runs.models import ProbeResult, ProbeRun
 from readiness.probe_runs.selectors import RESULT_ORDER, finished_runs
+from readiness.probe_runs.verdicts import item_verdict
 from readiness.probes.base import (
     ATTENTION_STATUSES,
     STATUS_TITLES,
     Status,
     is_manual,
     probes_by_item,
+    supporting_keys,
 )
+from signoff.records.models import SignedRecord
 from signoff.signatures.selectors import (
     RoleStanding,
     active_waivers,
@@ -48,7 +59,9 @@ from signoff.signatures.selectors import (
     standings,
 )
 
-SNAPSHOT_FORMAT = 1
+# 2: items say how their status was reached and what the bound run says of them; the probe
+# run is numbered within its deployment; the superseded record and replaced signatures.
+SNAPSHOT_FORMAT = 2
 # A probe may judge thousands of resources; the record lists the first ones of each result
 # and says how many more the probe run holds, so one noisy account cannot make it 500 pages.
 MAX_FINDINGS_PER_RESULT = 25
@@ -101,6 +114,28 @@ class WaiverLine:
     expires_at: datetime
 
 
+# How an item's status was reached (ItemLine.decision).
+DECISION_PROBE = "probe"
+DECISION_PERSON = "person"
+DECISION_OVERRIDE = "override"
+DECISION_EVIDENCE = "evidence"
+DECISION_NONE = ""
+# What the bound probe run says of an item (ItemLine.verification).
+VERIFIED = "probe-verified"
+PROBE_FAILED = "probe-failed"
+PROBE_INCONCLUSIVE = "probe-inconclusive"
+NO_PROBE_RESULT = "no-probe-result"
+MANUAL = "manual"
+VERIFICATION_WORDS = {
+    VERIFIED: "probe-verified",
+    PROBE_FAILED: "probe failed",
+    PROBE_INCONCLUSIVE: "probe inconclusive",
+    NO_PROBE_RESULT: "no probe result",
+    MANUAL: "manual check",
+}
+PROPOSED_WORDS = {ItemStatus.DONE: "pass", ItemStatus.FAILED: "fail"}
+
+
 @dataclass(frozen=True)
 class ItemLine:
     number: str
@@ -117,15 +152,48 @@ class ItemLine:
     na_reason: str
     status_reason: str
     waiver: WaiverLine | None
-    # "probe" when a probe covers the item, "manual" when only a person can judge it.
+    # VERIFIED only when the bound run's verifying results for the item all pass (or do not
+    # apply, one passing at least); MANUAL when no verifying probe covers it at all.
     verification: str
     probes: tuple[ProbeLine, ...]
     # The newest CI evidence on the item, in one line: file, hash, verdict, conflict.
     ci_evidence: str = ""
+    # DECISION_*: a probe run, a person, a person against the bound run's verdict, CI
+    # evidence, or nobody yet.
+    decision: str = DECISION_NONE
+    # The person who set the status (DECISION_PERSON/OVERRIDE), and when the item last changed.
+    decided_by: str = ""
+    # The deployment's own number of the probe run that set the status (DECISION_PROBE), None
+    # where the history does not say which run it was.
+    decided_by_run: int | None = None
+    # The bound run's number, and what its verifying results say of the item: the worst
+    # status among them ("fail", "error", "warn", "pass", "not_applicable"; "" without any),
+    # how many there are and how many fail.
+    bound_run: int | None = None
+    probe_verdict: str = ""
+    probe_results: int = 0
+    probe_failures: int = 0
 
     @property
     def manual(self) -> bool:
-        return self.verification == "manual"
+        return self.verification == MANUAL
+
+    @property
+    def verification_label(self) -> str:
+        return VERIFICATION_WORDS.get(self.verification, self.verification)
+
+    @property
+    def overridden(self) -> bool:
+        return self.decision == DECISION_OVERRIDE
+
+    @property
+    def probe_verdict_label(self) -> str:
+        return PROBE_STATUS_WORDS.get(self.probe_verdict, self.probe_verdict)
+
+    @property
+    def decided_result(self) -> str:
+        """What the deciding probe run found, in the word its status stands for."""
+        return PROPOSED_WORDS.get(self.status, self.status_label.lower())
 
     @property
     def attention(self) -> tuple[ProbeLine, ...]:
@@ -170,6 +238,9 @@ class SectionLine:
     probes_failed: int
     # Warnings and errors: the probe could not say pass, but did not say fail either.
     probes_other: int
+    # Items a person decided against the bound run's verdict, and items under a waiver.
+    overridden: int = 0
+    waived: int = 0
 
     @property
     def owner_role(self) -> str:
@@ -188,17 +259,58 @@ class Totals:
     probes_passed: int
     probes_failed: int
     probes_other: int
+    overridden: int = 0
+    waived: int = 0
 
 
 @dataclass(frozen=True)
 class ProbeRunLine:
     id: int
+    # 1 for the deployment's first probe run, 2 for its second…: `id` is the server's.
+    number: int
     state: str
     regions: tuple[str, ...]
     account_id: str
     requested_by: str
     finished_at: datetime | None
     results: int
+
+
+@dataclass(frozen=True)
+class ReplacedSignature:
+    """The signature of the same role that a renewed one (sequence > 1) replaces."""
+
+    sequence: int
+    printed_name: str
+    signed_at: datetime
+    meaning_label: str
+    # "revoked", "stale" (what it approved changed) or "replaced" (signed again while it held,
+    # as after a rejection).
+    why: str
+    # Who revoked it, when and why; or when it went stale.
+    detail: str
+    # What changed, as its `signoff.stale` audit event says.
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SupersessionReason:
+    """One event between the superseded record and this one that explains the new record."""
+
+    at: datetime
+    text: str
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SupersededRecord:
+    """The stored record of this deployment this one supersedes, and what happened since."""
+
+    number: int
+    record_id: str
+    created_at: datetime
+    state: str
+    reasons: tuple[SupersessionReason, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +333,7 @@ class SignatureRow:
     revoked_by: str
     revoked_at: datetime | None
     revocation_reason: str
+    replaces: ReplacedSignature | None = None
 
     @property
     def signed(self) -> bool:
@@ -286,6 +399,7 @@ class RecordSnapshot:
     post_checks: tuple[PostCheckLine, ...]
     audit: AuditSummary
     state_digest: str
+    supersedes: SupersededRecord | None = None
     # The canonical JSON `state_digest` is the SHA-256 of, byte for byte: the record embeds
     # it (signoff.records.content) so a verifier reads the content from the signed file.
     canonical_json: bytes = b""
@@ -341,10 +455,46 @@ def _probe_line(result: ProbeResult) -> ProbeLine:
     )
 
 
-def _signature_row(standing: RoleStanding) -> SignatureRow:
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+def _replaced(previous, stale_events: dict[str, dict]) -> ReplacedSignature:
+    """The signature `previous` as the one its role's next signature replaces, and why."""
+    revocation = getattr(previous, "revoked", None)
+    changes: tuple[str, ...] = ()
+    if revocation is not None:
+        why = "revoked"
+        detail = (
+            f"revoked by {_name(revocation.revoked_by)} {_when(_utc(revocation.revoked_at))}: "
+            f"{revocation.reason}"
+        )
+    elif str(previous.pk) in stale_events:
+        event = stale_events[str(previous.pk)]
+        why = "stale"
+        detail = f"went stale {_when(_utc(event['created_at']))}"
+        changes = tuple(str(change) for change in (event["after"] or {}).get("changes") or ())
+    else:
+        # Neither revoked nor stale: a rejection (or an approval with conditions) that its
+        # role signed again while it still held.
+        why = "replaced"
+        detail = f"signed again while it held ({previous.get_meaning_display()})"
+    return ReplacedSignature(
+        sequence=previous.sequence,
+        printed_name=previous.printed_name,
+        signed_at=_utc(previous.signed_at),
+        meaning_label=previous.get_meaning_display(),
+        why=why,
+        detail=detail,
+        changes=changes,
+    )
+
+
+def _signature_row(standing: RoleStanding, stale_events: dict[str, dict]) -> SignatureRow:
     current, active = standing.current, standing.active
     shown = active or current
     revocation = getattr(current, "revoked", None) if active is None and current else None
+    earlier = standing.signoffs.index(shown) if shown is not None else 0
     return SignatureRow(
         role=standing.role.name,
         status=standing.status,
@@ -362,6 +512,7 @@ def _signature_row(standing: RoleStanding) -> SignatureRow:
         revoked_by=_name(revocation.revoked_by) if revocation else "",
         revoked_at=_utc(revocation.revoked_at) if revocation else None,
         revocation_reason=revocation.reason if revocation else "",
+        replaces=_replaced(standing.signoffs[earlier - 1], stale_events) if earlier else None,
     )
 
 
@@ -379,8 +530,81 @@ def _evidence_line(verdict) -> str:
     return line
 
 
-def _item_line(item, number, probes, waiver, covered, ci_evidence="") -> ItemLine:
+@dataclass(frozen=True)
+class BoundVerdict:
+    """What the bound run's verifying results (supporting evidence left out) say of one
+    item: the status they propose (item_verdict: None leaves it to people), the worst
+    status among them, how many there are and how many fail."""
+
+    proposed: str | None = None
+    worst: str = ""
+    results: int = 0
+    failures: int = 0
+
+
+def _bound_verdict(results: list[ProbeResult], supporting: set[str]) -> BoundVerdict:
+    # `results` come worst first (RESULT_ORDER), so the first verifying one is the worst.
+    statuses = [result.status for result in results if result.probe_key not in supporting]
+    if not statuses:
+        return BoundVerdict()
+    return BoundVerdict(
+        proposed=item_verdict(statuses),
+        worst=statuses[0],
+        results=len(statuses),
+        failures=statuses.count(Status.FAIL),
+    )
+
+
+def _verification(covered: bool, verdict: BoundVerdict) -> str:
+    if not verdict.results:
+        return NO_PROBE_RESULT if covered else MANUAL
+    if verdict.proposed == ItemStatus.DONE:
+        return VERIFIED
+    if verdict.proposed == ItemStatus.FAILED:
+        return PROBE_FAILED
+    return PROBE_INCONCLUSIVE
+
+
+def _against(status: str, proposed: str | None) -> bool:
+    """A person's status that the bound run's verdict contradicts (the rule the checklist
+    page shows as a conflict: readiness.probe_runs.selectors.probe_conflict)."""
+    if proposed == ItemStatus.FAILED:
+        return status in (ItemStatus.DONE, ItemStatus.NOT_APPLICABLE)
+    return proposed == ItemStatus.DONE and status == ItemStatus.FAILED
+
+
+def _decision(item, verdict: BoundVerdict) -> str:
+    if item.source == DecisionSource.PROBE:
+        return DECISION_PROBE
+    if item.source == DecisionSource.EVIDENCE:
+        return DECISION_EVIDENCE
+    if item.source == DecisionSource.NONE and item.status == ItemStatus.OPEN:
+        return DECISION_NONE
+    # A person, or a status written around the services (no source): either way not a probe.
+    return DECISION_OVERRIDE if _against(item.status, verdict.proposed) else DECISION_PERSON
+
+
+def _item_line(
+    item,
+    number,
+    probes,
+    waiver,
+    covered,
+    ci_evidence="",
+    *,
+    verdict: BoundVerdict | None = None,
+    run_numbers: dict[int, int] | None = None,
+    bound_run: int | None = None,
+) -> ItemLine:
+    verdict = verdict or BoundVerdict()
+    run_numbers = run_numbers or {}
     who = "probe run" if item.source == DecisionSource.PROBE else _name(item.updated_by)
+    decision = _decision(item, verdict)
+    decided_by_run = None
+    if decision == DECISION_PROBE:
+        decided_by_run = run_numbers.get(getattr(item, "decided_run_id", None))
+        if decided_by_run is None and verdict.proposed == item.status:
+            decided_by_run = bound_run
     return ItemLine(
         number=number,
         title=item.title,
@@ -405,9 +629,16 @@ def _item_line(item, number, probes, waiver, covered, ci_evidence="") -> ItemLin
             if waiver
             else None
         ),
-        verification="probe" if covered else "manual",
+        verification=_verification(covered, verdict),
         probes=tuple(probes),
         ci_evidence=ci_evidence,
+        decision=decision,
+        decided_by="" if decision == DECISION_PROBE else _name(item.updated_by),
+        decided_by_run=decided_by_run,
+        bound_run=bound_run if verdict.results else None,
+        probe_verdict=verdict.worst,
+        probe_results=verdict.results,
+        probe_failures=verdict.failures,
     )
 
 
@@ -437,6 +668,8 @@ def _section_line(number: int, title: str, lines: list[ItemLine]) -> SectionLine
         probes_passed=passed,
         probes_failed=probes_failed,
         probes_other=other,
+        overridden=sum(1 for line in lines if line.overridden),
+        waived=sum(1 for line in lines if line.waiver is not None),
     )
 
 
@@ -456,6 +689,8 @@ def _totals(sections: list[SectionLine]) -> Totals:
                 "probes_passed",
                 "probes_failed",
                 "probes_other",
+                "overridden",
+                "waived",
             )
         }
     )
@@ -485,8 +720,22 @@ def canonical_json(state: dict) -> bytes:
     return json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict:
-    """What the record holds, as plain JSON values; `state_digest` is its SHA-256."""
+def _superseded_state(record: dict | None) -> dict | None:
+    if record is None:
+        return None
+    return {
+        "number": record["number"],
+        "record_id": str(record["record_id"]),
+        "created_at": _iso(_utc(record["created_at"])),
+    }
+
+
+def _canonical(deployment, sections, probe_run, signatures, post_checks, superseded=None) -> dict:
+    """What the record holds, as plain JSON values; `state_digest` is its SHA-256.
+
+    `superseded` is the stored record this one supersedes (its row's values): a stored
+    record never changes, so it keeps the digest of unchanged data the same.
+    """
     return {
         "format": SNAPSHOT_FORMAT,
         "deployment": deployment_identity(deployment),
@@ -494,6 +743,8 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict
         "planned_date": _iso(deployment.planned_date),
         "deployed_at": _iso(_utc(deployment.deployed_at)),
         "probe_run": probe_run.id if probe_run else None,
+        "probe_run_number": probe_run.number if probe_run else None,
+        "supersedes": _superseded_state(superseded),
         "items": [
             {
                 "number": line.number,
@@ -507,6 +758,10 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict
                 "evidence_url": line.evidence_url,
                 "na_reason": line.na_reason,
                 "status_reason": line.status_reason,
+                "decision": line.decision,
+                "decided_by": line.decided_by,
+                "decided_by_run": line.decided_by_run,
+                "verification": line.verification,
                 "waiver": (
                     {
                         "reason": line.waiver.reason,
@@ -545,6 +800,16 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict
                 "signed_at": _iso(row.signed_at),
                 "comment": row.comment,
                 "revoked_at": _iso(row.revoked_at),
+                "replaces": (
+                    {
+                        "sequence": row.replaces.sequence,
+                        "printed_name": row.replaces.printed_name,
+                        "signed_at": _iso(row.replaces.signed_at),
+                        "why": row.replaces.why,
+                    }
+                    if row.replaces
+                    else None
+                ),
             }
             for row in signatures
         ],
@@ -561,24 +826,118 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks) -> dict
     }
 
 
+def _choose_superseded(
+    records: list[dict], canonical_with
+) -> tuple[dict | None, dict | None, dict]:
+    """(the stored record this state supersedes, the stored record that is this very state or
+    None, the canonical state).
+
+    `records` are the deployment's two newest stored records, newest first. The newest is
+    superseded, unless it holds this very state: then this snapshot is that record again
+    (a task run twice, a draft of the approved state) and supersedes what it superseded.
+    Without that test, storing a record would change the digest of the state it stored.
+    """
+    if not records:
+        return None, None, canonical_with(None)
+    newest = records[0]
+    before = records[1] if len(records) > 1 else None
+    as_newest = canonical_with(before)
+    if digest_of(as_newest) == newest["state_digest"]:
+        return before, newest, as_newest
+    return newest, None, canonical_with(newest)
+
+
+# The audit events that say why a record was superseded and a signature replaced.
+TRAIL_ACTIONS = ("signoff.stale", "deployment.state_changed")
+
+
+def _state_word(state: str) -> str:
+    try:
+        return DeploymentState(state).label
+    except ValueError:
+        return state
+
+
+def _supersession_reasons(trail, signoffs, *, after: datetime, before: datetime | None):
+    """What happened between the superseded record and this one: state changes (with their
+    reasons), signatures that went stale (with what changed) and revocations."""
+    by_id = {str(signoff.pk): signoff for signoff in signoffs}
+
+    def within(moment) -> bool:
+        return moment > after and (before is None or moment < before)
+
+    def signature(signoff) -> str:
+        return f"{signoff.role.name} signature {signoff.sequence} ({signoff.printed_name})"
+
+    reasons = []
+    for event in trail:
+        if not within(event["created_at"]):
+            continue
+        at = _utc(event["created_at"])
+        if event["action"] == "deployment.state_changed":
+            was = (event["before"] or {}).get("state", "")
+            now = (event["after"] or {}).get("state", "")
+            text = f"{_state_word(was)} → {_state_word(now)}"
+            reasons.append(
+                SupersessionReason(at, f"{text}: {event['reason']}" if event["reason"] else text)
+            )
+        else:
+            signoff = by_id.get(event["object_id"])
+            who = signature(signoff) if signoff else f"Sign-off #{event['object_id']}"
+            changes = (event["after"] or {}).get("changes") or ()
+            reasons.append(
+                SupersessionReason(at, f"{who} went stale", tuple(str(c) for c in changes))
+            )
+    for signoff in signoffs:
+        revocation = getattr(signoff, "revoked", None)
+        if revocation is not None and within(revocation.revoked_at):
+            reasons.append(
+                SupersessionReason(
+                    _utc(revocation.revoked_at),
+                    f"{signature(signoff)} revoked by {_name(revocation.revoked_by)}: "
+                    f"{revocation.reason}",
+                )
+            )
+    return tuple(sorted(reasons, key=lambda reason: reason.at))
+
+
 def record_snapshot(
     deployment: Deployment, *, record_id: str, now: datetime | None = None
 ) -> RecordSnapshot:
     """Read everything the record of `deployment` shows, as of `now`, in a fixed number of
-    queries (about fifteen, independent of items, sign-offs and probe results)."""
+    queries (about twenty, independent of items, sign-offs and probe results)."""
     now = now or timezone.now()
     # Fetched again with what the cover needs: callers hand in locked or bare instances.
     deployment = Deployment.objects.select_related("team", "template", "owner").get(
         pk=deployment.pk
     )
     sections = list(DeploymentSection.objects.filter(deployment=deployment).order_by("position"))
+    # The probe run whose change set each item last: the status of an item a probe decided
+    # may come from an earlier run than the bound one (a later run that errored leaves it).
+    deciding_run = (
+        ItemChange.objects.filter(item=OuterRef("pk"), source=DecisionSource.PROBE)
+        .order_by("-version")
+        .values("probe_run_id")[:1]
+    )
     items = list(
         ChecklistItem.objects.filter(section__deployment=deployment)
         .select_related("updated_by", "owner_role")
+        .annotate(decided_run_id=Subquery(deciding_run))
         .order_by("section__position", "position")
     )
     # The same run the sign-offs bind (signoff.selectors.latest_results): the newest closed one.
     run = finished_runs().filter(deployment=deployment).select_related("requested_by").first()
+    # Runs are named by their place among the deployment's own runs: ids are the server's.
+    run_numbers = {
+        pk: number
+        for number, pk in enumerate(
+            ProbeRun.objects.filter(deployment=deployment)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True),
+            start=1,
+        )
+    }
+    bound_run = run_numbers.get(run.pk) if run is not None else None
     results_by_item: dict[int, list[ProbeResult]] = {}
     result_count = 0
     if run is not None:
@@ -595,29 +954,49 @@ def record_snapshot(
         deployment.post_deployment_checks.select_related("checked_by").order_by("position")
     )
     covered = probes_by_item()
+    supporting = set(supporting_keys())
     verdicts = latest_verdicts([deployment.pk])
+    records = list(
+        SignedRecord.objects.filter(deployment=deployment)
+        .order_by("-number")
+        .values("number", "record_id", "created_at", "state_digest", "deployment_state")[:2]
+    )
+    trail = list(
+        AuditEvent.objects.filter(deployment_id=deployment.pk, action__in=TRAIL_ACTIONS)
+        .order_by("id")
+        .values("action", "object_id", "before", "after", "reason", "created_at")
+    )
+    stale_events = {
+        event["object_id"]: event for event in trail if event["action"] == "signoff.stale"
+    }
 
     items_by_section: dict[int, list] = {}
     for item in items:
         items_by_section.setdefault(item.section_id, []).append(item)
     section_lines = []
     for number, section in enumerate(sections, start=1):
-        lines = [
-            _item_line(
-                item,
-                f"{number}.{position}",
-                [_probe_line(result) for result in results_by_item.get(item.pk, [])],
-                waivers.get(item.pk),
-                not is_manual(covered.get((section.title, item.title), [])),
-                _evidence_line(verdicts.get(item.pk)),
+        lines = []
+        for position, item in enumerate(items_by_section.get(section.pk, []), start=1):
+            item_results = results_by_item.get(item.pk, [])
+            lines.append(
+                _item_line(
+                    item,
+                    f"{number}.{position}",
+                    [_probe_line(result) for result in item_results],
+                    waivers.get(item.pk),
+                    not is_manual(covered.get((section.title, item.title), [])),
+                    _evidence_line(verdicts.get(item.pk)),
+                    verdict=_bound_verdict(item_results, supporting),
+                    run_numbers=run_numbers,
+                    bound_run=bound_run,
+                )
             )
-            for position, item in enumerate(items_by_section.get(section.pk, []), start=1)
-        ]
         section_lines.append(_section_line(number, section.title, lines))
 
     probe_run = (
         ProbeRunLine(
             id=run.pk,
+            number=bound_run,
             state=run.get_state_display(),
             regions=tuple(run.regions or ()),
             account_id=run.account_id,
@@ -628,7 +1007,7 @@ def record_snapshot(
         if run
         else None
     )
-    signatures = [_signature_row(standing) for standing in role_standings]
+    signatures = [_signature_row(standing, stale_events) for standing in role_standings]
     post_checks = [
         PostCheckLine(
             label=check.label,
@@ -639,12 +1018,31 @@ def record_snapshot(
         )
         for check in checks
     ]
-    canonical = _canonical(deployment, section_lines, probe_run, signatures, post_checks)
+    superseded, holding, canonical = _choose_superseded(
+        records,
+        lambda superseded: _canonical(
+            deployment, section_lines, probe_run, signatures, post_checks, superseded
+        ),
+    )
     state_digest = digest_of(canonical)
     encoded = canonical_json(canonical)
     # The record embeds these bytes as what its digest hashes: a verifier hashes them again.
     if hashlib.sha256(encoded).hexdigest() != state_digest:
         raise AssertionError("canonical_json must encode the state exactly as digest_of does")
+    supersedes = None
+    if superseded is not None:
+        supersedes = SupersededRecord(
+            number=superseded["number"],
+            record_id=str(superseded["record_id"]),
+            created_at=_utc(superseded["created_at"]),
+            state=superseded["deployment_state"],
+            reasons=_supersession_reasons(
+                trail,
+                [signoff for standing in role_standings for signoff in standing.signoffs],
+                after=superseded["created_at"],
+                before=holding["created_at"] if holding else None,
+            ),
+        )
     template = deployment.template
     return RecordSnapshot(
         record_id=str(record_id),
@@ -672,5 +1070,6 @@ def record_snapshot(
         post_checks=tuple(post_checks),
         audit=_audit_summary(deployment.pk),
         state_digest=state_digest,
+        supersedes=supersedes,
         canonical_json=encoded,
     )
