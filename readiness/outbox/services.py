@@ -42,6 +42,14 @@ SWEEP_BATCH = 500
 CLAIM_LEASE = timedelta(seconds=300)
 # Sent rows are kept this long (what was sent when), then the sweeper removes them.
 KEEP_SENT = timedelta(days=30)
+# A row whose consumer reports its work done (`outbox_key` in its kwargs, `outbox_once`) and
+# has not, this long after it was sent, is sent again: longer than any such task's own
+# retries last (a mail's: about 16 minutes), so it only catches work those retries gave up
+# on (a mail server or a time-stamping authority down for longer) or a message the broker
+# lost. Up to REDELIVER_MAX_ATTEMPTS sends (a day at this pace); after that the row waits
+# for an operator (`manage.py outbox`).
+REDELIVER_AFTER = timedelta(minutes=30)
+REDELIVER_MAX_ATTEMPTS = 48
 # Right after a commit a request is waiting: one reconnection (a broker that restarted
 # leaves a stale pooled connection), then the sweeper's turn.
 AFTER_COMMIT_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
@@ -195,6 +203,29 @@ def outbox_sweep(*, min_age: timedelta = SWEEP_MIN_AGE, limit: int = SWEEP_BATCH
                 break
             sent += 1
     return sent
+
+
+def outbox_redeliver(*, after: timedelta = REDELIVER_AFTER) -> int:
+    """Make pending again the rows sent `after` ago whose work is not done and that no
+    delivery is at (their consumer marks work done); returns how many. The sweep then sends
+    them like any pending row, and `outbox_once` keeps a late first delivery from doing the
+    work a second time."""
+    now = timezone.now()
+    return (
+        OutboxMessage.objects.filter(
+            sent_at__lt=now - after,
+            done_at__isnull=True,
+            kwargs__has_key="outbox_key",
+            attempts__lt=REDELIVER_MAX_ATTEMPTS,
+        )
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_LEASE))
+        .update(
+            sent_at=None,
+            sending_since=None,
+            last_error=f"{now:%Y-%m-%d %H:%M:%S} UTC not done {after} after it was sent: "
+            "sent again",
+        )
+    )
 
 
 def outbox_prune(*, keep: timedelta = KEEP_SENT, limit: int = 5000) -> int:

@@ -40,8 +40,11 @@ def record_enqueue(deployment_id: int, *, event: str) -> None:
     outbox sweeper when the broker was away. `manage.py make_record` makes it by hand as
     well; either way a state is stored once.
     """
+    key = f"record:{deployment_id}:{event}"
+    # The key lets the task report the record made (outbox_once), so that a record its own
+    # retries gave up on (a time-stamping authority down for long) is asked for again.
     outbox_enqueue(
-        "signoff.record_generate", key=f"record:{deployment_id}:{event}", args=[deployment_id]
+        "signoff.record_generate", key=key, args=[deployment_id], kwargs={"outbox_key": key}
     )
 
 

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from readiness.outbox.services import OutboxBusy
+from readiness.outbox.services import OutboxBusy, outbox_once
 from signoff.records import drafts, services
 from signoff.records.signing import TrustedTimeError
 
@@ -13,7 +13,7 @@ from signoff.records.signing import TrustedTimeError
     name="signoff.record_generate",
     # Rendering and signing are local work; the database and the time-stamping authority
     # (SIGNING_TSA_URL) are the ones worth another try. A broken key is not.
-    autoretry_for=(DatabaseError, TrustedTimeError),
+    autoretry_for=(DatabaseError, TrustedTimeError, OutboxBusy),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
@@ -22,8 +22,9 @@ from signoff.records.signing import TrustedTimeError
     soft_time_limit=150,
     acks_late=True,
 )
-def record_generate(deployment_id: int) -> None:
-    services.record_generate(deployment_id=deployment_id)
+def record_generate(deployment_id: int, outbox_key: str | None = None) -> None:
+    # Requests stored before the key was passed come without one and simply run.
+    outbox_once(outbox_key, lambda: services.record_generate(deployment_id=deployment_id))
 
 
 @shared_task(
