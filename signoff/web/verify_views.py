@@ -152,8 +152,6 @@ def record_verify(request: HttpRequest) -> HttpResponse:
         "member": member,
         "deployment_url_visible": member,
         "standing": record_standing(result.record) if result and result.record else None,
-        # Added by the trusted-time work (issue 16); absent until then.
-        "pades_level": result and getattr(result.pdf, "pades_level", ""),
         "max_bytes": settings.RECORD_VERIFY_MAX_BYTES,
     }
     status = 400 if form.errors else 200

@@ -23,6 +23,7 @@ from readiness.checklists.models import ChecklistItem, ItemStatus
 from signoff.records.models import SignedRecord
 from signoff.records.selectors import record_standing
 from signoff.records.services import record_generate
+from tests.readiness.project import test_settings as settings_test
 from tests.signoff_helpers import approve_all, sign, signers_for
 
 URL = "/records/verify/"
@@ -139,6 +140,7 @@ def test_anonymous_upload_of_the_latest_record_is_valid_and_latest(first_record)
     assert "Latest:" in body and "latest record of its deployment (record 1)" in body
     assert "Superseded" not in body
     assert "Readiness public verify" in body  # the signer certificate's subject
+    assert re.search(r"<dt>PAdES level</dt><dd>B-B</dd>", body)
     assert str(first_record.record_id) in body
 
 
@@ -328,6 +330,16 @@ def test_an_unreachable_rate_limit_store_lets_the_verification_through(
     assert response.status_code == 200
     assert "✓ Valid" in text(response)
     assert "rate limit unavailable" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["20", "0/m", "20/0m"])
+def test_a_bad_rate_stops_start_up_naming_it(tmp_path, value):
+    environment = settings_test._environment(tmp_path / "data", RECORD_VERIFY_RATE=value)
+
+    result = settings_test._manage(environment, "check")
+
+    assert result.returncode != 0
+    assert "RECORD_VERIFY_RATE" in result.stderr.strip().splitlines()[-1], result.stderr
 
 
 # --- The standing selector and the command ------------------------------------------------
