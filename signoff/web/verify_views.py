@@ -74,12 +74,18 @@ def _rate(group: str, request: HttpRequest) -> str | None:
     return None if request.user.is_authenticated else settings.RECORD_VERIFY_RATE
 
 
+def _client(group: str, request: HttpRequest) -> str:
+    # The address axes and the audit trail use. Behind a proxy on a Unix socket it can be
+    # empty, where django-ratelimit's "ip" key raises: such clients share one count.
+    return request.META.get("REMOTE_ADDR") or "unknown address"
+
+
 def _seconds_until_allowed(request: HttpRequest) -> int | None:
     """Counts this POST; the seconds until the client may verify again when it is over the
     limit, else None."""
     try:
         usage = get_usage(
-            request, group=RATE_GROUP, key="ip", rate=_rate, method="POST", increment=True
+            request, group=RATE_GROUP, key=_client, rate=_rate, method="POST", increment=True
         )
     except RedisError:
         # Failing open: an outage of the counter's store must not take the page down, and

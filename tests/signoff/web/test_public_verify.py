@@ -312,6 +312,14 @@ def test_the_rate_is_counted_per_client_address(settings):
     assert upload(Client(REMOTE_ADDR="192.0.2.11"), b"").status_code == 400
 
 
+@pytest.mark.django_db
+def test_clients_with_no_address_share_one_count_instead_of_a_500(settings):
+    # Behind a proxy on a Unix socket REMOTE_ADDR is empty.
+    settings.RECORD_VERIFY_RATE = "1/d"
+    assert upload(Client(REMOTE_ADDR=""), b"").status_code == 400
+    assert upload(Client(REMOTE_ADDR=""), b"").status_code == 429
+
+
 def test_an_unreachable_rate_limit_store_lets_the_verification_through(
     settings, first_record, caplog
 ):
