@@ -173,6 +173,8 @@ def record_filename(deployment: Deployment, number: int) -> str:
 
 
 def draft_pdf(deployment: Deployment) -> bytes:
-    """The same document, rendered now and watermarked DRAFT on every page; never stored."""
+    """The same document, rendered now in the caller and watermarked DRAFT on every page;
+    never stored. For tests and tools: pages get drafts from a worker (signoff.records.drafts),
+    never rendered in the request."""
     snapshot = record_snapshot(deployment, record_id="DRAFT")
     return pdf.render_record(snapshot, draft=True, page_size=settings.RECORD_PAGE_SIZE)
