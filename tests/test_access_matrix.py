@@ -381,6 +381,9 @@ def evidence_data(world):
 MATRIX: dict[str, Row] = {
     # Public: the load balancer's health check and the login page.
     "healthz": Row(query="check=database", checks=(get(who(*[api(200)] * 4)),)),
+    # Prometheus's scrape: off (404) for everyone until METRICS_TOKEN or METRICS_ALLOWED_IPS
+    # is set; tests/ops/test_metrics.py checks the token and the allow-list.
+    "metrics": Row(checks=(get(who(MISSING, MISSING, MISSING, MISSING)),)),
     "login": Row(checks=(get(who(OK, go("dashboard"), go("dashboard"), go("dashboard"))),)),
     "logout": Row(checks=(post(who(LOGIN, go("login"), go("login"), go("login"))),)),
     # Checklists.

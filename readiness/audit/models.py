@@ -112,3 +112,26 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.pk} {self.root[:12]}"
+
+
+class AuditVerification(models.Model):
+    """The outcome of one verification of the whole trail (`readiness.audit_verify` on the
+    beat schedule, or `manage.py verify_audit`), so /metrics and an operator can tell when
+    the trail was last proved intact without walking it again. A note, not evidence: the
+    trail itself is what verification reads."""
+
+    checked_at = models.DateTimeField()
+    source = models.CharField(max_length=20, help_text="schedule or verify_audit")
+    ok = models.BooleanField()
+    events = models.PositiveBigIntegerField()
+    chains = models.PositiveIntegerField()
+    checkpoints = models.PositiveIntegerField()
+    duration_seconds = models.FloatField()
+    problem = models.TextField(blank=True, help_text="The first problem found, if any.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["checked_at"], name="audit_verification_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M} {'intact' if self.ok else 'BROKEN'}"

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from readiness.audit import services
+from readiness.audit import services, verification
 
 
 @shared_task(
@@ -20,3 +20,10 @@ def audit_checkpoint() -> int | None:
     # A copy that failed to reach storage before is made now.
     services.anchor_log_write()
     return checkpoint.pk if checkpoint else None
+
+
+# A walk of every event: hourly by default (AUDIT_VERIFY_INTERVAL), with room to finish on
+# a long trail; its own task, so a slow or failing walk never holds up the checkpoints.
+@shared_task(name="readiness.audit_verify", time_limit=900, soft_time_limit=870)
+def audit_verify() -> bool:
+    return verification.audit_verify(source="schedule").ok

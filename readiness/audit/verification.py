@@ -11,13 +11,16 @@ checked the same way (`anchors`). Replaying the heads from the first checkpoint 
 give each checkpoint's root.
 """
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.core.files.storage import default_storage
 from django.db.models import F
+from django.utils import timezone
 
-from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
 from readiness.audit.services import (
     GENESIS,
     LEGACY_CHAIN,
@@ -290,3 +293,31 @@ def _replay_checkpoints(report: AuditReport) -> dict[str, Points]:
                 "checkpoints committed"
             )
     return points
+
+
+# Verification outcomes kept (one per run); the newest is what /metrics reports.
+KEEP_VERIFICATIONS = timedelta(days=90)
+
+
+def verification_record(report: AuditReport, *, source: str, seconds: float) -> AuditVerification:
+    """Keep the outcome of a verification just run, and forget those past KEEP_VERIFICATIONS."""
+    now = timezone.now()
+    verification = AuditVerification.objects.create(
+        checked_at=now,
+        source=source,
+        ok=report.ok,
+        events=report.events,
+        chains=len(report.chains),
+        checkpoints=report.checkpoints,
+        duration_seconds=seconds,
+        problem=report.problem[:2000],
+    )
+    AuditVerification.objects.filter(checked_at__lt=now - KEEP_VERIFICATIONS).delete()
+    return verification
+
+
+def audit_verify(*, source: str = "schedule") -> AuditVerification:
+    """Verify every chain and checkpoint (`verify_all`) and keep the outcome."""
+    started = time.monotonic()
+    report = verify_all()
+    return verification_record(report, source=source, seconds=time.monotonic() - started)

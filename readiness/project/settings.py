@@ -4,6 +4,7 @@ With no environment at all the app runs on embedded defaults: a SQLite database 
 SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and kept there.
 """
 
+import ipaddress
 import os
 import re
 import secrets
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "template_partials",
     "ninja",
     "csp",
+    "django_prometheus",
     # Before signoff: axes counts a failed attempt before signoff's receivers audit it.
     "axes",
     "readiness",
@@ -98,6 +100,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, as django-prometheus asks: it times the whole request.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -116,6 +120,10 @@ MIDDLEWARE = [
     "readiness.api.middleware.ApiMethodNotAllowedMiddleware",
     # Inside the audit middleware: a session it ends is audited with the request's address.
     "signoff.web.sessions.SessionTimeoutMiddleware",
+    # django-prometheus asks to be last, and so does axes: axes only rewrites the response
+    # of a locked-out login on its way out, so inside this one the metrics count the
+    # lockout page that was sent, not the login page it replaced.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -157,6 +165,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-readiness.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-prometheus's wrappers of the same backends count queries, errors and connections
+# for /metrics (django_db_*).
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -240,7 +253,7 @@ STORAGES = {
 HTTPS = env.bool("HTTPS", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_SSL_REDIRECT = HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
@@ -341,6 +354,9 @@ HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", 3.0)
 AUDIT_CHECKPOINT_INTERVAL = env.int("AUDIT_CHECKPOINT_INTERVAL", 300)
 if AUDIT_CHECKPOINT_INTERVAL < 10:
     raise ImproperlyConfigured("AUDIT_CHECKPOINT_INTERVAL must be at least 10 (seconds).")
+# How often the whole trail is verified (every chain, checkpoint and anchor log copy) and
+# the outcome kept for /metrics; a walk of every event, so less often than checkpoints.
+AUDIT_VERIFY_INTERVAL = env.int("AUDIT_VERIFY_INTERVAL", 3600, validate=validate.Range(min=60))
 CELERY_BEAT_SCHEDULE = {
     "probe-runs-sweep": {"task": "readiness.probe_runs_sweep", "schedule": 60.0},
     # Sends what the broker refused after commit (records, mail, probe dispatch).
@@ -349,6 +365,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "readiness.audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_INTERVAL),
     },
+    "audit-verify": {"task": "readiness.audit_verify", "schedule": float(AUDIT_VERIFY_INTERVAL)},
 }
 # Re-probe approved and deployed deployments for drift: a crontab ("minute hour day-of-month
 # month day-of-week", UTC), daily at 04:00 by default; empty turns the schedule off.
@@ -492,6 +509,24 @@ if SIGNING_LTV and not SIGNING_TSA_URL:
     )
 if SIGNING_TSA_PASSWORD and not SIGNING_TSA_USERNAME:
     raise ImproperlyConfigured("SIGNING_TSA_PASSWORD is set but SIGNING_TSA_USERNAME is not.")
+
+# /metrics (Prometheus) answers only a scraper that passes every guard set here: a bearer
+# token (METRICS_TOKEN) and/or a client address in METRICS_ALLOWED_IPS (CIDRs, matched
+# against REMOTE_ADDR: behind a proxy that is the proxy's). With neither set it is a 404:
+# the metrics describe the teams' activity, so nothing is published until an operator asks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long.")
+try:
+    METRICS_ALLOWED_IPS = [
+        ipaddress.ip_network(cidr.strip(), strict=False)
+        for cidr in env.list("METRICS_ALLOWED_IPS", [])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"METRICS_ALLOWED_IPS must be comma-separated addresses or CIDRs, e.g. "
+        f"'10.0.0.0/8,127.0.0.1': {exc}"
+    ) from None
 
 TEMPLATE_UPLOAD_MAX_BYTES = env.int("TEMPLATE_UPLOAD_MAX_BYTES", 256 * 1024)
 DASHBOARD_PAGE_SIZE = env.int("DASHBOARD_PAGE_SIZE", 25)

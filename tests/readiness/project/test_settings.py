@@ -184,7 +184,8 @@ def test_without_environment_everything_lives_in_data_dir(tmp_path):
     assert len(first["SECRET_KEY"]) >= 50
     assert first["DEBUG"] is False
     assert first["DATA_DIR"] == str(data_dir)
-    assert first["DATABASE_ENGINE"] == "django.db.backends.sqlite3"
+    # SQLite through django-prometheus's wrapper, which counts queries for /metrics.
+    assert first["DATABASE_ENGINE"] == "django_prometheus.db.backends.sqlite3"
     assert first["DATABASE_NAME"] == str(data_dir / "readiness.sqlite3")
     assert first["CELERY_BROKER_URL"] == f"sqla+sqlite:///{data_dir / 'celery-broker.sqlite3'}"
     assert first["CELERY_RESULT_BACKEND"] == f"db+sqlite:///{data_dir / 'celery-results.sqlite3'}"
