@@ -21,6 +21,22 @@ def latest_finished_run(deployment) -> ProbeRun | None:
     return finished_runs().filter(deployment=deployment).select_related("requested_by").first()
 
 
+def run_numbers(run_ids) -> dict[int, int]:
+    """{run id: its place among its deployment's own runs, from 1}, in one query: what the
+    pages of a deployment call a run, where ids number every run on the server."""
+    deployments = ProbeRun.objects.filter(pk__in=run_ids).values("deployment_id")
+    numbers: dict[int, int] = {}
+    counted: dict[int, int] = {}
+    for pk, deployment_id in (
+        ProbeRun.objects.filter(deployment_id__in=Subquery(deployments))
+        .order_by("deployment_id", "created_at", "pk")
+        .values_list("pk", "deployment_id")
+    ):
+        counted[deployment_id] = counted.get(deployment_id, 0) + 1
+        numbers[pk] = counted[deployment_id]
+    return {pk: numbers[pk] for pk in run_ids if pk in numbers}
+
+
 def latest_finished_run_ids(deployment_ids) -> QuerySet:
     """The latest finished run's id of each deployment, as one subquery."""
     latest = finished_runs().filter(deployment=OuterRef("pk")).values("pk")[:1]

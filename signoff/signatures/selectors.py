@@ -39,7 +39,7 @@ from readiness.checklists.selectors import item_histories
 from readiness.evidence.selectors import verdicts_newest_first
 from readiness.people import display_name
 from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult
-from readiness.probe_runs.selectors import latest_finished_run_ids
+from readiness.probe_runs.selectors import latest_finished_run_ids, run_numbers
 from readiness.probes.base import registry
 from signoff.signatures.models import SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
@@ -277,7 +277,8 @@ def change_attribution(change: ItemChange) -> str:
     signoff.stale audit event print it."""
     person = display_name(change.changed_by) if change.changed_by else ""
     if change.source == DecisionSource.PROBE:
-        who = f"probe run #{change.probe_run_id}" if change.probe_run_id else "a probe run"
+        number = getattr(change, "probe_run_number", None)
+        who = f"probe run {number} of this deployment" if number else "a probe run"
     elif change.source == DecisionSource.EVIDENCE:
         who = f"CI evidence uploaded by {person}" if person else "CI evidence"
     else:
@@ -285,6 +286,16 @@ def change_attribution(change: ItemChange) -> str:
     when = change.changed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     reason = " ".join(change.reason.split())
     return f"{who}, {when}" + (f": “{reason}”" if reason else "")
+
+
+def _number_probe_runs(histories: dict[int, list[ItemChange]]) -> None:
+    """Name each probe-run change's run by the deployment's own numbering (one query, only
+    when a probe run made one of the changes)."""
+    changes = [c for history in histories.values() for c in history if c.probe_run_id]
+    if changes:
+        numbers = run_numbers({change.probe_run_id for change in changes})
+        for change in changes:
+            change.probe_run_number = numbers.get(change.probe_run_id)
 
 
 class ChangeHistory:
@@ -304,6 +315,7 @@ class ChangeHistory:
                 if standing.active is not None and not standing.fresh:
                     wanted |= edited_item_ids(standing.active.approved_state, standing.state)
             self._histories = item_histories(wanted)
+            _number_probe_runs(self._histories)
             self._loaded = wanted
         return self._histories.get(item_id, [])
 
