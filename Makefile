@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run PORT=8001 EMULATOR_PORT=5056`: a second checkout beside the first.
+PORT ?= 8000
+EMULATOR_PORT ?= 5055
 
 .PHONY: run test lint format install install-test clean system-deps-run system-deps-test
 
@@ -31,7 +34,7 @@ run: system-deps-run install
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py create_signing_cert --if-missing --common-name "Readiness demo"
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py serve --demo-aws
+	$(BIN)/python manage.py serve --demo-aws --bind 127.0.0.1:$(PORT) --moto-port $(EMULATOR_PORT)
 
 test: system-deps-test install-test
 	$(BIN)/ruff check .

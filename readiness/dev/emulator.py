@@ -143,6 +143,9 @@ class Server(BaseApplication):
             "timeout": 120,
             "accesslog": None,
             "loglevel": "warning",
+            # Its default socket (~/.gunicorn/gunicorn.ctl) is one per account, shared with
+            # the web server and with every other emulator started by that account.
+            "control_socket_disable": True,
         }
         super().__init__()
 

@@ -12,6 +12,25 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+# As root, Celery warns that the worker has superuser privileges (a SecurityWarning, on every
+# start). The demo cannot drop them: its three processes share one SQLite database in WAL mode,
+# whose -shm file the first opener creates, so all of them (and the migrate and seed_demo
+# that `make run` runs before) must be one account; and the venv's interpreter often lives
+# where no other account may read it (pyenv under a 0700 /root, as on this project's
+# machines). The danger Celery warns about is unpickling messages as root: this worker
+# accepts JSON only (CELERY_ACCEPT_CONTENT), which is also why C_FORCE_ROOT is not needed,
+# and the demo listens on loopback. So the demo's worker ignores that one warning and
+# serve says once, itself, that it runs as root. Production runs as a user (Dockerfile).
+ROOT_WORKER = (
+    "import sys, warnings\n"
+    "from celery.exceptions import SecurityWarning\n"
+    "warnings.filterwarnings('ignore', category=SecurityWarning)\n"
+    "from celery.__main__ import main\n"
+    "sys.argv[0] = 'celery'\n"
+    "sys.exit(main())\n"
+)
+
+
 class Command(BaseCommand):
     help = (
         "Run the web server (gunicorn) and a Celery worker together in the foreground; "
@@ -20,7 +39,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--bind", default="127.0.0.1:8000", help="web address, HOST:PORT (make run PORT=…)"
+        )
         parser.add_argument("--concurrency", type=int, default=8, help="Celery worker threads")
         parser.add_argument(
             "--demo-aws",
@@ -28,14 +49,44 @@ class Command(BaseCommand):
             help="Start a moto server (an emulated AWS account with demo resources) on "
             "127.0.0.1 and point the workers and the demo deployment at it.",
         )
-        parser.add_argument("--moto-port", type=int, default=5055)
+        parser.add_argument(
+            "--moto-port",
+            type=int,
+            default=5055,
+            help="port of the AWS emulator on 127.0.0.1 (make run EMULATOR_PORT=…)",
+        )
 
     def handle(self, *args, bind: str, concurrency: int, demo_aws: bool, moto_port: int, **options):
+        # Ctrl-C (SIGINT) and `kill`, systemd or `timeout` (SIGTERM) stop everything the same
+        # way, from the first line on: even while the emulator starts, nothing is left behind
+        # and the exit status is 0 (make reports a non-zero one as "Error 1").
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        processes: dict[str, subprocess.Popen] = {}
+        exit_code = 0
+        try:
+            self._run(processes, bind, concurrency, demo_aws, moto_port)
+            # One of them died on its own: stop the others too rather than run half an app.
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}")
+                    exit_code = process.returncode or 1
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping…")
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self._stop(processes)
+        if exit_code:
+            sys.exit(exit_code)
+        self.stdout.write("Stopped.")
+
+    def _run(self, processes: dict, bind: str, concurrency: int, demo_aws: bool, moto_port: int):
         python = sys.executable
         env = os.environ.copy()
-        moto = None
         if demo_aws:
-            moto, env = self._start_demo_aws(moto_port, env)
+            env = self._start_demo_aws(moto_port, env, processes)
+        as_root = os.geteuid() == 0
         commands = {
             "web": [
                 python,
@@ -50,11 +101,14 @@ class Command(BaseCommand):
                 "4",
                 "--access-logfile",
                 "-",
+                # Nothing here uses gunicorn's control interface, and its default socket
+                # (~/.gunicorn/gunicorn.ctl) is one per account: a second checkout's server
+                # took it over from the first's.
+                "--no-control-socket",
             ],
             "worker": [
                 python,
-                "-m",
-                "celery",
+                *(["-c", ROOT_WORKER] if as_root else ["-m", "celery"]),
                 "-A",
                 "readiness",
                 "worker",
@@ -72,40 +126,39 @@ class Command(BaseCommand):
             ],
         }
         environments = {"web": env, "worker": {**env, "MALLOC_ARENA_MAX": "2"}}
-        processes = {
-            name: subprocess.Popen(command, env=environments[name])
-            for name, command in commands.items()
-        }
-        if moto is not None:
-            processes["moto"] = moto
+        for name, command in commands.items():
+            # A process group of their own: a terminal's Ctrl-C reaches this command alone,
+            # which stops them in order (web first, then the worker finishes its tasks).
+            processes[name] = subprocess.Popen(command, env=environments[name], process_group=0)
+        if as_root:
+            self.stdout.write(
+                "Running as root (the demo's processes share one SQLite database, so they "
+                "run as one account); run make run as an ordinary user anywhere that matters."
+            )
         self.stdout.write(
-            self.style.SUCCESS(f"Readiness is starting on http://{bind}/ (Ctrl-C stops)")
+            self.style.SUCCESS(
+                f"Readiness is starting on http://{bind}/ — log in at http://{bind}/login/ "
+                "(Ctrl-C stops)"
+            )
         )
-        exit_code = 0
-        # `kill`, systemd and `timeout` send SIGTERM: stop the children as Ctrl-C would.
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            while all(process.poll() is None for process in processes.values()):
-                time.sleep(0.5)
-            # One of them died on its own: stop the other too rather than run half an app.
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}")
-                    exit_code = process.returncode or 1
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for process in processes.values():
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.5)
+
+    def _stop(self, processes: dict) -> None:
+        # The app first (the worker finishes the task at hand), then the emulator it may call.
+        for group in (("web", "worker"), ("moto",)):
+            running = [processes[name] for name in group if name in processes]
+            for process in running:
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
-            for process in processes.values():
+            for process in running:
                 try:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        sys.exit(exit_code)
+                    process.wait()
 
-    def _start_demo_aws(self, port: int, env: dict):
+    def _start_demo_aws(self, port: int, env: dict, processes: dict) -> dict:
         from readiness.checklists.models import Deployment
         from readiness.dev.demo_aws import (
             DEMO_ACCOUNT,
@@ -118,7 +171,7 @@ class Command(BaseCommand):
         endpoint = f"http://127.0.0.1:{port}"
         log_path = str(settings.DATA_DIR / "moto.log")
         self.stdout.write(f"Starting the demo AWS account (moto) on {endpoint} …")
-        moto = start_moto_server(port, log_path=log_path)
+        processes["moto"] = start_moto_server(port, log_path=log_path)
         seed_account(endpoint)
         updated = Deployment.objects.filter(service="payments-api", aws_account_id="").update(
             aws_account_id=DEMO_ACCOUNT, aws_regions=list(DEMO_REGIONS)
@@ -128,4 +181,4 @@ class Command(BaseCommand):
         env = {**env, **DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(name, None)
-        return moto, env
+        return env
