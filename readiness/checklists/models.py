@@ -163,6 +163,14 @@ class Deployment(models.Model):
     aws_regions = models.JSONField("AWS regions", default=list, blank=True)
     aws_role_arn = models.CharField("role to assume", max_length=2048, blank=True)
     aws_external_id = models.CharField("external id", max_length=1224, blank=True)
+    # Progress kept with the row (readiness.checklists.progress.refresh_progress, in the
+    # transaction of every item write), so lists of deployments never aggregate items. A
+    # database default too: rows inserted by plain SQL (restores, old exports) still insert,
+    # and `manage.py check_progress --fix` recounts them.
+    items_total = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    items_done = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    items_not_applicable = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    items_failed = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

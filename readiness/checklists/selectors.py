@@ -35,6 +35,16 @@ class Progress:
         return round(100 * self.complete / self.total) if self.total else 0
 
     @classmethod
+    def of_deployment(cls, deployment) -> "Progress":
+        """From the counters kept on the deployment's row (readiness.checklists.progress)."""
+        return cls(
+            total=deployment.items_total,
+            done=deployment.items_done,
+            not_applicable=deployment.items_not_applicable,
+            failed=deployment.items_failed,
+        )
+
+    @classmethod
     def of(cls, items) -> "Progress":
         statuses = [item.status for item in items]
         return cls(
@@ -45,14 +55,15 @@ class Progress:
         )
 
 
-def _progress_counts(prefix: str = "") -> dict:
+PROGRESS_FIELDS = ("items_total", "items_done", "items_not_applicable", "items_failed")
+
+
+def _progress_counts() -> dict:
     return {
-        "total_items": Count(f"{prefix}id"),
-        "done_items": Count(f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.DONE})),
-        "na_items": Count(
-            f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.NOT_APPLICABLE})
-        ),
-        "failed_items": Count(f"{prefix}id", filter=Q(**{f"{prefix}status": ItemStatus.FAILED})),
+        "total_items": Count("id"),
+        "done_items": Count("id", filter=Q(status=ItemStatus.DONE)),
+        "na_items": Count("id", filter=Q(status=ItemStatus.NOT_APPLICABLE)),
+        "failed_items": Count("id", filter=Q(status=ItemStatus.FAILED)),
     }
 
 
@@ -88,16 +99,14 @@ def dashboard_deployments(
         deployments = deployments.filter(
             Q(service__icontains=word) | Q(environment__icontains=word) | Q(version__icontains=word)
         )
-    return deployments.annotate(**_progress_counts("sections__items__")).order_by(
-        "-created_at", "-pk"
-    )
+    # Progress comes from the row's counters: neither this page query nor the paginator's
+    # count reads an item.
+    return deployments.order_by("-created_at", "-pk")
 
 
 def deployment_progress(deployment) -> Progress:
-    row = ChecklistItem.objects.filter(section__deployment=deployment).aggregate(
-        **_progress_counts()
-    )
-    return _progress_from(row)
+    """As committed now (the caller's instance may predate an edit): one read of the row."""
+    return Progress.of_deployment(Deployment.objects.only(*PROGRESS_FIELDS).get(pk=deployment.pk))
 
 
 def section_progress(section) -> Progress:

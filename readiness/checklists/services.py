@@ -26,6 +26,7 @@ from readiness.checklists.models import (
     Team,
 )
 from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
+from readiness.checklists.progress import refresh_progress
 from readiness.checklists.teams import require_member
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
@@ -197,6 +198,7 @@ def deployment_create(
         for section, template_section in zip(sections, template_sections, strict=True)
         for item in template_section.items.all()
     )
+    refresh_progress(deployment.pk)
     PostDeploymentCheck.objects.bulk_create(
         PostDeploymentCheck(deployment=deployment, position=position, label=label)
         for position, label in enumerate(template.post_deployment_items, start=1)
@@ -330,6 +332,8 @@ def item_update(
     if not updated:
         current = ChecklistItem.objects.select_related("updated_by").get(pk=item.pk)
         raise StaleEdit(current)
+    if status_changed:
+        refresh_progress(deployment.pk)
     before = _item_state(item)
     section = item.section  # refresh_from_db drops the cached relations; keep them
     item.refresh_from_db()
@@ -398,6 +402,8 @@ def item_set_by_machine(
     )
     if not updated:
         return False
+    if status != item.status:
+        refresh_progress(deployment.pk)
     ItemChange.objects.create(
         item=item,
         version=item.version + 1,

@@ -40,12 +40,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     role_standings = standings(list(page))
     for deployment in page:
         deployment.standings = role_standings.get(deployment.pk, [])
-        deployment.progress = selectors.Progress(
-            total=deployment.total_items,
-            done=deployment.done_items,
-            not_applicable=deployment.na_items,
-            failed=deployment.failed_items,
-        )
+        deployment.progress = selectors.Progress.of_deployment(deployment)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filters": filters, "page": page, "query": query.urlencode()}

@@ -30,8 +30,8 @@ DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
 # advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
 # any sign-off could have turned stale (+1), the item's waiver and its newest CI evidence
-# for its card (+2).
-ITEM_SAVE_HTMX_MAX = 21
+# for its card (+2); the deployment's progress counters recounted with the item (+1).
+ITEM_SAVE_HTMX_MAX = 22
 # The refused item's card and the page around it each read the CI evidence (+3 with the
 # digests').
 ITEM_INVALID_PLAIN_MAX = 22

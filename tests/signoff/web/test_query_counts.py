@@ -35,8 +35,9 @@ MY_SIGNOFFS_MAX = 11
 # chain head and, on PostgreSQL, taking the advisory lock; the item card reads its waiver
 # (37 there, 33 on SQLite); the newest CI evidence, for the digests and the item card (+2);
 # the outbox row of each stale sign-off's mail, one INSERT each (+2); the changed items'
-# histories, read once for both stale events, which say who changed what, when and why (+1).
-ITEM_SAVE_WITH_SIGNOFFS_MAX = 42
+# histories, read once for both stale events, which say who changed what, when and why (+1);
+# the deployment's progress counters recounted with the item (+1).
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 43
 
 
 def queries_of(request) -> tuple[int, object]:
