@@ -37,6 +37,11 @@ class OutboxMessage(models.Model):
         blank=True,
         help_text="Set by a consumer that marks its work done (a mail sent).",
     )
+    request_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="The request that caused it (its X-Request-ID), for the task's log lines.",
+    )
 
     class Meta:
         ordering = ["id"]

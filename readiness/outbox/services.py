@@ -16,10 +16,12 @@ its work through `outbox_once`, which does it once per row however often it is d
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+import structlog
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -91,6 +93,9 @@ def outbox_enqueue_many(intents: Iterable[Intent]) -> None:
         # Outside a transaction the row would commit on its own, before (or without) the
         # change that is its reason: a mail about a signature that was rolled back.
         raise RuntimeError(f"outbox_enqueue({intents[0].key!r}) outside a transaction")
+    # The row may be sent long after this request by the sweeper, whose own context is not
+    # the request's: the request id travels with the row (see _publish).
+    request_id = str(structlog.contextvars.get_contextvars().get("request_id") or "")[:128]
     OutboxMessage.objects.bulk_create(
         [
             OutboxMessage(
@@ -98,6 +103,7 @@ def outbox_enqueue_many(intents: Iterable[Intent]) -> None:
                 task_name=intent.task_name,
                 args=list(intent.args),
                 kwargs=intent.kwargs or {},
+                request_id=request_id,
             )
             for intent in intents
         ],
@@ -149,8 +155,18 @@ def _send(key: str, *, retry_policy: dict | None) -> bool | None:
 
 def _publish(message: OutboxMessage, leased_at, *, retry_policy: dict | None) -> bool:
     """Publish a leased row (retry_policy None: the configured one)."""
+    # Bound while publishing, django-structlog copies it into the message's headers, and the
+    # worker binds it for the task's lines (LOG_FORMAT=json).
+    context = (
+        structlog.contextvars.bound_contextvars(request_id=message.request_id)
+        if message.request_id
+        else nullcontext()
+    )
     try:
-        dispatch.send(message.task_name, message.args, message.kwargs, retry_policy=retry_policy)
+        with context:
+            dispatch.send(
+                message.task_name, message.args, message.kwargs, retry_policy=retry_policy
+            )
     except Exception as error:
         # Release the lease: the next sweep (or an operator's `manage.py outbox --sweep`)
         # may try at once.

@@ -1,7 +1,9 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import after_setup_logger, task_postrun, task_prerun
+
+from readiness.project.logs import WorkerLogStep, json_after_celery_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
 
@@ -17,6 +19,12 @@ app.autodiscover_tasks(
         "signoff.notifications",
     ]
 )
+
+
+# LOG_FORMAT=json: tasks log JSON lines carrying the request id of the request that sent them
+# (both hooks do nothing in text mode, which keeps Celery's own log format).
+app.steps["worker"].add(WorkerLogStep)
+after_setup_logger.connect(json_after_celery_logging, weak=False)
 
 
 def _tune_embedded_broker() -> None:

@@ -52,6 +52,10 @@ def _alarms(context: ProbeContext) -> Iterator[tuple[str, dict]]:
     ),
 )
 def cloudwatch_alarms(context: ProbeContext) -> ProbeResult:
+    """Every metric and composite alarm fails when its actions are disabled (Security Hub
+    CloudWatch.17), when it has no action for the ALARM state (CloudWatch.15), or when it
+    notifies an SNS topic of this account that does not exist; a region without alarms
+    fails."""
     topics_of_region: dict[str, set[str]] = {}
 
     def topic_exists(arn: str, account: str) -> bool | None:
@@ -82,18 +86,21 @@ def cloudwatch_alarms(context: ProbeContext) -> ProbeResult:
             }
         )
         exists = {arn: topic_exists(arn, account) for arn in sns_arns}
-        failures, warnings = [], []
+        failures = []
+        # Security Hub CloudWatch.17: actions must be activated.
         if alarm.get("ActionsEnabled") is False:
             failures.append("actions disabled: it changes state but notifies no one")
         missing = [arn.rsplit(":", 1)[-1] for arn, found in exists.items() if found is False]
         if missing:
             failures.append("notifies SNS topic(s) that do not exist: " + ", ".join(missing))
+        # Security Hub CloudWatch.15: an alarm with no ALARM action reaches no one when it
+        # fires, whatever its OK or INSUFFICIENT_DATA actions do.
         if not alarm.get("AlarmActions"):
-            warnings.append("no action when it enters ALARM")
+            failures.append("no action when it enters ALARM")
         label = "composite alarm" if kind == "CompositeAlarm" else "metric alarm"
-        if failures or warnings:
-            status = Status.FAIL if failures else Status.WARN
-            reason = f"{label}: " + "; ".join(failures + warnings)
+        if failures:
+            status = Status.FAIL
+            reason = f"{label}: " + "; ".join(failures)
         else:
             foreign = sum(found is None for found in exists.values())
             reason = (
@@ -119,8 +126,8 @@ def cloudwatch_alarms(context: ProbeContext) -> ProbeResult:
     return verdict(
         findings,
         passed="All {total} alarms have actions enabled and notify existing SNS topics",
-        failed="{failed} of {total} alarms have actions disabled or notify a missing SNS topic",
-        warned="{warned} of {total} alarms take no action when they enter ALARM",
+        failed="{failed} of {total} alarms have actions disabled, no action on ALARM, or "
+        "notify a missing SNS topic",
         empty="",
         facts=facts,
     )

@@ -36,14 +36,12 @@ def test_alarms_pass_when_enabled_and_notifying_existing_topics(aws, make_contex
     assert result.facts["sns_regions_listed"] == [REGION]
 
 
-def test_alarms_fail_when_disabled_or_notifying_a_deleted_topic_and_warn_without_actions(
-    aws, make_context
-):
+def test_alarms_fail_when_disabled_or_notifying_a_deleted_topic(aws, make_context):
     topic = _topic(aws, "oncall")
     gone = topic.replace(":oncall", ":deleted-team")
     disabled = _alarm(aws, "api-5xx", AlarmActions=[topic], ActionsEnabled=False)
     dangling = _alarm(aws, "db-cpu", AlarmActions=[gone])
-    silent = _alarm(aws, "latency")
+    healthy = _alarm(aws, "queue-age", AlarmActions=[topic])
     result = run("monitoring.cloudwatch_alarms", make_context())
     assert result.status == Status.FAIL
     by_arn = {f.resource: f for f in result.findings}
@@ -51,7 +49,25 @@ def test_alarms_fail_when_disabled_or_notifying_a_deleted_topic_and_warn_without
     assert "actions disabled" in by_arn[disabled].reason
     assert by_arn[dangling].status == Status.FAIL
     assert "deleted-team" in by_arn[dangling].reason
-    assert by_arn[silent].status == Status.WARN
+    assert by_arn[healthy].status == Status.PASS
+    assert result.summary.startswith("2 of 3 alarms")
+
+
+def test_an_alarm_with_no_alarm_action_fails(aws, make_context):
+    # Security Hub CloudWatch.15: OK and INSUFFICIENT_DATA actions do not make up for none on
+    # ALARM.
+    topic = _topic(aws, "oncall")
+    silent = _alarm(aws, "latency")
+    recovery_only = _alarm(aws, "errors", OKActions=[topic], InsufficientDataActions=[topic])
+    notifying = _alarm(aws, "api-5xx", AlarmActions=[topic])
+    result = run("monitoring.cloudwatch_alarms", make_context())
+    assert result.status == Status.FAIL, result
+    by_arn = {f.resource: f for f in result.findings}
+    assert by_arn[silent].status == Status.FAIL
+    assert by_arn[silent].reason == "metric alarm: no action when it enters ALARM"
+    assert by_arn[recovery_only].status == Status.FAIL
+    assert "no action when it enters ALARM" in by_arn[recovery_only].reason
+    assert by_arn[notifying].status == Status.PASS
     assert result.summary.startswith("2 of 3 alarms")
 
 
