@@ -26,6 +26,7 @@ from signoff.lifecycle.forms import (
 )
 from signoff.signatures import selectors
 from signoff.signatures.models import SignOff, Waiver
+from signoff.signatures.waiting import waiting_page
 from signoff.teams import authentication
 from signoff.teams.models import Role
 
@@ -424,11 +425,14 @@ def _lifecycle_error(request, deployment, message: str, *, status: int) -> HttpR
 
 @require_GET
 def my_signoffs(request: HttpRequest) -> HttpResponse:
+    waiting = waiting_page(request.user, request.GET.get("page"))
     return render(
         request,
         "signoff/my_signoffs.html",
         {
-            "waiting": selectors.waiting_for(request.user),
+            "page": waiting.page,
+            "waiting": waiting.waiting,
+            "holding": waiting.holding,
             "signed": selectors.signed_by(request.user),
         },
     )

@@ -26,9 +26,10 @@ pytestmark = pytest.mark.django_db
 # the deployment, then the latest finished run (a member's item cards) or the role's
 # members (anyone else). The htmx panel reads the same.
 ROLE_PAGE_MAX = 13
-# My sign-offs: session and user, the memberships, the deployments waiting, their standings
-# (five reads for all of them at once) and the user's own signatures.
-MY_SIGNOFFS_MAX = 11
+# My sign-offs: session and user, the memberships, the roles and templates (who signs what),
+# the count and the page of deployments that may wait, their standings (five reads for all
+# of them at once) and the user's own signatures.
+MY_SIGNOFFS_MAX = 14
 # An htmx item save that turns two sign-offs stale: the save as in readiness/web/test_queries.py,
 # then the re-evaluation under the deployment's lock (the standings, the stale events already
 # recorded) and three more audit events (two stale, one state change), each reading the
