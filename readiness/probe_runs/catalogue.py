@@ -19,6 +19,8 @@ from types import CodeType, FunctionType
 from django.conf import settings
 
 from readiness.probes.base import Probe, ProbeSettings, is_manual, registry
+from readiness.probes.standards import NONE as NO_STANDARDS
+from readiness.probes.standards import Standards, standards_of
 
 POLICY_VERSION = "2012-10-17"
 # IAM access level "Read"/"List" by naming convention; the exceptions are listed by name.
@@ -147,6 +149,7 @@ class CatalogueEntry:
     probe: Probe
     rule: str
     thresholds: list[tuple[str, object]]
+    standards: Standards = NO_STANDARDS
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ def catalogue(template, probe_settings: ProbeSettings) -> list[tuple[str, list[C
             probe=probe,
             rule=" ".join(doc.split()) if doc else "",
             thresholds=[(name, getattr(probe_settings, name)) for name in thresholds_of(probe)],
+            standards=standards_of(probe.key),
         )
 
     groups = []

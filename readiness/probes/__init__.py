@@ -10,8 +10,9 @@ takes to add probes.
 import importlib
 import pkgutil
 
-# The framework, and the AWS reads shared by several modules (aws): no probes of their own.
-_FRAMEWORK = {"aws", "base", "call_cache", "runner", "session"}
+# The framework, the AWS reads shared by several modules (aws) and the standards each probe
+# maps to: no probes of their own.
+_FRAMEWORK = {"aws", "base", "call_cache", "runner", "session", "standards"}
 
 
 def import_modules(package: str, path) -> None:

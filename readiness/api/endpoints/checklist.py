@@ -10,8 +10,22 @@ from readiness.checklists import selectors
 from readiness.evidence.selectors import latest_verdicts
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probes.base import is_manual, probes_by_item
+from readiness.probes.standards import standards_of
 
 router = Router()
+
+
+class SecurityHubControlOut(Schema):
+    id: str = Field(description="Security Hub control id, e.g. EC2.18")
+    match: str = Field(description="full: the probe fails all the control fails; partial: see note")
+    note: str
+
+
+class StandardsOut(Schema):
+    security_hub: list[SecurityHubControlOut]
+    prowler: list[str] = Field(description="Prowler check ids")
+    config_rules: list[str] = Field(description="AWS Config managed rule names")
+    well_architected: list[str] = Field(description="AWS Well-Architected choice ids")
 
 
 class ProbeResultOut(Schema):
@@ -22,6 +36,11 @@ class ProbeResultOut(Schema):
     summary: str
     failing: list[dict]
     remediation: str
+    standards: StandardsOut | None = Field(
+        None,
+        description="What the probe corresponds to in AWS Security Hub, Prowler, AWS "
+        "Config and the Well-Architected Framework (docs/controls.md)",
+    )
 
 
 class EvidenceVerdictOut(Schema):
@@ -121,6 +140,7 @@ def checklist_read(request, deployment_id: int):
                             "summary": result.summary,
                             "failing": result.failing_findings[:20],
                             "remediation": result.remediation,
+                            "standards": standards_of(result.probe_key).as_json(),
                         }
                         for result in results.get(item.pk, [])
                     ],
