@@ -130,6 +130,10 @@ def seed(deployments: int, users: int):
     for number in range(users):
         user = user_model.objects.create(username=f"editor-{number}", password=password)
         team.members.add(user)
+        # Only holders of an item's owning role change it: editors hold every role, so any
+        # item of the checklist is theirs to edit (they never sign).
+        for role in roles.values():
+            RoleMembership.objects.create(team=team, user=user, role=role)
         editors.append(user)
     return plans, editors
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from readiness.checklists import selectors
 from readiness.checklists.forms import ItemForm
-from readiness.checklists.models import DeploymentState
+from readiness.checklists.models import ChecklistItem, DeploymentState
+from readiness.checklists.teams import held_role_ids, may_change_item
 from readiness.evidence.selectors import latest_verdicts
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probes.base import is_manual, probes_by_item
@@ -28,9 +29,12 @@ def checklist_context(deployment, *, user, shown_item=None) -> dict:
     coverage = probes_by_item()
     waivers = _waivers(deployment)
     verdicts = latest_verdicts([deployment.pk])
+    role_ids = held_role_ids(team=deployment.team, user=user)  # also the sign-off block's
     for section in sections:
         for item in section.items.all():
-            decorate_item(item, section, results, coverage, waivers, deployment=deployment)
+            decorate_item(
+                item, section, results, coverage, waivers, deployment=deployment, role_ids=role_ids
+            )
             item.ci_evidence = verdicts.get(item.pk)
             if shown_item is not None and item.pk == shown_item.pk:
                 item.form = shown_item.form
@@ -43,14 +47,16 @@ def checklist_context(deployment, *, user, shown_item=None) -> dict:
         "run": probe_run_selectors.with_counts(
             probe_run_selectors.active_probe_run(deployment) or latest_run
         ),
-        **lifecycle_context(deployment, user=user),
+        **lifecycle_context(deployment, user=user, held=role_ids),
     }
 
 
-def lifecycle_context(deployment, *, user) -> dict:
-    """The sign-off block of the checklist page: each role's standing and the next step."""
+def lifecycle_context(deployment, *, user, held=None) -> dict:
+    """The sign-off block of the checklist page: each role's standing and the next step.
+    `held`: the ids of the roles `user` holds in the team, when the caller read them."""
     all_standings = standings([deployment])[deployment.pk]
-    held = roles_of(user=user, team=deployment.team)
+    if held is None:
+        held = roles_of(user=user, team=deployment.team)
     for standing in all_standings:
         standing.held = standing.role.pk in held
     return {
@@ -70,12 +76,26 @@ def _waivers(deployment) -> dict:
 
 
 def decorate_item(
-    item, section, results: dict, coverage: dict, waivers=None, *, deployment
+    item,
+    section,
+    results: dict,
+    coverage: dict,
+    waivers=None,
+    *,
+    deployment,
+    role_ids: frozenset[int],
+    roles: dict | None = None,
 ) -> None:
     """Attach what the item partial shows besides the item: form, probe evidence, conflict,
     the waiver in force. `deployment` is the item's (its state decides whether a change
-    needs a reason)."""
-    item.form = ItemForm.for_item(item, deployment=deployment)
+    needs a reason); `role_ids` are the roles the reader holds in its team (whether they
+    may change it, or only read it); `roles` {id: Role}, when the items were read without
+    their owner role, names it without a query per item."""
+    if roles and item.owner_role_id in roles and not ChecklistItem.owner_role.is_cached(item):
+        item.owner_role = roles[item.owner_role_id]
+    item.can_change = may_change_item(item, role_ids)
+    # Nobody but the owning role's holders gets a form to fill.
+    item.form = ItemForm.for_item(item, deployment=deployment) if item.can_change else None
     item.waiver = (waivers or {}).get(item.pk)
     item.latest_results = results.get(item.pk, [])
     item.result_counts = probe_run_selectors.result_counts(item.latest_results)
@@ -89,15 +109,22 @@ def decorate_item(
     item.ci_evidence = None
 
 
-def single_item(deployment, item, form=None):
-    """Decorate one item the way the checklist page does, for its fragment."""
+def single_item(deployment, item, form=None, *, user, role_ids=None):
+    """Decorate one item the way the checklist page does, for its fragment. `role_ids`: the
+    roles `user` holds in the team, when the caller read them."""
     results = probe_run_selectors.results_by_item(
         probe_run_selectors.latest_finished_run(deployment)
     )
     decorate_item(
-        item, item.section, results, probes_by_item(), _waivers(deployment), deployment=deployment
+        item,
+        item.section,
+        results,
+        probes_by_item(),
+        _waivers(deployment),
+        deployment=deployment,
+        role_ids=(held_role_ids(team=deployment.team, user=user) if role_ids is None else role_ids),
     )
     item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
-    if form is not None:
+    if form is not None and item.can_change:
         item.form = form
     return item

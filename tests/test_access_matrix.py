@@ -412,16 +412,20 @@ MATRIX: dict[str, Row] = {
     "deployment_detail": Row(
         kwargs=review_pk, checks=(get(TEAM_PAGE), get(TEAM_PAGE, htmx="signoff"))
     ),
+    # MFA is Security's item: every member reads it, only Security's holders change it (the
+    # Tech Lead here is a member without that role).
     "item_update": Row(
         kwargs=mfa,
+        member="tech-lead",
+        holder="security",
         checks=(
             get(who(LOGIN, MISSING, go("deployment_detail"), go("deployment_detail"))),
             get(TEAM_PAGE, htmx=""),
             post(
-                who(LOGIN, MISSING, go("deployment_detail"), go("deployment_detail")),
+                who(LOGIN, MISSING, FORBIDDEN, go("deployment_detail")),
                 data=item_data,
             ),
-            post(TEAM_PAGE, htmx="", data=item_data),
+            post(who(LOGIN, MISSING, FORBIDDEN, OK), htmx="", data=item_data),
         ),
     ),
     "item_history": Row(kwargs=mfa, checks=(get(TEAM_PAGE), get(TEAM_PAGE, htmx=""))),

@@ -17,5 +17,6 @@ DEFAULT_SECTION_OWNERS = {
     "Testing": "Tech Lead",
     "Operational": "Tech Lead",
 }
-# An item no role owns is the Tech Lead's: they fill it in, waive it and sign for it.
+# An item no role owns is the Tech Lead's to waive and sign for; any member of the team fills it
+# in (readiness.checklists.teams.may_change_item).
 UNOWNED_ITEM_ROLE_SLUG = "tech-lead"

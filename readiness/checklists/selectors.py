@@ -117,7 +117,7 @@ def section_progress(section) -> Progress:
 
 def deployment_sections(deployment) -> list[DeploymentSection]:
     """Every section with its items (and who changed them) in two queries, plus progress."""
-    items = ChecklistItem.objects.select_related("updated_by").order_by("position")
+    items = ChecklistItem.objects.select_related("updated_by", "owner_role").order_by("position")
     sections = list(
         DeploymentSection.objects.filter(deployment=deployment)
         .order_by("position")
@@ -129,9 +129,9 @@ def deployment_sections(deployment) -> list[DeploymentSection]:
 
 
 def item_of_deployment(*, deployment, item_id: int) -> QuerySet[ChecklistItem]:
-    return ChecklistItem.objects.select_related("section__deployment__team", "updated_by").filter(
-        pk=item_id, section__deployment=deployment
-    )
+    return ChecklistItem.objects.select_related(
+        "section__deployment__team", "updated_by", "owner_role"
+    ).filter(pk=item_id, section__deployment=deployment)
 
 
 def item_history(item) -> QuerySet:

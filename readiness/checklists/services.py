@@ -27,7 +27,7 @@ from readiness.checklists.models import (
 )
 from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
 from readiness.checklists.progress import refresh_progress
-from readiness.checklists.teams import require_member
+from readiness.checklists.teams import require_item_owner, require_member
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
@@ -265,9 +265,13 @@ def item_update(
     once sign-off was requested, when it changes an item someone decided
     (`ChecklistItem.change_needs_reason`). Saving the values the item already holds changes
     nothing and needs none.
+
+    Only members holding the item's owning role (any member for an item no role owns) may
+    save it: PermissionDenied otherwise.
     """
     deployment = item.section.deployment
-    require_member(team=deployment.team, user=user)
+    # The owning role's holders alone change an item, overrides of its probe included.
+    require_item_owner(item=item, team=deployment.team, user=user)
     closed = RecordClosed(
         f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
         " and its checklist no longer changes."

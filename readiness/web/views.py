@@ -18,6 +18,7 @@ from readiness.checklists.forms import (
     TemplateImportForm,
 )
 from readiness.checklists.models import ChecklistTemplate
+from readiness.checklists.teams import held_role_ids, may_change_item, not_owner_message
 from readiness.probe_runs import catalogue
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
@@ -92,10 +93,27 @@ def _item_fragment(request, deployment, item) -> str:
     )
 
 
-def _saved_response(request, deployment, item) -> HttpResponse:
-    """The item itself plus out-of-band progress bars for its section and the deployment."""
-    presenters.single_item(deployment, item)
-    parts = [_item_fragment(request, deployment, item)]
+# What a save changes on its card, each swapped out of band by id. The fields stay as the
+# person left them: they may be typing on while the save is in flight (app.js marks what
+# differs from the saved values as unsaved).
+SAVED_PARTS = ("item-head", "item-decision", "item-version", "item-changed")
+
+
+def _saved_response(
+    request, deployment, item, *, role_ids, reason_slot_changed: bool
+) -> HttpResponse:
+    """What the save changed: the item's status block, version, who/when and, if it changed,
+    its reason field, with the progress bars of its section and the deployment."""
+    presenters.single_item(deployment, item, user=request.user, role_ids=role_ids)
+    names = SAVED_PARTS + (("item-reason",) if reason_slot_changed else ())
+    parts = [
+        render_to_string(
+            f"{presenters.CHECKLIST_TEMPLATE}#{name}",
+            {"deployment": deployment, "item": item, "oob": True},
+            request=request,
+        )
+        for name in names
+    ]
     # The progress bars exist on the checklist page only (role pages edit items too).
     try:
         page = request.htmx.current_url_abs_path
@@ -136,9 +154,14 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     if request.method == "GET":
         if not request.htmx:
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-        presenters.single_item(deployment, item)
+        presenters.single_item(deployment, item, user=request.user)
         return HttpResponse(_item_fragment(request, deployment, item))
+    role_ids = held_role_ids(team=deployment.team, user=request.user)
+    if not may_change_item(item, role_ids):
+        return _not_owner_response(request, deployment, item, not_owner_message(item))
+    owner_role = item.owner_role  # an edit never changes it; the saved item is re-read
     form = ItemForm.for_item(item, data=request.POST, deployment=deployment)
+    asked_reason = _reason_asked(item, form)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -154,34 +177,79 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             )
         except services.StaleEdit as stale:
             return _conflict_response(request, deployment, stale.current, rejected=data)
+        except PermissionDenied as denied:  # the role was taken away since the check above
+            return _not_owner_response(request, deployment, item, str(denied))
         except services.RecordClosed as closed:
             form.add_error(None, str(closed))
-            presenters.single_item(deployment, item, form)
+            presenters.single_item(deployment, item, form, user=request.user, role_ids=role_ids)
             if request.htmx:
-                return HttpResponse(_item_fragment(request, deployment, item), status=409)
+                return _whole_item(
+                    HttpResponse(_item_fragment(request, deployment, item), status=409), item
+                )
             context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
             return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
         except ValidationError as error:
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
         else:
+            item.owner_role = owner_role
             if request.htmx:
-                return _saved_response(request, deployment, item)
+                # The reason was used up, or the field asks differently now: replace it.
+                after = ItemForm.for_item(item, deployment=deployment)
+                reason_slot_changed = bool(data["reason"]) or asked_reason != _reason_asked(
+                    item, after
+                )
+                return _saved_response(
+                    request,
+                    deployment,
+                    item,
+                    role_ids=role_ids,
+                    reason_slot_changed=reason_slot_changed,
+                )
             messages.success(request, f"Saved “{item.title}”.")
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
-    presenters.single_item(deployment, item, form)
+    presenters.single_item(deployment, item, form, user=request.user, role_ids=role_ids)
     if request.htmx:
-        return HttpResponse(_item_fragment(request, deployment, item), status=400)
+        return _whole_item(
+            HttpResponse(_item_fragment(request, deployment, item), status=400), item
+        )
     context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
     return render(request, presenters.CHECKLIST_TEMPLATE, context, status=400)
 
 
+def _reason_asked(item, form) -> str:
+    """Which reason field the card shows (as the template decides)."""
+    if form.reason_required:
+        return "change"
+    return "override" if item.source == "probe" else ""
+
+
+def _whole_item(response: HttpResponse, item) -> HttpResponse:
+    """A refusal replaces the whole card (what the server holds, with why); a save swaps
+    only what it changed (`_saved_response`)."""
+    response["HX-Retarget"] = f"#item-{item.pk}"
+    response["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _not_owner_response(request, deployment, item, message: str) -> HttpResponse:
+    """403: the item as its owning role left it, read-only, saying whose it is. htmx swaps
+    it in (app.js), so a card whose form was opened before a role was taken away shows so."""
+    if not request.htmx:
+        raise PermissionDenied(message)
+    presenters.single_item(deployment, item, user=request.user)
+    item.denied = message
+    return _whole_item(HttpResponse(_item_fragment(request, deployment, item), status=403), item)
+
+
 def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpResponse:
     """Refuse a stale edit: show what the item holds now and what was not saved."""
-    presenters.single_item(deployment, current)
+    presenters.single_item(deployment, current, user=request.user)
     current.conflict, current.rejected = True, rejected
     if request.htmx:
-        return HttpResponse(_item_fragment(request, deployment, current), status=409)
+        return _whole_item(
+            HttpResponse(_item_fragment(request, deployment, current), status=409), current
+        )
     context = presenters.checklist_context(deployment, user=request.user, shown_item=current)
     return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
 

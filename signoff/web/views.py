@@ -75,7 +75,15 @@ def _role_context(request, deployment, role, **forms) -> dict:
             is_member and not closed and (item.owner_role_id or waiving_role_id) in held
         )
         if editable:
-            presenters.decorate_item(item, item.section, results, coverage, deployment=deployment)
+            presenters.decorate_item(
+                item,
+                item.section,
+                results,
+                coverage,
+                deployment=deployment,
+                role_ids=frozenset(held),
+                roles={role.pk: role},
+            )
     can_sign = is_member and deployment.state in SIGNABLE_STATES
     other_signature = next(
         (

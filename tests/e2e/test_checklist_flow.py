@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from readiness.checklists.models import ChecklistItem, ChecklistTemplate, Deployment, ItemStatus
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
+from tests.signoff_helpers import give_role
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -21,8 +22,11 @@ NA_REASON = "No public endpoint: the service only consumes an internal queue."
 
 @pytest.fixture
 def user():
+    """Pat fills in every item: only holders of an item's owning role change it."""
     user = UserFactory(username="pat", first_name="Pat", last_name="Lee")
-    TeamFactory(name="Payments", slug="payments", members=[user])
+    team = TeamFactory(name="Payments", slug="payments", members=[user])
+    for slug in ("tech-lead", "security", "devops"):
+        give_role(user, team, slug)
     return user
 
 

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users(passwords)
             team = self._team(users)
-            self._deployment(team, users["lead"])
+            self._deployment(team, users)
             self._in_review(team, users, passwords)
             self._verified(team, users, passwords)
         credentials_file.touch(mode=0o600)
@@ -81,7 +81,10 @@ class Command(BaseCommand):
                 )
         return team
 
-    def _deployment(self, team: Team, lead) -> None:
+    def _deployment(self, team: Team, users: dict) -> None:
+        lead = users["lead"]
+        # Only holders of an item's owning role fill it in.
+        owners = {"Security": users["security"], "DevOps": users["devops"]}
         if Deployment.objects.filter(team=team, service="payments-api").exists():
             return
         deployment = services.deployment_create(
@@ -115,9 +118,10 @@ class Command(BaseCommand):
             for item in section.items.all():
                 if item.title in filled:
                     status, note, reason = filled[item.title]
+                    owner = item.owner_role.name if item.owner_role else ""
                     services.item_update(
                         item=item,
-                        user=lead,
+                        user=owners.get(owner, lead),
                         expected_version=item.version,
                         status=status,
                         note=note,
@@ -184,13 +188,13 @@ class Command(BaseCommand):
         backup.refresh_from_db()
         services.item_update(
             item=backup,
-            user=lead,
+            user=devops,
             expected_version=backup.version,
             status=ItemStatus.FAILED,
             note="Restore drill of 2026-11-27 failed: snapshot older than the RPO.",
             evidence_url="",
             na_reason="",
-            reason="The restore drill after sign-off failed; DevOps must look again.",
+            reason="The restore drill after sign-off failed; DevOps looks again.",
         )
 
     def _verified(self, team: Team, users: dict, passwords: dict) -> None:

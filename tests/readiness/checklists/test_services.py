@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemChange, ItemStatus, TemplateItem
 from tests.factories import UserFactory
+from tests.signoff_helpers import give_role
 
 
 def first_item(deployment, title="IAM Policies") -> ChecklistItem:
@@ -85,7 +86,7 @@ def test_the_reason_is_cleared_when_an_item_leaves_not_applicable(deployment, me
 @pytest.mark.django_db
 def test_a_stale_edit_is_refused_and_the_newer_value_survives(deployment, member):
     colleague = UserFactory(username="jane")
-    deployment.team.members.add(colleague)
+    give_role(colleague, deployment.team, "security")
     page_loaded = first_item(deployment)
     save(first_item(deployment), colleague, status=ItemStatus.FAILED, note="admin role found")
     with pytest.raises(services.StaleEdit) as stale:

@@ -18,6 +18,8 @@ from readiness.checklists.models import (
 )
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
 from tests.factories import UserFactory, grant
+from tests.readiness.conftest import ITEM_OWNING_ROLES
+from tests.signoff_helpers import give_role
 
 SEED = services.DEFAULT_TEMPLATE_FILE.read_bytes()
 SEED_TITLE = b"# Production Readiness Checklist"
@@ -124,8 +126,10 @@ def create_form(team, /, **changes) -> dict:
 
 @pytest.fixture
 def colleague(team):
+    """Another of the team's item owners."""
     user = UserFactory(username="kim", first_name="Kim", last_name="Ode")
-    team.members.add(user)
+    for slug in ITEM_OWNING_ROLES:
+        give_role(user, team, slug)
     return user
 
 

@@ -13,6 +13,8 @@ from django.urls import reverse
 from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemStatus
 from tests.factories import TeamFactory, UserFactory, make_deployment
+from tests.readiness.conftest import ITEM_OWNING_ROLES
+from tests.signoff_helpers import give_role
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +32,12 @@ DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
 # advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
 # any sign-off could have turned stale (+1), the item's waiver and its newest CI evidence
-# for its card (+2); the deployment's progress counters recounted with the item (+1).
-ITEM_SAVE_HTMX_MAX = 22
+# for its card (+2); the deployment's progress counters recounted with the item (+1); the
+# editor's roles in the team, read by the view and by the service's ownership gate (+2).
+ITEM_SAVE_HTMX_MAX = 24
 # The refused item's card and the page around it each read the CI evidence (+3 with the
-# digests').
-ITEM_INVALID_PLAIN_MAX = 22
+# digests'); the editor's roles, read by the view's ownership check (+1; the page reuses them).
+ITEM_INVALID_PLAIN_MAX = 23
 ITEM_HISTORY_MAX = 5
 
 
@@ -76,8 +79,10 @@ def touch_some_items(deployment, users) -> None:
 
 @pytest.fixture
 def colleague(team):
+    """Another of the team's item owners."""
     user = UserFactory(username="kim", first_name="Kim", last_name="Ode")
-    team.members.add(user)
+    for slug in ITEM_OWNING_ROLES:
+        give_role(user, team, slug)
     return user
 
 

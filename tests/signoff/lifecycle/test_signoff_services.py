@@ -357,7 +357,7 @@ def test_lifecycle_to_deployed_and_verified(in_review, signers):
     assert in_review.state == DeploymentState.DEPLOYED and in_review.deployed_at == deployed_at
     # The record is closed: the checklist no longer changes, sign-offs stand.
     with pytest.raises(readiness_services.RecordClosed):
-        edit(in_review, lead, "MFA", ItemStatus.FAILED)
+        edit(in_review, signers["security"], "MFA", ItemStatus.FAILED)
     with pytest.raises(services.SignOffConflict):
         services.signoff_revoke(
             signoff=standing(in_review, "product").active, user=signers["product"], reason="x"

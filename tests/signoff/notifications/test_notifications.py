@@ -326,6 +326,10 @@ def test_a_stale_signoff_mail_lists_what_changed(
     complete_items(in_review, "security")
     sign(in_review, sam, "security")
     mfa = ChecklistItem.objects.get(section__deployment=in_review, title="MFA")
+    # Only Security's holders change MFA: Lee holds it too, and did not sign.
+    RoleMembership.objects.create(
+        team=in_review.team, user=member, role=Role.objects.get(slug="security")
+    )
 
     committed(
         django_capture_on_commit_callbacks,

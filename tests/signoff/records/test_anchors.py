@@ -12,7 +12,7 @@ from signoff.records.anchors import Anchor, NoAnchor, printed_anchor
 from signoff.records.content import stated_anchor
 from signoff.records.services import record_generate
 from tests.readiness.audit.test_audit import edit_item, raw, rewrite_from
-from tests.signoff_helpers import approve_all, signers_for
+from tests.signoff_helpers import approve_all, give_role, signers_for
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_a_rewrite_after_the_record_is_caught_by_its_anchor_without_any_checkpoi
     record, deployment, member, tmp_path
 ):
     anchor = printed_anchor(data_of(record))
+    give_role(member, deployment.team, "security")  # MFA is Security's
     edit_item(deployment, member, "MFA", reason="re-checked after approval")
     assert not AuditCheckpoint.objects.exists()
     rewrite_from(deployment, anchor.position - 1, "never happened")
@@ -95,6 +96,7 @@ def test_a_file_that_is_not_a_record_is_named(tmp_path):
 
 @pytest.mark.django_db
 def test_checkpoints_are_copied_to_the_anchor_log_and_held_to_it(deployment, member, media):
+    give_role(member, deployment.team, "security")  # MFA is Security's
     edit_item(deployment, member)
     checkpoint = audit_checkpoint()
     name = anchor_log_name(checkpoint)

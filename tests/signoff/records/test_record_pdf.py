@@ -24,7 +24,7 @@ from signoff.records import pdf
 from signoff.records.snapshot import MAX_FINDINGS_PER_RESULT, record_snapshot
 from signoff.signatures.models import SignOff
 from tests.factories import make_deployment
-from tests.signoff_helpers import approve_all, complete_items, role, sign, signers_for
+from tests.signoff_helpers import approve_all, complete_items, give_role, role, sign, signers_for
 
 A4 = (595, 842)
 LETTER = (612, 792)
@@ -267,6 +267,7 @@ def test_revoked_and_stale_signatures_are_marked_and_unsigned_roles_left_blank(d
     sign(deployment, signers["devops"], "devops")
     services.signoff_revoke(signoff=security, user=signers["security"], reason="Pen test found")
     item = ChecklistItem.objects.get(section__deployment=deployment, title="Multi-AZ")
+    give_role(member, deployment.team, "devops")  # Multi-AZ is DevOps's
     readiness_services.item_update(
         item=item,
         user=member,
@@ -432,6 +433,7 @@ def test_state_digest_changes_with_an_item_or_a_new_signature(deployment, member
     signers = signers_for(deployment.team)
     before = record_snapshot(deployment, record_id="r").state_digest
     item = ChecklistItem.objects.get(section__deployment=deployment, title="Runbook")
+    give_role(member, deployment.team, "tech-lead")  # the Runbook is the Tech Lead's
     readiness_services.item_update(
         item=item,
         user=member,

@@ -19,6 +19,7 @@ from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemStatus
 from tests.factories import PASSWORD, TeamFactory, UserFactory, make_deployment
 from tests.readiness.audit.test_audit import raw
+from tests.signoff_helpers import give_role
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +92,7 @@ def test_a_staff_user_outside_the_team_gets_a_404(deployment):
 
 
 def test_a_member_sees_the_events_newest_first_with_who_what_and_the_hash(deployment, member):
+    give_role(member, deployment.team, "security")  # MFA is Security's
     services.item_update(
         item=an_item(deployment),
         user=member,

@@ -26,6 +26,7 @@ from tests.signoff.web.conftest import (
     set_status,
     text,
 )
+from tests.signoff_helpers import give_role
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,12 @@ PLAIN_AND_HTMX_SAVE = pytest.mark.parametrize(
     "headers", [pytest.param({}, id="plain"), pytest.param(ITEM_HTMX, id="htmx")]
 )
 REASON = "ci-admin lost its MFA device; the key was removed"
+
+
+@pytest.fixture(autouse=True)
+def _member_holds_security(member, team):
+    """Lee edits MFA, Security's item: only its holders change it (he did not sign)."""
+    give_role(member, team, "security")
 
 
 def item_url(deployment, item) -> str:
@@ -141,8 +148,14 @@ def test_in_review_a_first_decision_on_an_untouched_item_needs_no_reason(member,
     )
     assert response.status_code == 200
     assert ItemChange.objects.get(item=cloudtrail).reason == ""
-    # The card it answers is decided now: its next change asks for a reason.
-    assert 'class="field change-reason"' in card(text(response), cloudtrail)
+    # The item is decided now: the save swaps in the reason field its next change needs.
+    reason_slot = re.search(
+        rf'<div class="reason-slot" id="item-{cloudtrail.pk}-reason" hx-swap-oob="true">.*?'
+        r'class="field change-reason"',
+        text(response),
+        re.S,
+    )
+    assert reason_slot
     cloudtrail.refresh_from_db()
     refused = client.post(
         item_url(in_review, cloudtrail),

@@ -9,6 +9,7 @@ from django.urls import reverse
 from readiness.checklists.models import ItemStatus
 from readiness.people import display_name
 from signoff.signatures.models import Revocation, SignOff, Waiver
+from tests.factories import UserFactory
 from tests.signoff.web.conftest import (
     HTMX,
     ROLE_ACTIONS,
@@ -27,6 +28,7 @@ from tests.signoff.web.conftest import (
     waiver_url,
     withdraw_url,
 )
+from tests.signoff_helpers import give_role
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +95,10 @@ def test_role_page_fragment_for_the_panel_target_is_only_the_panel(signers, scen
 def test_an_item_change_makes_the_sign_off_stale_on_every_page(member, signers, approved):
     mfa = item_of(approved, "MFA")
     member_client = client_for(member)
-    response = member_client.post(
+    # Another holder of Security, who did not sign, changes its item.
+    editor = UserFactory(username="kim", first_name="Kim", last_name="Ode")
+    give_role(editor, approved.team, "security")
+    response = client_for(editor).post(
         reverse("item_update", args=[approved.pk, mfa.pk]),
         item_form(
             mfa, status=ItemStatus.FAILED, note="ci-admin has no MFA", reason="MFA found off"
@@ -110,7 +115,7 @@ def test_an_item_change_makes_the_sign_off_stale_on_every_page(member, signers, 
     assert "Stale — changed since you signed:" in own
     # Who changed it, when and why.
     assert re.search(
-        rf"<li>MFA: done → failed — {display_name(member)}, \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
+        rf"<li>MFA: done → failed — {display_name(editor)}, \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
         r"“MFA found off”</li>",
         own,
     )
