@@ -45,6 +45,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.api import FetchLimits, OwnedFetcherBackend
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from signoff.records import objstm
 from signoff.records.content import (
     PREDATES,
     EmbeddedContent,
@@ -55,6 +56,8 @@ from signoff.records.content import (
 )
 
 log = logging.getLogger(__name__)
+# A tagged record keeps thousands of objects in one object stream; see objstm.
+objstm.install()
 
 SIGNATURE_FIELD = "Signature"
 PDF_MAGIC = b"%PDF-"
@@ -810,12 +813,18 @@ def _check_signature(
     if proven is not None:
         # A certificate expired or revoked since is judged when the timestamp proves the
         # signature existed (PAdES B-T and up): that is what the timestamp is for.
-        judged = _outside_event_loop(validate_pdf_signature, signature, contexts.at(proven))
+        # The file's changes since the signature were judged above (`status`); they do not
+        # depend on the moment, and judging them again costs a walk of every revision.
+        judged = _outside_event_loop(
+            validate_pdf_signature, signature, contexts.at(proven), skip_diff=True
+        )
         result.judged_at, result.judged_at_timestamp = proven, True
     else:
         result.judged_at = status.validation_time
     result.pades_level = _pades_level(status, contexts, document_timestamps)
-    result.signature_valid = bool(judged.bottom_line)
+    result.signature_valid = bool(judged.bottom_line) and bool(
+        status.docmdp_ok or status.modification_level is None
+    )
     result.intact = bool(status.intact)
     # pyHanko's `trusted` is also False when the content changed; this one answers only
     # "does the signer's certificate chain to a trust root, valid at the time judged".
