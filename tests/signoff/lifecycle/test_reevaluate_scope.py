@@ -16,12 +16,20 @@ from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStat
 from signoff.lifecycle import services
 from signoff.signatures.models import SignOff
 from signoff.signatures.selectors import all_approving, standings
-from tests.signoff_helpers import approve_all, sign, signers_for
+from tests.signoff_helpers import approve_all, give_role, sign, signers_for
 
 
 @pytest.fixture
 def signers(team):
     return signers_for(team)
+
+
+@pytest.fixture(autouse=True)
+def _member_holds_the_item_owning_roles(member, team):
+    """Lee edits items of every role: only holders of an item's owning role change it. He
+    signs nothing; the signers do."""
+    for slug in ("tech-lead", "security", "devops"):
+        give_role(member, team, slug)
 
 
 @pytest.fixture
