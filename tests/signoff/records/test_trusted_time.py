@@ -10,6 +10,7 @@ import subprocess
 import threading
 from io import StringIO
 
+import pypdf
 import pytest
 import weasyprint
 from asn1crypto import cms
@@ -35,6 +36,7 @@ from signoff.records.signing import (
 )
 from signoff.records.tasks import record_generate as record_generate_task
 from tests.signoff.records.pki import PAST, start_pki
+from tests.signoff.records.test_pdfa import xmp_property
 from tests.signoff_helpers import approve_all, signers_for
 
 EXPIRY = datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC)
@@ -330,3 +332,23 @@ def test_the_verify_page_shows_the_level_and_the_timestamp(trusted_time, documen
     assert "<dt>PAdES level</dt><dd>B-T</dd>" in page
     assert f"{stamp:%Y-%m-%d %H:%M:%S} UTC</time> by <code>" in page
     assert "Readiness Test TSA" in page
+
+
+def test_a_b_lta_record_stays_pdfa_3b_and_verifies_whole(
+    trusted_time, deployment, team, media, tmp_path
+):
+    """The validation data and the document timestamp are two more incremental updates
+    after the signature: the record must still identify as PDF/A-3b with its document
+    information agreeing with its XMP, and verify as one whole, trusted B-LTA signature."""
+    trusted_time.SIGNING_LTV = True
+    approve_all(deployment, signers_for(team))
+    record = records.record_generate(deployment_id=deployment.pk)
+    data = record.file.read()
+    assert xmp_property(data, "pdfaid", "part") == "3"
+    assert xmp_property(data, "pdfaid", "conformance") == "B"
+    info = pypdf.PdfReader(io.BytesIO(data)).metadata
+    if "/Producer" in info:
+        assert info["/Producer"] == xmp_property(data, "pdf", "Producer")
+    report = verify_record(data)
+    assert report.verdict == "valid", report.problems
+    assert report.pdf.pades_level == "B-LTA" and report.pdf.covers_whole_file
