@@ -73,6 +73,7 @@ NO_FIELDS = {
     "probe_run_start",
     "signoff_request",
     "token_revoke",
+    "record_draft_retry",
     "^admin/signoff/auditevent/(?P<rest>.*)$",  # a redirect for any method
 }
 # The query parameters the pages read (the filter forms' fields and the ones read by hand),
