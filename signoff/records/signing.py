@@ -760,6 +760,18 @@ def _check_timestamp(result: Verification, status) -> datetime.datetime | None:
     return stamp.timestamp if result.timestamp_valid else None
 
 
+def _covers_the_rest(status) -> bool:
+    """A signature or document timestamp covers the whole file, or all of it but validation
+    data and document timestamps added after it (B-LT, B-LTA)."""
+    return (
+        status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        and status.modification_level in (None, ModificationLevel.NONE)
+    ) or (
+        status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+        and status.modification_level == ModificationLevel.LTA_UPDATES
+    )
+
+
 def _check_document_timestamps(result: Verification, stamps, contexts: _Contexts) -> bool:
     """B-LTA: the last document timestamp must be valid, trusted and cover the whole file
     (earlier ones are covered by it). Whether it does."""
@@ -770,14 +782,7 @@ def _check_document_timestamps(result: Verification, stamps, contexts: _Contexts
     result.document_timestamp_time = status.timestamp
     # pyHanko ends B-LTA with the validation data of the document timestamp's own TSA, in a
     # DSS update after it: validation data is the one addition allowed there too.
-    covers = (
-        status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-        and status.modification_level in (None, ModificationLevel.NONE)
-    ) or (
-        status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
-        and status.modification_level == ModificationLevel.LTA_UPDATES
-    )
-    covers = covers and _padding_untouched(last)
+    covers = _covers_the_rest(status) and _padding_untouched(last)
     if not (status.intact and status.valid):
         result.problems.append(
             "The document timestamp is invalid: the file changed after it was stamped, or its "
@@ -834,13 +839,7 @@ def _check_signature(
     result.signing_time = status.signer_reported_dt
     # Validation data and document timestamps (B-LT, B-LTA) are the only additions allowed
     # after the signature, and then the last document timestamp must cover the rest.
-    whole_file = (
-        status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-        and status.modification_level in (None, ModificationLevel.NONE)
-    ) or (
-        status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
-        and status.modification_level == ModificationLevel.LTA_UPDATES
-    )
+    whole_file = _covers_the_rest(status)
     whole_file = _check_document_timestamps(result, document_timestamps, contexts) and whole_file
     padding_ok = _padding_untouched(signature)
     result.covers_whole_file = whole_file and padding_ok
