@@ -103,18 +103,8 @@ PROBES: Mapping[str, Standards] = {
     "cloudtrail.trail": Standards(
         security_hub=(
             Control("CloudTrail.1"),
-            Control(
-                "CloudTrail.2",
-                P,
-                "the control fails every unencrypted trail; the probe only warns about extra "
-                "trails once one trail meets every condition",
-            ),
-            Control(
-                "CloudTrail.4",
-                P,
-                "the control fails every trail without log file validation; the probe only "
-                "warns about extra trails once one trail meets every condition",
-            ),
+            Control("CloudTrail.2"),
+            Control("CloudTrail.4"),
             Control(
                 "CloudTrail.6",
                 P,

@@ -16,6 +16,9 @@ CONDITIONS = (
     "management events",
     "bucket blocks public access",
 )
+# Security Hub judges every trail on these (CloudTrail.4, CloudTrail.2): an extra trail
+# without them is a trail whose logs can be altered unnoticed or read without the key.
+EVERY_TRAIL = ("log file validation", "KMS encryption")
 _PUBLIC_ACCESS_FLAGS = (
     "BlockPublicAcls",
     "IgnorePublicAcls",
@@ -110,15 +113,28 @@ def trail(context: ProbeContext) -> ProbeResult:
     best, best_missing = judged[0]
     compliant = not best_missing
     findings = []
+    weak_extras = []
     for candidate, missing in judged:
         if not missing:
             status, reason = Status.PASS, "meets all conditions: " + ", ".join(CONDITIONS)
         else:
-            # Once one trail meets everything, the others are extra trails, not a gap.
-            status = Status.WARN if compliant else Status.FAIL
+            weak = [condition for condition in missing if condition in EVERY_TRAIL]
+            # Once one trail meets everything, the others are extra trails: one logging a
+            # single region is no gap, but every trail must be tamper-evident and encrypted.
+            status = Status.WARN if compliant and not weak else Status.FAIL
             reason = "missing: " + ", ".join(missing)
+            if compliant and weak:
+                weak_extras.append(candidate["Name"])
+                reason += " (required of every trail: Security Hub CloudTrail.2, CloudTrail.4)"
         findings.append(Finding(candidate["TrailARN"], status, reason))
-    if compliant:
+    if compliant and weak_extras:
+        status = Status.FAIL
+        summary = (
+            f"Trail {best['Name']} meets all {len(CONDITIONS)} conditions, but "
+            + ", ".join(weak_extras)
+            + " lack log file validation or KMS encryption, which every trail needs"
+        )
+    elif compliant:
         status = Status.PASS
         summary = f"Trail {best['Name']} meets all {len(CONDITIONS)} conditions"
     else:

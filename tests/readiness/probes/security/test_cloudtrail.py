@@ -39,10 +39,15 @@ def _good_trail(aws, name: str = "org-trail", region: str = "us-east-1") -> str:
     return arn
 
 
-def test_passes_with_a_complete_trail_and_warns_about_weaker_extra_ones(aws, make_context):
+def test_passes_with_a_complete_trail_and_warns_about_a_single_region_extra_one(aws, make_context):
     good = _good_trail(aws)
+    key = aws.client("kms").create_key()["KeyMetadata"]["Arn"]
+    # Validated and encrypted, but one region and not logging: an extra trail, no gap.
     extra = aws.client("cloudtrail").create_trail(
-        Name="scratch", S3BucketName=_bucket(aws, "scratch-logs", block=None)
+        Name="scratch",
+        S3BucketName=_bucket(aws, "scratch-logs", block=None),
+        EnableLogFileValidation=True,
+        KmsKeyId=key,
     )["TrailARN"]
     result = run(make_context("global"))
     assert result.status == Status.PASS, result
@@ -50,6 +55,22 @@ def test_passes_with_a_complete_trail_and_warns_about_weaker_extra_ones(aws, mak
     by_arn = {f.resource: f for f in result.findings}
     assert by_arn[good].status == Status.PASS
     assert by_arn[extra].status == Status.WARN
+
+
+def test_an_extra_trail_without_validation_or_encryption_fails_as_security_hub_judges_it(
+    aws, make_context
+):
+    # CloudTrail.2 (encryption) and CloudTrail.4 (log file validation) judge every trail.
+    _good_trail(aws)
+    extra = aws.client("cloudtrail").create_trail(
+        Name="scratch", S3BucketName=_bucket(aws, "scratch-logs")
+    )["TrailARN"]
+    result = run(make_context("global"))
+    assert result.status == Status.FAIL, result
+    assert "scratch lack log file validation or KMS encryption" in result.summary
+    by_arn = {f.resource: f for f in result.findings}
+    assert by_arn[extra].status == Status.FAIL
+    assert "CloudTrail.2, CloudTrail.4" in by_arn[extra].reason
 
 
 def test_sees_a_multi_region_trail_homed_in_another_region(aws, make_context):
