@@ -1,0 +1,480 @@
+"""Benchmark: the list pages at 10,000 deployments and the checklist page, under gunicorn.
+
+Seeds N deployments (default 10,000) of the default template's 56 items with bulk_create
+(statuses spread over open/done/n/a/failed, states over the lifecycle, 5 teams), signs
+a few hundred through the services (some then made stale by an item edit the standings
+see), adds a finished two-region probe run to one deployment, starts gunicorn as the
+compose file does (3 workers x 4 threads, PostgreSQL) and requests each page in turn
+with one keep-alive connection. Prints per page: p50 and p95 over HTTP, server CPU per
+request (the gunicorn process tree, from /proc), HTML bytes, and the queries the same
+request makes (counted in this process through Django's test client); and the ratio of
+p50 and CPU to a bare Django view (through the whole middleware stack) measured in the
+same run. Not run by CI; it asserts nothing.
+
+    .venv/bin/python bench/pages.py                        # 10,000 deployments
+    .venv/bin/python bench/pages.py --deployments 2000 --requests 20
+
+Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench_pages,
+recreated) and REDIS_URL (default redis://127.0.0.1:6379/12, flushed).
+"""
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from concurrency import free_port, recreate_database, session_for  # noqa: E402
+from probes import cpu_seconds  # noqa: E402
+
+PASSWORD = "bench-password-1"
+TEAMS = 5
+SIGNED = 300  # deployments in review signed by the reader's role through the services
+
+# --- The WSGI side: the project's URLs plus a bare view, for gunicorn --------------------
+
+
+def bare(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _urlpatterns():
+    from django.contrib.auth.decorators import login_not_required
+    from django.urls import include, path
+
+    return [
+        path("bench/bare/", login_not_required(bare)),
+        path("", include("readiness.project.urls")),
+    ]
+
+
+def use_bench_urls() -> None:
+    from django.conf import settings
+
+    global urlpatterns
+    urlpatterns = _urlpatterns()
+    settings.ROOT_URLCONF = __name__
+
+
+def wsgi_application():
+    """gunicorn 'pages:wsgi_application()': the project as deployed, plus /bench/bare/."""
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    use_bench_urls()
+    return application
+
+
+# --- Seeding -----------------------------------------------------------------------------
+
+STATES = [
+    ("deployed", 0.55),
+    ("verified", 0.15),
+    ("approved", 0.05),
+    ("in_review", 0.15),
+    ("draft", 0.10),
+]
+STATUSES = [("open", 0.35), ("done", 0.45), ("not_applicable", 0.12), ("failed", 0.08)]
+
+
+def pick(rng: random.Random, weighted):
+    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+
+
+def seed(count: int):
+    """`count` deployments through bulk_create; returns the reader and the roles."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.db import transaction
+
+    from readiness.checklists.models import (
+        ChecklistItem,
+        Deployment,
+        DeploymentSection,
+        Team,
+    )
+    from readiness.checklists.selectors import default_template
+    from signoff.teams.models import Role, RoleMembership
+
+    rng = random.Random(17)
+    user_model = get_user_model()
+    reader = user_model.objects.create(
+        username="reader", first_name="Rae", last_name="Reader", password=make_password(PASSWORD)
+    )
+    roles = {role.slug: role for role in Role.objects.all()}
+    teams = [Team.objects.create(name=f"Team {n}", slug=f"team-{n}") for n in range(TEAMS)]
+    for team in teams:
+        team.members.add(reader)
+        # The reader signs as Security (and fills items as every owner would).
+        for slug in ("security", "tech-lead", "devops"):
+            RoleMembership.objects.create(team=team, user=reader, role=roles[slug])
+    template = default_template()
+    sections = list(template.sections.order_by("position").prefetch_related("items"))
+    services = ["payments", "ledger", "search", "gateway", "checkout", "billing", "identity"]
+    environments = ["production", "staging", "eu-production"]
+    batch = 1000
+    per_deployment = sum(len(s.items.all()) for s in sections)
+    for start in range(0, count, batch):
+        with transaction.atomic():
+            numbers = range(start, min(count, start + batch))
+            plans = [[pick(rng, STATUSES) for _ in range(per_deployment)] for _ in numbers]
+            deployments = Deployment.objects.bulk_create(
+                Deployment(
+                    team=teams[number % TEAMS],
+                    template=template,
+                    service=f"{rng.choice(services)}-{number}",
+                    environment=rng.choice(environments),
+                    version=f"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}",
+                    owner=reader,
+                    state=pick(rng, STATES),
+                    # Bulk rows skip the services: their counters are counted here
+                    # (check_progress below confirms them).
+                    items_total=len(statuses),
+                    items_done=statuses.count("done"),
+                    items_not_applicable=statuses.count("not_applicable"),
+                    items_failed=statuses.count("failed"),
+                )
+                for number, statuses in zip(numbers, plans, strict=True)
+            )
+            made = DeploymentSection.objects.bulk_create(
+                DeploymentSection(deployment=deployment, position=s.position, title=s.title)
+                for deployment in deployments
+                for s in sections
+            )
+            statuses = iter(status for plan in plans for status in plan)
+            items = []
+            for section, template_section in zip(made, sections * len(deployments), strict=True):
+                for item in template_section.items.all():
+                    status = next(statuses)
+                    items.append(
+                        ChecklistItem(
+                            section=section,
+                            template_item=item,
+                            position=item.position,
+                            title=item.title,
+                            description=item.description,
+                            qualifier=item.qualifier,
+                            owner_role_id=item.owner_role_id,
+                            status=status,
+                            na_reason="out of scope" if status == "not_applicable" else "",
+                        )
+                    )
+            ChecklistItem.objects.bulk_create(items, batch_size=5000)
+    return reader, roles
+
+
+def sign_some(reader, roles, count: int) -> int:
+    """Security signs `count` deployments in review through the services; every other one
+    then sees an item change (a raw update, so no re-evaluation): stale on the page."""
+    from readiness.checklists.models import ChecklistItem, Deployment
+    from readiness.checklists.progress import refresh_progress
+    from signoff.lifecycle import services
+
+    ids = list(
+        Deployment.objects.filter(state="in_review").order_by("pk").values_list("pk", flat=True)
+    )[:count]
+
+    for number, pk in enumerate(ids):
+        # Security approves only its items settled.
+        ChecklistItem.objects.filter(section__deployment_id=pk, owner_role__slug="security").update(
+            status="done", na_reason=""
+        )
+        refresh_progress(pk)
+        deployment = Deployment.objects.select_related("team", "template").get(pk=pk)
+        services.signoff_record(
+            deployment=deployment,
+            role=roles["security"],
+            user=reader,
+            meaning="approve",
+            comment="",
+            password=PASSWORD,
+            username=reader.username,
+        )
+        if number % 2:
+            item = ChecklistItem.objects.filter(
+                section__deployment=deployment, owner_role__slug="security"
+            ).first()
+            ChecklistItem.objects.filter(pk=item.pk).update(note="changed after signing")
+    return len(ids)
+
+
+def add_probe_run(deployment_id: int) -> int:
+    """A finished two-region run with a result for every probe of every item."""
+    from django.utils import timezone
+
+    from readiness.checklists.models import ChecklistItem
+    from readiness.probe_runs.models import ProbeResult, ProbeRun
+    from readiness.probes.base import probes_by_item, registry
+
+    registry()
+    rng = random.Random(3)
+    regions = ["eu-west-1", "us-east-1"]
+    now = timezone.now()
+    run = ProbeRun.objects.create(
+        deployment_id=deployment_id, state="succeeded", regions=regions, account_id="123456789012"
+    )
+    keyed = probes_by_item()
+    results = []
+    for item in ChecklistItem.objects.filter(section__deployment_id=deployment_id).select_related(
+        "section"
+    ):
+        for probe in keyed.get((item.section.title, item.title), []):
+            for region in regions:
+                status = rng.choice(["pass", "pass", "pass", "fail"])
+                results.append(
+                    ProbeResult(
+                        run=run,
+                        item=item,
+                        probe_key=probe.key,
+                        region=region,
+                        section_title=item.section.title,
+                        item_title=item.title,
+                        title=getattr(probe, "title", probe.key),
+                        severity="high",
+                        state="done",
+                        status=status,
+                        summary=f"{probe.key} in {region}: {status}",
+                        findings=[
+                            {
+                                "id": f"arn:aws:iam::123456789012:role/service-{n}",
+                                "status": status,
+                                "reason": "checked",
+                            }
+                            for n in range(3)
+                        ],
+                        started_at=now,
+                        finished_at=now,
+                    )
+                )
+    ProbeResult.objects.bulk_create(results)
+    ProbeRun.objects.filter(pk=run.pk).update(
+        total=len(results), completed=len(results), finished_at=now
+    )
+    return len(results)
+
+
+# --- Measuring ---------------------------------------------------------------------------
+
+
+def count_queries(user, path: str) -> tuple[int, int]:
+    """(queries, status) of one request made in this process, after a warm-up request."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)
+    client.get(path)
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(path)
+    return len(context.captured_queries), response.status_code
+
+
+class Measured:
+    def __init__(self, label, times, cpu, size, queries, status):
+        self.label, self.times, self.cpu, self.size = label, times, cpu, size
+        self.queries, self.status = queries, status
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.times)
+        return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def measure(port, cookie, gunicorn_pid, label, path, requests, user) -> Measured:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def get() -> tuple[int, bytes]:
+        connection.request("GET", path, headers={"Cookie": cookie})
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    for _ in range(3):  # every worker thread imports and compiles what the page needs
+        get()
+    times = []
+    cpu_before = cpu_seconds(gunicorn_pid)
+    size = 0
+    for _ in range(requests):
+        started = time.perf_counter()
+        status, body = get()
+        times.append(time.perf_counter() - started)
+        size = len(body)
+    cpu = (cpu_seconds(gunicorn_pid) - cpu_before) / requests
+    connection.close()
+    queries, in_process_status = count_queries(user, path)
+    if status != 200 or in_process_status != 200:
+        raise SystemExit(f"{label}: {path} answered {status} ({in_process_status} in process)")
+    return Measured(label, times, cpu, size, queries, status)
+
+
+def report(results: list[Measured], bare: Measured) -> None:
+    print(
+        f"\n{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms':>8} {'KB':>7} "
+        f"{'queries':>7} {'p50 x bare':>10} {'CPU x bare':>10}"
+    )
+    for m in [bare, *results]:
+        print(
+            f"{m.label:38} {1000 * m.p50:8.1f} {1000 * m.p95:8.1f} {1000 * m.cpu:8.1f} "
+            f"{m.size / 1024:7.1f} {m.queries:7d} {m.p50 / bare.p50:10.1f} "
+            f"{(m.cpu / bare.cpu if bare.cpu else float('nan')):10.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deployments", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
+    args = parser.parse_args()
+
+    os.environ.setdefault(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
+    )
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    recreate_database(os.environ["DATABASE_URL"])
+    subprocess.run(
+        ["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=False, capture_output=True
+    )
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.urls import reverse
+
+    use_bench_urls()  # the in-process query counts go through the same URLs
+
+    sys.stdout.reconfigure(line_buffering=True)
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    started = time.monotonic()
+    reader, roles = seed(args.deployments)
+    seeded = time.monotonic() - started
+    from readiness.checklists.models import ChecklistItem, Deployment
+    from readiness.checklists.progress import repair_progress
+
+    items = ChecklistItem.objects.count()
+    print(
+        f"seeded {args.deployments} deployments, {items} items with bulk_create in {seeded:.1f} s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # fresh statistics, as a database in use has
+    started = time.monotonic()
+    drifted = repair_progress()
+    print(
+        f"check_progress over {args.deployments} deployments: {len(drifted)} drifted, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    started = time.monotonic()
+    # Seeding only: the signatures' password checks need not cost PBKDF2 here.
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+    reader.set_password(PASSWORD)
+    reader.save(update_fields=["password"])
+    signed = sign_some(reader, roles, SIGNED)
+    print(f"signed {signed} through the services in {time.monotonic() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # fresh statistics, as a database in use has
+    checklist = Deployment.objects.filter(state="in_review").order_by("-pk").first()
+    results_count = add_probe_run(checklist.pk)
+    waiting_pages = -(-Deployment.objects.filter(state__in=["in_review", "approved"]).count() // 25)
+    last_dashboard = -(-args.deployments // settings.DASHBOARD_PAGE_SIZE)
+
+    port = free_port()
+    log_path = Path(os.environ["DATA_DIR"]) / "gunicorn.log"
+    log = log_path.open("wb")
+    gunicorn = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "pages:wsgi_application()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "3",
+            "--threads",
+            "4",
+            "--worker-tmp-dir",
+            "/dev/shm",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{BENCH}:{ROOT}"},
+        stdout=subprocess.DEVNULL,
+        stderr=log,  # a file: an unread pipe fills up and stalls the workers
+        start_new_session=True,
+    )
+    try:
+        for _ in range(150):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        cookie = f"sessionid={session_for(reader)}"
+        mine = reverse("my_signoffs")
+        checklist_path = reverse("deployment_detail", args=[checklist.pk])
+        pages = [
+            ("dashboard, first page", "/"),
+            ("dashboard, filter state=in_review", "/?state=in_review"),
+            ("dashboard, search 'ledger'", "/?text=ledger"),
+            (f"dashboard, last page ({last_dashboard})", f"/?page={last_dashboard}"),
+            ("my sign-offs, first page", mine),
+            (f"my sign-offs, last page ({waiting_pages})", f"{mine}?page={waiting_pages}"),
+            (f"checklist, 56 items, {results_count} probe results", checklist_path),
+        ]
+
+        def run(label, path):
+            return measure(port, cookie, gunicorn.pid, label, path, args.requests, reader)
+
+        # One pass unreported first: each gunicorn worker thread imports, compiles templates
+        # and connects on its first requests.
+        for label, path in [("warm-up", "/bench/bare/"), *pages]:
+            measure(port, cookie, gunicorn.pid, label, path, 6, reader)
+        bare_view = run("bare Django view (baseline)", "/bench/bare/")
+        results = [run(label, path) for label, path in pages]
+        again = run("bare Django view (again, at the end)", "/bench/bare/")
+        print(
+            f"\n{args.deployments} deployments, {items} items; {args.requests} sequential "
+            f"requests per page over one keep-alive connection; gunicorn 3 workers x 4 threads"
+        )
+        report([*results, again], bare_view)
+    finally:
+        os.killpg(gunicorn.pid, signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(gunicorn.pid, signal.SIGKILL)
+        log.close()
+        errors = log_path.read_bytes()
+        if b"Traceback" in errors:
+            print("gunicorn logged tracebacks; the last lines:")
+            print(errors.decode(errors="replace")[-3000:])
+
+
+if __name__ == "__main__":
+    main()
