@@ -2,6 +2,14 @@
 
 from signoff.records.models import SignedRecord
 from signoff.signatures.models import Revocation, SignOff, Waiver
-from signoff.teams.models import Role, RoleMembership
+from signoff.teams.models import OidcIdentity, Role, RoleMembership
 
-__all__ = ["Revocation", "Role", "RoleMembership", "SignOff", "SignedRecord", "Waiver"]
+__all__ = [
+    "OidcIdentity",
+    "Revocation",
+    "Role",
+    "RoleMembership",
+    "SignOff",
+    "SignedRecord",
+    "Waiver",
+]

@@ -603,6 +603,10 @@ MATRIX: dict[str, Row] = {
             post(who(BAD, BAD, BAD, BAD), htmx=""),
         )
     ),
+    # Single sign-on: 404 for everyone while OIDC_ISSUER is empty (the default, and here);
+    # tests/signoff/test_oidc_login.py runs them against a real provider.
+    "oidc_authentication_init": Row(checks=(get(who(*[MISSING] * 4)),)),
+    "oidc_authentication_callback": Row(checks=(get(who(*[MISSING] * 4)),)),
     # Personal API tokens: Lee's own; a teammate (DevOps) is as much a stranger as Olga.
     "token_list": Row(
         member="devops",

@@ -233,6 +233,47 @@ AXES_LOCKOUT_CALLABLE = "signoff.web.sessions.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 
+# Single sign-on (OpenID Connect, mozilla-django-oidc; signoff/teams/oidc.py): off while
+# OIDC_ISSUER is empty. The provider's endpoints come from its discovery document unless
+# OIDC_OP_*_ENDPOINT name them. Signing under SSO re-authenticates at the provider
+# (prompt=login, max_age=OIDC_SIGNING_MAX_AGE, auth_time checked) instead of a password.
+OIDC_ISSUER = env.str("OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", "")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", "your identity provider")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", "RS256", validate=validate.OneOf(["RS256", "ES256"]))
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", "openid email profile")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_LOCAL_LOGIN = env.bool("OIDC_LOCAL_LOGIN", True)
+# A claim listing strings such as "team:payments" (membership of the team with that slug)
+# and "team:payments:security" (and the role with that slug in it); empty: no mapping.
+OIDC_TEAM_CLAIM = env.str("OIDC_TEAM_CLAIM", "").strip()
+OIDC_SIGNING_MAX_AGE = env.int("OIDC_SIGNING_MAX_AGE", 300, validate=validate.Range(min=0))
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL_FAILURE = "login"
+if OIDC_ISSUER:
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too.")
+    from urllib.parse import urlsplit
+
+    _issuer = urlsplit(OIDC_ISSUER)
+    # Plain http only where no network carries it: a provider on this machine (the tests').
+    if not (
+        _issuer.scheme == "https"
+        or (_issuer.scheme == "http" and _issuer.hostname in ("127.0.0.1", "localhost", "::1"))
+    ):
+        raise ImproperlyConfigured(
+            f"OIDC_ISSUER must be an https:// URL (http only on loopback); got {OIDC_ISSUER!r}"
+        )
+    AUTHENTICATION_BACKENDS.append("signoff.teams.oidc.OidcBackend")
+    if not OIDC_LOCAL_LOGIN:
+        AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False

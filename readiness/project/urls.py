@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from readiness.project import health, metrics
+from signoff.web.oidc_views import LoginView
 
 handler403 = "readiness.web.views.permission_denied"
 
@@ -14,7 +15,8 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path(
         "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        # Django's own, offering single sign-on beside it when OIDC_ISSUER is set.
+        LoginView.as_view(),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

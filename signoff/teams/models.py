@@ -40,3 +40,24 @@ class RoleMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} in {self.team}"
+
+
+class OidcIdentity(models.Model):
+    """The account an OpenID provider's subject logs in as (OIDC SSO). `sub` is the one
+    claim the provider promises never to reassign at its issuer; names and email addresses
+    change and are copied onto the account at each login, never used to find it."""
+
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_account_per_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

@@ -1,8 +1,9 @@
 """Sign-off pages: roles and signatures, waivers, teams and the audit trail, records."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from signoff.web import record_views, team_views, verify_views, views
+from signoff.web import oidc_views, record_views, team_views, verify_views, views
 
 urlpatterns = [
     path("signoffs/", views.my_signoffs, name="my_signoffs"),
@@ -48,4 +49,15 @@ urlpatterns = [
         name="record_draft_retry",
     ),
     path("records/verify/", verify_views.record_verify, name="record_verify"),
+    # Single sign-on (404 while OIDC_ISSUER is empty); the names are mozilla-django-oidc's.
+    path(
+        "oidc/login/",
+        login_not_required(oidc_views.LoginStartView.as_view()),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        login_not_required(oidc_views.LoginCallbackView.as_view()),
+        name="oidc_authentication_callback",
+    ),
 ]

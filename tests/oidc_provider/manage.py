@@ -1,0 +1,12 @@
+"""The test OpenID provider's manage.py (run by tests/oidc_provider/server.py)."""
+
+import os
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "op_settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
