@@ -604,9 +604,16 @@ MATRIX: dict[str, Row] = {
         )
     ),
     # Single sign-on: 404 for everyone while OIDC_ISSUER is empty (the default, and here);
-    # tests/signoff/test_oidc_login.py runs them against a real provider.
+    # tests/signoff/test_oidc_*.py run them against a real provider.
     "oidc_authentication_init": Row(checks=(get(who(*[MISSING] * 4)),)),
     "oidc_authentication_callback": Row(checks=(get(who(*[MISSING] * 4)),)),
+    "oidc_sign_start": Row(
+        kwargs=security_page,
+        member="devops",
+        holder="security",
+        checks=(post(who(LOGIN, MISSING, MISSING, MISSING), data=sign_data),),
+    ),
+    "oidc_sign_callback": Row(checks=(get(who(LOGIN, MISSING, MISSING, MISSING)),)),
     # Personal API tokens: Lee's own; a teammate (DevOps) is as much a stranger as Olga.
     "token_list": Row(
         member="devops",

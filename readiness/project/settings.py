@@ -322,6 +322,11 @@ CONTENT_SECURITY_POLICY = {
         "report-uri": [_csp_report_uri] if _csp_report_uri else None,
     }
 }
+if OIDC_ISSUER:
+    # The sign form posts here and is redirected to the provider to re-authenticate: a
+    # browser holds form-action to that redirect's target too.
+    _issuer_origin = f"{_issuer.scheme}://{_issuer.netloc}"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(_issuer_origin)
 # Permissions-Policy (django-permissions-policy): the app uses none of these browser powers.
 PERMISSIONS_POLICY = {
     feature: []

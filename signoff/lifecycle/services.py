@@ -33,7 +33,7 @@ from signoff.records.services import record_enqueue
 from signoff.signatures import facts
 from signoff.signatures.models import Meaning, Revocation, SignOff, Waiver
 from signoff.signatures.selectors import RoleStanding, all_approving, standings
-from signoff.teams import authentication
+from signoff.teams import authentication, oidc
 from signoff.teams.models import Role, RoleMembership
 
 
@@ -110,9 +110,10 @@ def signoff_record(
     user,
     meaning: str,
     comment: str,
-    password: str,
+    password: str = "",
     username: str | None = None,
     request=None,
+    identified_by: "oidc.VerifiedIdentity | oidc.StepUpRefused | None" = None,
 ) -> SignOff:
     """Sign for `role`: the signer identifies now (the password, and the username too at the
     first signing of a session: signoff.teams.authentication.signer_identify), and the
@@ -129,15 +130,29 @@ def signoff_record(
         raise ValidationError({"comment": "Write the conditions of your approval."})
     if meaning == Meaning.REJECT and not comment:
         raise ValidationError({"comment": "Say why you reject."})
-    try:
-        authentication.signer_identify(
-            request=request, user=user, username=username, password=password
-        )
-    except authentication.SigningRefused as refusal:
-        _signing_failure_record(deployment=deployment, role=role, user=user, refusal=refusal)
-        raise ValidationError(refusal.errors) from None
+    if isinstance(identified_by, oidc.StepUpRefused):
+        _signing_failure_record(deployment=deployment, role=role, user=user, refusal=identified_by)
+        raise ValidationError(identified_by.message)
+    if identified_by is not None:
+        # Re-authenticated at the OpenID provider instead of a password: trusted only as
+        # signoff.teams.oidc.step_up_identity made it, after checking sub and auth_time.
+        if not identified_by.genuine:
+            raise PermissionDenied("That identity was not verified by the OpenID provider.")
+    else:
+        try:
+            authentication.signer_identify(
+                request=request, user=user, username=username, password=password
+            )
+        except authentication.SigningRefused as refusal:
+            _signing_failure_record(deployment=deployment, role=role, user=user, refusal=refusal)
+            raise ValidationError(refusal.errors) from None
     return _signoff_store(
-        deployment=deployment, role=role, user=user, meaning=meaning, comment=comment
+        deployment=deployment,
+        role=role,
+        user=user,
+        meaning=meaning,
+        comment=comment,
+        identification=identified_by.facts() if identified_by is not None else None,
     )
 
 
@@ -156,7 +171,13 @@ def _signing_failure_record(*, deployment: Deployment, role: Role, user, refusal
 
 @transaction.atomic
 def _signoff_store(
-    *, deployment: Deployment, role: Role, user, meaning: str, comment: str
+    *,
+    deployment: Deployment,
+    role: Role,
+    user,
+    meaning: str,
+    comment: str,
+    identification: dict | None = None,
 ) -> SignOff:
     deployment = _lock(deployment)
     if deployment.state == DeploymentState.DRAFT:
@@ -220,7 +241,11 @@ def _signoff_store(
         action="signoff.signed",
         obj=signoff,
         deployment=deployment,
-        after=facts.signoff_facts(signoff),
+        after={
+            **facts.signoff_facts(signoff),
+            # How the signer was identified when it was not a password: issuer, sub, auth_time.
+            **({"identified_by": identification} if identification else {}),
+        },
     )
     notifications.announce(
         "signed", deployment_id=deployment.pk, signoff_id=signoff.pk, actor_id=user.pk

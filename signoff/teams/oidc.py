@@ -17,11 +17,17 @@ and lockout rules this app already audits (signoff.teams.authentication).
   change is an audit event, by the provider (no actor).
 - mozilla-django-oidc checks the ID token's signature and nonce; `OidcBackend.verify_token`
   adds the issuer, the audience and that the userinfo belongs to the same subject.
+- Signing (`step_up_identity`): the ID token of a fresh authentication, asked for with
+  prompt=login and max_age, must name the signer's own subject and an `auth_time` no
+  earlier than the moment the signer asked to sign; only then does
+  signoff.lifecycle.services.signoff_record accept the identity in place of a password.
 """
 
 import logging
 import re
 import threading
+import time
+from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
@@ -333,3 +339,78 @@ def session_identity(request) -> dict | None:
     if not isinstance(identity, dict) or identity.get("issuer") != settings.OIDC_ISSUER:
         return None
     return identity
+
+
+# Signing: re-authentication at the provider.
+
+_STEP_UP = object()
+
+
+class StepUpRefused(Exception):
+    """The re-authentication does not identify the signer now; `failure` names why."""
+
+    def __init__(self, failure: str, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """A signer identified by the provider for this signature: made only by
+    `step_up_identity`, after the checks, so the signing service can trust it."""
+
+    issuer: str
+    subject: str
+    auth_time: int
+    _proof: object = field(repr=False, compare=False, default=None)
+
+    @property
+    def genuine(self) -> bool:
+        return self._proof is _STEP_UP
+
+    def facts(self) -> dict:
+        return {
+            "method": "oidc",
+            "issuer": self.issuer,
+            "sub": self.subject,
+            "auth_time": self.auth_time,
+        }
+
+
+def step_up_identity(*, payload: dict, user, started_at: float) -> VerifiedIdentity:
+    """The identity a verified ID token (signature, nonce, issuer, audience already
+    checked) gives for a signature asked for at `started_at`: the signer's own subject,
+    authenticated at the provider after that moment and within OIDC_SIGNING_MAX_AGE."""
+    identity = OidcIdentity.objects.filter(
+        issuer=settings.OIDC_ISSUER, subject=str(payload.get("sub", "")), user=user
+    ).first()
+    if identity is None:
+        raise StepUpRefused(
+            "wrong_subject",
+            f"{provider_name()} identified someone else, not you: nothing was signed. "
+            "Sign in there as yourself to sign.",
+        )
+    auth_time = payload.get("auth_time")
+    if not isinstance(auth_time, int | float):
+        raise StepUpRefused(
+            "no_auth_time",
+            f"{provider_name()} did not say when you authenticated: nothing was signed.",
+        )
+    now = time.time()
+    # auth_time has whole seconds: a login in the second the signing began counts. No
+    # tolerance before that second: a provider clock behind ours refuses (try again), it
+    # never lets an earlier sign-in pass.
+    fresh = int(auth_time) >= int(started_at) and (
+        now - auth_time <= settings.OIDC_SIGNING_MAX_AGE + CLOCK_SKEW
+    )
+    if not fresh or auth_time > now + CLOCK_SKEW:
+        raise StepUpRefused(
+            "stale_authentication",
+            f"{provider_name()} did not ask for your password again (it reused a sign-in "
+            f"from {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(auth_time))}): "
+            "nothing was signed. Try again and enter your credentials there.",
+        )
+    return VerifiedIdentity(
+        issuer=identity.issuer, subject=identity.subject, auth_time=int(auth_time), _proof=_STEP_UP
+    )

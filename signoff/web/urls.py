@@ -60,4 +60,10 @@ urlpatterns = [
         login_not_required(oidc_views.LoginCallbackView.as_view()),
         name="oidc_authentication_callback",
     ),
+    path(
+        "deployments/<int:pk>/roles/<slug:role>/sign/oidc/",
+        oidc_views.sign_start,
+        name="oidc_sign_start",
+    ),
+    path("oidc/sign/callback/", oidc_views.sign_callback, name="oidc_sign_callback"),
 ]
