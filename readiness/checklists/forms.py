@@ -72,6 +72,17 @@ class DeploymentCreateForm(forms.Form):
 CHANGE_REASON_LABEL = "Why this changes after sign-off was requested"
 
 
+EVIDENCE_URL_MESSAGE = "Enter a web link starting with http:// or https://."
+
+
+class EvidenceUrlField(forms.URLField):
+    """A web link: URLField's own validator, limited to http and https, with one message
+    (a second validator beside the default one said "Enter a valid URL." twice)."""
+
+    default_validators = [URLValidator(schemes=["http", "https"], message=EVIDENCE_URL_MESSAGE)]
+    default_error_messages = {"invalid": EVIDENCE_URL_MESSAGE}
+
+
 class ItemForm(forms.Form):
     """One checklist item's edit; `version` is the version the page showed.
 
@@ -90,12 +101,11 @@ class ItemForm(forms.Form):
     note = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
-    evidence_url = forms.URLField(
+    evidence_url = EvidenceUrlField(
         label="Evidence link",
         required=False,
         max_length=2000,
         assume_scheme="https",
-        validators=[URLValidator(schemes=["http", "https"])],
         widget=forms.URLInput(attrs={"placeholder": "https://…"}),
     )
     reason = forms.CharField(

@@ -5,6 +5,7 @@ import re
 import pytest
 from django.utils import timezone
 
+from readiness.checklists.forms import EVIDENCE_URL_MESSAGE
 from readiness.checklists.models import ChecklistItem, DecisionSource, ItemChange, ItemStatus
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import (
@@ -145,7 +146,9 @@ def test_an_invalid_evidence_url_is_400_and_saves_nothing(
     data = item_form(item, status=ItemStatus.DONE, evidence_url=evidence_url)
     response = member_client.post(item_url(deployment, item), data, headers=headers)
     assert response.status_code == 400
-    assert "Enter a valid URL." in text(response)
+    # One message, once, saying what a link must be.
+    assert text(response).count(EVIDENCE_URL_MESSAGE) == 1
+    assert "Enter a valid URL." not in text(response)
     item.refresh_from_db()
     assert (item.status, item.evidence_url, item.version) == (ItemStatus.OPEN, "", 1)
     assert not ItemChange.objects.exists()
