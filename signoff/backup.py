@@ -207,7 +207,11 @@ def _dump_sqlite(target: Path) -> dict:
 
 
 def _storage_names(folder: str = "") -> Iterator[str]:
-    directories, files = default_storage.listdir(folder)
+    try:
+        directories, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        # Nothing stored yet: a filesystem storage makes its folder at the first file.
+        return
     for name in sorted(files):
         yield f"{folder}{name}"
     for name in sorted(directories):

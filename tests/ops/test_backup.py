@@ -222,6 +222,28 @@ def test_restore_refuses_a_tampered_archive_naming_the_file(seeded, fresh, tmp_p
     assert not (Path(fresh["DATA_DIR"]) / "signing").exists()
 
 
+def test_restore_refuses_an_archive_of_newer_code(media, fresh, tmp_path):
+    archive, _ = back_up(tmp_path)
+    newer = tmp_path / "newer.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(newer, "w:gz") as target:
+        for member in source:
+            data = source.extractfile(member).read()
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["migrations"]["signoff"].append("9999_from_the_future")
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+
+    refused = manage("restore", str(newer), env=fresh)
+
+    assert refused.returncode == 1
+    assert "migration signoff.9999_from_the_future, which this code does not know" in (
+        refused.stderr
+    )
+    assert not (Path(fresh["DATA_DIR"]) / "media").exists()
+
+
 SEED = """
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
