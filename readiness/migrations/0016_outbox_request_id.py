@@ -14,7 +14,9 @@ class Migration(migrations.Migration):
             name="request_id",
             field=models.CharField(
                 blank=True,
-                help_text="The request that caused it (its X-Request-ID), for the task's log lines.",
+                help_text=(
+                    "The request that caused it (its X-Request-ID), for the task's log lines."
+                ),
                 max_length=128,
             ),
         ),
