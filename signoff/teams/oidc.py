@@ -105,6 +105,22 @@ class OidcBackend(OIDCAuthenticationBackend):
 
     get_settings = staticmethod(setting)
 
+    def __init__(self, *args, **kwargs):
+        # Not the parent's __init__: it reads the provider's endpoints, and Django makes a
+        # backend for every request of a logged-in user (get_user), so a provider that is
+        # down at a web process's start would fail every page of every SSO user. The
+        # endpoints are looked up (discovery) only when a login or a signing needs them.
+        self.UserModel = get_user_model()
+
+    OIDC_OP_TOKEN_ENDPOINT = property(lambda self: setting("OIDC_OP_TOKEN_ENDPOINT"))
+    OIDC_OP_USER_ENDPOINT = property(lambda self: setting("OIDC_OP_USER_ENDPOINT"))
+    OIDC_OP_JWKS_ENDPOINT = property(lambda self: setting("OIDC_OP_JWKS_ENDPOINT"))
+    OIDC_RP_CLIENT_ID = property(lambda self: settings.OIDC_RP_CLIENT_ID)
+    OIDC_RP_CLIENT_SECRET = property(lambda self: settings.OIDC_RP_CLIENT_SECRET)
+    OIDC_RP_SIGN_ALGO = property(lambda self: settings.OIDC_RP_SIGN_ALGO)
+    # The provider's keys come from its JWKS endpoint, never from a configured key.
+    OIDC_RP_IDP_SIGN_KEY = None
+
     def verify_token(self, token, **kwargs):
         payload = super().verify_token(token, **kwargs)
         id_token_check(payload)

@@ -70,9 +70,20 @@ class LoginStartView(OIDCAuthenticationRequestView):
     def get(self, request):
         if not oidc.enabled():
             raise Http404("Single sign-on is off.")
-        self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        try:
+            self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        except requests.RequestException:
+            messages.error(request, _unreachable())
+            return redirect("login")
         self.OIDC_RP_CLIENT_ID = self.get_settings("OIDC_RP_CLIENT_ID")
         return super().get(request)
+
+
+def _unreachable() -> str:
+    return (
+        f"{oidc.provider_name()} cannot be reached just now: try again in a moment, or ask an "
+        "administrator if it lasts."
+    )
 
 
 class LoginCallbackView(OIDCAuthenticationCallbackView):
@@ -134,6 +145,11 @@ def sign_start(request: HttpRequest, pk: int, role: str) -> HttpResponse:
             messages.error(request, " ".join(errors))
         return _back(request, _role_url(deployment.pk, role_obj.slug))
 
+    try:
+        authorization_endpoint = oidc.setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    except requests.RequestException:
+        messages.error(request, _unreachable() + " Nothing was signed.")
+        return _back(request, _role_url(deployment.pk, role_obj.slug))
     state = get_random_string(32)
     nonce = get_random_string(32)
     code_verifier = get_random_string(64)
@@ -164,7 +180,7 @@ def sign_start(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     }
     # Only the latest few: a signer who abandons the provider's page leaves one behind.
     request.session[PENDING] = dict(list(pending.items())[-5:])
-    url = f"{oidc.setting('OIDC_OP_AUTHORIZATION_ENDPOINT')}?{urlencode(params)}"
+    url = f"{authorization_endpoint}?{urlencode(params)}"
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return HttpResponseRedirect(url)

@@ -94,29 +94,41 @@ def start(data_dir: Path) -> Provider:
         check=True,
         timeout=120,
     )
-    port = _free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 (the child keeps writing it)
-    process = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-        env=environment,
-        cwd=HERE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    # The free port is only free when asked: another process may take it before runserver
+    # binds it, and then runserver exits at once. Another port then.
+    for _attempt in range(3):
+        provider = _serve(data_dir, manage, environment)
+        if provider is not None:
+            return provider
+    raise RuntimeError(
+        "the test OpenID provider did not start:\n"
+        + (data_dir / "server.log").read_text(errors="replace")
     )
+
+
+def _serve(data_dir: Path, manage: list[str], environment: dict) -> Provider | None:
+    port = _free_port()
+    # The child writes to its own copy of the descriptor; this one can close.
+    with open(data_dir / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+            env=environment,
+            cwd=HERE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     provider = Provider(base_url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process)
     deadline = time.monotonic() + READY_TIMEOUT
     discovery = f"{provider.issuer}/.well-known/openid-configuration"
-    while True:
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(discovery, timeout=2) as answer:
                 if answer.status == 200:
                     return provider
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            provider.stop()
-            raise RuntimeError(
-                "the test OpenID provider did not start:\n"
-                + (data_dir / "server.log").read_text(errors="replace")
-            )
+        if process.poll() is not None:
+            return None
         time.sleep(0.2)
+    provider.stop()
+    return None

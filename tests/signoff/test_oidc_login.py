@@ -122,3 +122,23 @@ def test_local_login_can_be_turned_off(client, sso, settings, member):
     page = client.get("/login/")
     assert b"Log in with Test IdP" in page.content and b'name="password"' not in page.content
     assert client.post("/login/", {"username": "lee", "password": "x"}).status_code == 404
+
+
+def test_pages_of_a_logged_in_user_do_not_need_the_provider(client, sso, settings, monkeypatch):
+    TeamFactory(slug="payments", name="Payments")
+    sso_login(client, username="alice", password="alice-idp-password")
+    # A web process started while the provider is unreachable: nothing discovered yet.
+    monkeypatch.setattr(oidc, "_discovered", {})
+    settings.OIDC_ISSUER = "http://127.0.0.1:9/o"
+
+    assert client.get("/").status_code == 200
+
+
+def test_an_unreachable_provider_is_said_on_the_login_page(client, sso, settings, monkeypatch):
+    monkeypatch.setattr(oidc, "_discovered", {})
+    settings.OIDC_ISSUER = "http://127.0.0.1:9/o"
+
+    answer = client.get("/oidc/login/", follow=True)
+
+    assert answer.redirect_chain == [("/login/", 302)]
+    assert "Test IdP cannot be reached just now" in answer.content.decode()

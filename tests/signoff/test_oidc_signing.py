@@ -13,6 +13,7 @@ from django.urls import reverse
 from readiness.audit.models import AuditEvent
 from signoff.lifecycle import services
 from signoff.signatures.models import SignOff
+from signoff.teams import oidc
 from tests.factories import TeamFactory, make_deployment
 from tests.oidc_provider.fixtures import (  # noqa: F401 (fixtures)
     PROMPT_IGNORING_CLIENT_ID,
@@ -41,11 +42,15 @@ def review(client, sso):
     return deployment, alice, browser
 
 
-def start_signing(client, deployment, meaning="approve", comment=""):
-    answer = client.post(
+def start_signing_answer(client, deployment, meaning="approve", comment=""):
+    return client.post(
         reverse("oidc_sign_start", kwargs={"pk": deployment.pk, "role": "security"}),
         {"meaning": meaning, "comment": comment},
     )
+
+
+def start_signing(client, deployment, meaning="approve", comment=""):
+    answer = start_signing_answer(client, deployment, meaning, comment)
     assert answer.status_code == 302, answer.content[:300]
     return answer["Location"]
 
@@ -166,3 +171,20 @@ def test_a_holder_of_another_role_cannot_start_signing(client, review):
         {"meaning": "approve"},
     )
     assert answer.status_code == 403
+
+
+def test_an_unreachable_provider_signs_nothing_and_says_so(client, review, settings, monkeypatch):
+    deployment, _alice, _browser = review
+    # The provider went down, and this web process started since: nothing discovered.
+    dead = "http://127.0.0.1:9/o"
+    monkeypatch.setattr(oidc, "_discovered", {})
+    settings.OIDC_ISSUER = dead
+    session = client.session
+    session[oidc.SSO_SESSION] = {**session[oidc.SSO_SESSION], "issuer": dead}
+    session.save()
+
+    answer = start_signing_answer(client, deployment)
+
+    assert answer.status_code == 302
+    assert not SignOff.objects.filter(deployment=deployment).exists()
+    assert "Test IdP cannot be reached just now" in page_text(client, deployment)
