@@ -158,6 +158,9 @@ class OidcBackend(OIDCAuthenticationBackend):
             # A failed login like a wrong password (audited, counted by axes), not a crash.
             logger.warning("OIDC login refused: %s", error)
             return None
+        if user is not None and not user.is_active:
+            # As ModelBackend: Django then reports a failed login (audited, counted by axes).
+            return None
         if user is not None and request is not None:
             # The callback view marks the session after login() has cycled it.
             request.oidc_identity = {

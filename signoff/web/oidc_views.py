@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, resolve_url
 from django.urls import reverse
 from django.utils.crypto import get_random_string
 from django.views.decorators.http import require_GET, require_POST
@@ -101,6 +101,12 @@ class LoginCallbackView(OIDCAuthenticationCallbackView):
             # After login(): it cycles the session, and signing asks for this mark.
             oidc.session_mark(self.request.session, identity)
         return response
+
+    @property
+    def failure_url(self):
+        # The parent hands LOGIN_REDIRECT_URL_FAILURE to the redirect as it is: a URL name
+        # would become a path relative to the callback.
+        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
 
     def login_failure(self):
         messages.error(

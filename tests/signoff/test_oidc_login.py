@@ -3,6 +3,8 @@
 # The provider's fixtures are imported here, so pytest's parameters shadow them (F811).
 # ruff: noqa: F811
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -142,3 +144,26 @@ def test_an_unreachable_provider_is_said_on_the_login_page(client, sso, settings
 
     assert answer.redirect_chain == [("/login/", 302)]
     assert "Test IdP cannot be reached just now" in answer.content.decode()
+
+
+def test_a_refusal_at_the_provider_comes_back_to_the_login_page(client, sso):
+    start = client.get("/oidc/login/")
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+
+    answer = client.get(f"/oidc/callback/?error=access_denied&state={state}", follow=True)
+
+    assert answer.redirect_chain == [("/login/", 302)]
+    assert "Test IdP did not log you in" in answer.content.decode()
+
+
+def test_a_deactivated_account_cannot_log_in_through_the_provider(client, sso):
+    TeamFactory(slug="payments", name="Payments")
+    sso_login(client, username="alice", password="alice-idp-password")
+    client.logout()
+    get_user_model().objects.filter(username="alice").update(is_active=False)
+
+    answer = sso_login(client, username="alice", password="alice-idp-password")
+
+    assert answer.status_code == 302 and answer["Location"] == "/login/"
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="user.login_failed").count() == 1
