@@ -1,21 +1,22 @@
-import re
-
 from django import template
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
 
 from readiness.probes.base import STATUS_WORDS
 
 register = template.Library()
 
-_CODE_SPAN = re.compile(r"`([^`]+)`")
+# CommonMark with raw HTML off: what a template or a probe writes in Markdown (`code`,
+# *emphasis*, [links](https://…)) shows as such, and any HTML in it is escaped. Links that
+# markdown-it refuses (javascript:, data: …) stay text; images stay links, so a page or a
+# record never loads anything from a description.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
 
 
 @register.filter
-def inline_code(text: str) -> SafeString:
-    """Show Markdown `code` spans of template text (e.g. `docs/runbook.md`) as code."""
-    # Escaping first keeps the text safe; the backticks survive escaping unchanged.
-    return mark_safe(_CODE_SPAN.sub(r"<code>\1</code>", escape(text)))
+def markdown_inline(text: str) -> SafeString:
+    """Inline Markdown of template text and probe remediations, as HTML."""
+    return mark_safe(_MARKDOWN.renderInline(text or ""))
 
 
 _PROBE_LABELS = {**STATUS_WORDS, "pending": "pending", "running": "running"}

@@ -257,8 +257,14 @@ def test_a_template_without_a_sign_off_table_gets_the_four_seed_roles():
     assert parsed.post_deployment_items == ()
 
 
-def test_code_spans_in_descriptions_render_as_code_and_stay_escaped():
-    from readiness.templatetags.readiness_tags import inline_code
+def test_markdown_in_descriptions_and_remediations_renders_and_html_stays_escaped():
+    from readiness.templatetags.readiness_tags import markdown_inline as md
 
-    assert inline_code("Created in `docs/runbook.md`") == "Created in <code>docs/runbook.md</code>"
-    assert inline_code("<b>`x<y`</b>") == "&lt;b&gt;<code>x&lt;y</code>&lt;/b&gt;"
+    assert md("Created in `docs/runbook.md`") == "Created in <code>docs/runbook.md</code>"
+    assert md("<b>`x<y`</b>") == "&lt;b&gt;<code>x&lt;y</code>&lt;/b&gt;"
+    assert md("*every* trail") == "<em>every</em> trail"
+    assert md("[docs](https://aws.amazon.com/x)") == '<a href="https://aws.amazon.com/x">docs</a>'
+    # Links markdown-it refuses stay text; images never load.
+    assert "<a" not in md("[x](javascript:alert(1))")
+    assert "<img" not in md("![x](https://example.com/x.png)")
+    assert md("s3_bucket_name and Action: *") == "s3_bucket_name and Action: *"
