@@ -51,6 +51,7 @@ FORMS = {
     "deployment_aws": [AwsTargetForm],
     "template_import": [TemplateImportForm],
     "role_sign": [SignForm],
+    "oidc_sign_start": [SignForm],
     "signoff_revoke": [ReasonForm],
     "waiver_grant": [WaiverForm],
     "waiver_withdraw": [ReasonForm],
