@@ -398,14 +398,14 @@ class RoleStanding:
         if self.active is None or self.fresh:
             return []
         if not hasattr(self, "_changes"):
-            history = self.history or ChangeHistory([self])
-            self._changes = state_changes(
-                self.active.approved_state,
-                self.state,
-                drift_evidence(self.evidence),
-                editors=history.attribution,
-            )
+            self._read_changes(drift_evidence(self.evidence))
         return self._changes
+
+    def _read_changes(self, drift: dict[tuple, dict]) -> None:
+        history = self.history or ChangeHistory([self])
+        self._changes = state_changes(
+            self.active.approved_state, self.state, drift, editors=history.attribution
+        )
 
     @property
     def summary_scope(self) -> bool:
@@ -513,6 +513,21 @@ def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
             if len(found) == len(wanted):
                 break
     return found
+
+
+def read_changes(stale: list[RoleStanding]) -> None:
+    """Read the change lines of many stale standings (of any deployments) at once: one read
+    of the failing results' findings for all of them, where `RoleStanding.changes` alone
+    reads them once per standing (My sign-offs lists a page of them)."""
+    stale = [standing for standing in stale if standing.active is not None]
+    if not stale:
+        return
+    evidence: dict[int, list[dict]] = {}
+    for standing in stale:
+        evidence.update(standing.evidence)  # item ids are unique across deployments
+    drift = drift_evidence(evidence)
+    for standing in stale:
+        standing._read_changes(drift)
 
 
 def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:

@@ -15,12 +15,10 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from readiness.checklists.models import ChecklistTemplate, Deployment, DeploymentState
 from signoff.signatures.models import SignOff
 from signoff.signatures.selectors import (
-    ChangeHistory,
     RoleStanding,
-    drift_evidence,
+    read_changes,
     required_roles,
     standings,
-    state_changes,
 )
 from signoff.teams.models import Role, RoleMembership
 
@@ -89,24 +87,6 @@ def waiting_candidates(user, held: dict[int, set[int]]) -> QuerySet[Deployment]:
     )
 
 
-def _read_changes_at_once(stale: list[RoleStanding]) -> None:
-    """Fill each stale standing's change lines from one read of the failing results' findings
-    and one of the items' histories, for all of them: `RoleStanding.changes` alone reads the
-    findings once per standing."""
-    if not stale:
-        return
-    evidence: dict[int, list[dict]] = {}
-    for standing in stale:
-        evidence.update(standing.evidence)  # item ids are unique across deployments
-    flat = drift_evidence(evidence)
-    for standing in stale:
-        history = standing.history or ChangeHistory([standing])
-        # The property's own cache: set here so the template reads these lines.
-        standing._changes = state_changes(
-            standing.active.approved_state, standing.state, flat, editors=history.attribution
-        )
-
-
 def waiting_page(user, page_number) -> WaitingPage:
     """The page `page_number` (anything: a bad value gives the first page, a page past the
     end the last, as the dashboard's) of what waits for `user`."""
@@ -124,5 +104,5 @@ def waiting_page(user, page_number) -> WaitingPage:
         ]
         waiting += [(deployment, standing) for standing in mine]
         holding += not mine
-    _read_changes_at_once([standing for _, standing in waiting if standing.active is not None])
+    read_changes([standing for _, standing in waiting])
     return WaitingPage(page=page, waiting=waiting, holding=holding)
