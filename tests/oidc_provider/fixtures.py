@@ -35,14 +35,24 @@ USERS = {
 }
 
 
+# Each module that imports the fixture holds its own session-scoped copy of it: the first
+# to run starts the provider (and stops it when the session ends), the others share it.
+_running: list = []
+
+
 @pytest.fixture(scope="session")
 def oidc_provider(tmp_path_factory):
+    if _running:
+        yield _running[0]
+        return
     provider = server.start(tmp_path_factory.mktemp("oidc-provider"))
     try:
         provider.seed({"users": [{"username": name, **user} for name, user in USERS.items()]})
         provider_clients(provider, ["http://testserver"])
+        _running.append(provider)
         yield provider
     finally:
+        _running.clear()
         provider.stop()
 
 
