@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import aiohttp
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -429,7 +430,15 @@ class _TimeStamper(timestamps.HTTPTimeStamper):
 
     async def async_timestamp(self, message_digest, md_algorithm):
         try:
-            return await super().async_timestamp(message_digest, md_algorithm)
+            try:
+                return await super().async_timestamp(message_digest, md_algorithm)
+            except TimestampRequestError as error:
+                if not isinstance(error.__cause__, aiohttp.ClientConnectionError):
+                    raise
+                # A keep-alive connection the TSA closed between two requests (pyHanko asks
+                # twice: once to size the signature, once to sign) fails the second write;
+                # a timestamp request may be repeated, so one more try on a new connection.
+                return await super().async_timestamp(message_digest, md_algorithm)
         except Exception as error:
             cause = error.__cause__ if isinstance(error, TimestampRequestError) else None
             detail = _detail(error) + (f": {_detail(cause)}" if cause else "")

@@ -4,11 +4,14 @@ SIGNING_LTV, and verification that judges the certificate at the timestamp's tim
 Every TSA, OCSP responder and CRL here is certomancer's, served on loopback by pki.py.
 """
 
+import contextlib
 import datetime
 import io
+import socket
 import subprocess
 import threading
 from io import StringIO
+from urllib.parse import urlsplit
 
 import pypdf
 import pytest
@@ -98,6 +101,48 @@ def garbage_tsa():
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def dropping_tsa(pki):
+    """The PKI's TSA behind a TCP relay that drops its first connection without an answer,
+    as a TSA does when it closes a keep-alive connection a client is about to reuse."""
+    target = urlsplit(pki.tsa_url())
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def pipe(source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def relay():
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(client)
+            if len(accepted) == 1:
+                client.close()
+                continue
+            upstream = socket.create_connection((target.hostname, target.port))
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=relay, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}{target.path}", accepted
+    listener.close()
+
+
+def test_a_connection_the_tsa_drops_is_tried_once_more(trusted_time, dropping_tsa, document):
+    url, accepted = dropping_tsa
+    trusted_time.SIGNING_TSA_URL = url
+    report = verify_pdf(sign_pdf(document, reason="record").data)
+    assert report.ok and report.pades_level == "B-T", report.problems
+    assert len(accepted) >= 2
 
 
 @pytest.fixture
