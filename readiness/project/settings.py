@@ -8,12 +8,20 @@ import ipaddress
 import os
 import re
 import secrets
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.utils import CryptographyDeprecationWarning
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, validate
+
+# pyHanko imports cryptography's DSA key type at import time, which warns on every command,
+# worker and server start; no key here is DSA (signing keys are RSA or EC), so it says nothing.
+warnings.filterwarnings(
+    "ignore", message="DSA is deprecated", category=CryptographyDeprecationWarning
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
