@@ -24,6 +24,7 @@ recreated) and REDIS_URL (default redis://127.0.0.1:6379/13, flushed).
 """
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -62,6 +63,57 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn_as_deployed(app: str, pythonpath: str):
+    """gunicorn serving `app` as the compose file runs it (3 workers x 4 threads), on a free
+    port, until the block ends; yields the process with its `port`. Tracebacks it logged are
+    printed at the end."""
+    port = free_port()
+    log_path = Path(os.environ["DATA_DIR"]) / "gunicorn.log"
+    with log_path.open("wb") as log:
+        gunicorn = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                app,
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "3",
+                "--threads",
+                "4",
+                "--worker-tmp-dir",
+                "/dev/shm",
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": pythonpath},
+            stdout=subprocess.DEVNULL,
+            # A file, not a pipe: an unread pipe fills up and stalls the workers.
+            stderr=log,
+            start_new_session=True,
+        )
+        gunicorn.port = port
+        try:
+            for _ in range(150):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            yield gunicorn
+        finally:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            try:
+                gunicorn.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(gunicorn.pid, signal.SIGKILL)
+    stderr = log_path.read_bytes()
+    tracebacks = re.findall(rb"Traceback", stderr)
+    if tracebacks:
+        print(f"gunicorn logged {len(tracebacks)} tracebacks; the last lines:")
+        print(stderr.decode(errors="replace")[-3000:])
 
 
 # --- Seeding (in this process, through the services) -------------------------------------
@@ -471,38 +523,8 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     plans, editors = seed(10, 50)
 
-    port = free_port()
-    log_path = Path(os.environ["DATA_DIR"]) / "gunicorn.log"
-    log = log_path.open("wb")
-    gunicorn = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "readiness.project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--worker-tmp-dir",
-            "/dev/shm",
-            "--control-socket",
-            os.path.join(os.environ["DATA_DIR"], "gunicorn.ctl"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        # A file, not a pipe: an unread pipe fills up and stalls the workers.
-        stderr=log,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn_as_deployed("readiness.project.wsgi", str(ROOT)) as gunicorn:
+        port = gunicorn.port
         # Warm each gunicorn thread (imports, template loading, connections) unreported.
         run_phase(
             "warm-up (not counted)",
@@ -583,18 +605,6 @@ def main() -> None:
         )
         if "audit" in phases:
             audit_page(port, args.audit_events)
-    finally:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
-        try:
-            gunicorn.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(gunicorn.pid, signal.SIGKILL)
-        log.close()
-        stderr = log_path.read_bytes()
-        tracebacks = re.findall(rb"Traceback", stderr)
-        if tracebacks:
-            print(f"gunicorn logged {len(tracebacks)} tracebacks; the last lines:")
-            print(stderr.decode(errors="replace")[-3000:])
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ import argparse
 import http.client
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +34,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from concurrency import free_port, recreate_database, session_for  # noqa: E402
+from concurrency import gunicorn_as_deployed, recreate_database, session_for  # noqa: E402
 from probes import cpu_seconds  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -406,35 +404,8 @@ def main() -> None:
     waiting_pages = -(-Deployment.objects.filter(state__in=["in_review", "approved"]).count() // 25)
     last_dashboard = -(-args.deployments // settings.DASHBOARD_PAGE_SIZE)
 
-    port = free_port()
-    log_path = Path(os.environ["DATA_DIR"]) / "gunicorn.log"
-    log = log_path.open("wb")
-    gunicorn = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "pages:wsgi_application()",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--worker-tmp-dir",
-            "/dev/shm",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{BENCH}:{ROOT}"},
-        stdout=subprocess.DEVNULL,
-        stderr=log,  # a file: an unread pipe fills up and stalls the workers
-        start_new_session=True,
-    )
-    try:
-        for _ in range(150):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn_as_deployed("pages:wsgi_application()", f"{BENCH}:{ROOT}") as gunicorn:
+        port = gunicorn.port
         cookie = f"sessionid={session_for(reader)}"
         mine = reverse("my_signoffs")
         checklist_path = reverse("deployment_detail", args=[checklist.pk])
@@ -463,17 +434,6 @@ def main() -> None:
             f"requests per page over one keep-alive connection; gunicorn 3 workers x 4 threads"
         )
         report([*results, again], bare_view)
-    finally:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
-        try:
-            gunicorn.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(gunicorn.pid, signal.SIGKILL)
-        log.close()
-        errors = log_path.read_bytes()
-        if b"Traceback" in errors:
-            print("gunicorn logged tracebacks; the last lines:")
-            print(errors.decode(errors="replace")[-3000:])
 
 
 if __name__ == "__main__":
