@@ -48,21 +48,6 @@ NOT_HASHED = {"id", "actor", "actor_name", "hash"}
 FINDINGS = MAX_FINDINGS_PER_RESULT + 5
 
 
-@pytest.fixture(scope="session")
-def cert_files(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("signing")
-    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
-    call_command(
-        "create_signing_cert",
-        "--key-file",
-        str(key_file),
-        "--cert-file",
-        str(cert_file),
-        stdout=StringIO(),
-    )
-    return key_file, cert_file
-
-
 @pytest.fixture(autouse=True)
 def configured(settings, cert_files, tmp_path):
     settings.DATA_DIR = tmp_path

@@ -22,21 +22,6 @@ from tests.signoff_helpers import approve_all, signers_for
 URL = "/records/verify/"
 
 
-@pytest.fixture(scope="session")
-def cert_files(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("signing")
-    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
-    call_command(
-        "create_signing_cert",
-        "--key-file",
-        str(key_file),
-        "--cert-file",
-        str(cert_file),
-        stdout=StringIO(),
-    )
-    return key_file, cert_file
-
-
 @pytest.fixture(autouse=True)
 def configured(settings, cert_files, tmp_path):
     settings.DATA_DIR = tmp_path
