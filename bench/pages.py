@@ -13,6 +13,11 @@ same run. Not run by CI; it asserts nothing.
 
     .venv/bin/python bench/pages.py                        # 10,000 deployments
     .venv/bin/python bench/pages.py --deployments 2000 --requests 20
+    .venv/bin/python bench/pages.py --checklist-only       # the checklist page alone
+
+--checklist-only seeds 50 deployments, skips the list pages, and measures the checklist
+page at 56 items and at 224 (one deployment holding every section four times, with its own
+full two-region run), to show how its cost grows with the items.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench_pages,
 recreated) and REDIS_URL (default redis://127.0.0.1:6379/12, flushed).
@@ -175,6 +180,56 @@ def seed(count: int):
     return reader, roles
 
 
+def add_large_checklist(reader, copies: int) -> int:
+    """A deployment in review holding every section of the default template `copies` times
+    (titles kept, so the probes map onto every copy); returns its id."""
+    from readiness.checklists.models import (
+        ChecklistItem,
+        Deployment,
+        DeploymentSection,
+        Team,
+    )
+    from readiness.checklists.progress import refresh_progress
+    from readiness.checklists.selectors import default_template
+
+    template = default_template()
+    sections = list(template.sections.order_by("position").prefetch_related("items"))
+    deployment = Deployment.objects.create(
+        team=Team.objects.get(slug="team-0"),
+        template=template,
+        service="large-checklist",
+        environment="production",
+        version="1.0.0",
+        owner=reader,
+        state="in_review",
+    )
+    rng = random.Random(5)
+    position = 0
+    for _ in range(copies):
+        for template_section in sections:
+            position += 1
+            section = DeploymentSection.objects.create(
+                deployment=deployment, position=position, title=template_section.title
+            )
+            statuses = [pick(rng, STATUSES) for _ in template_section.items.all()]
+            ChecklistItem.objects.bulk_create(
+                ChecklistItem(
+                    section=section,
+                    template_item=item,
+                    position=item.position,
+                    title=item.title,
+                    description=item.description,
+                    qualifier=item.qualifier,
+                    owner_role_id=item.owner_role_id,
+                    status=status,
+                    na_reason="out of scope" if status == "not_applicable" else "",
+                )
+                for item, status in zip(template_section.items.all(), statuses, strict=True)
+            )
+    refresh_progress(deployment.pk)
+    return deployment.pk
+
+
 def sign_some(reader, roles, count: int) -> int:
     """Security signs `count` deployments in review through the services; every other one
     then sees an item change (a raw update, so no re-evaluation): stale on the page."""
@@ -211,7 +266,9 @@ def sign_some(reader, roles, count: int) -> int:
 
 
 def add_probe_run(deployment_id: int) -> int:
-    """A finished two-region run with a result for every probe of every item."""
+    """A finished two-region run with a result for every probe of every item. A run holds
+    one result per probe and region, so the copies of a section in the large checklist
+    (add_large_checklist) get regions of their own (eu-west-2, us-east-2 for the second)."""
     from django.utils import timezone
 
     from readiness.checklists.models import ChecklistItem
@@ -227,11 +284,19 @@ def add_probe_run(deployment_id: int) -> int:
     )
     keyed = probes_by_item()
     results = []
-    for item in ChecklistItem.objects.filter(section__deployment_id=deployment_id).select_related(
-        "section"
+    copies: dict[tuple[str, str], int] = {}
+    for item in (
+        ChecklistItem.objects.filter(section__deployment_id=deployment_id)
+        .select_related("section")
+        .order_by("section__position", "position")
     ):
+        copy = copies[(item.section.title, item.title)] = (
+            copies.get((item.section.title, item.title), 0) + 1
+        )
         for probe in keyed.get((item.section.title, item.title), []):
             for region in regions:
+                if copy > 1:
+                    region = f"{region[:-1]}{copy}"
                 status = rng.choice(["pass", "pass", "pass", "fail"])
                 results.append(
                     ProbeResult(
@@ -340,9 +405,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--deployments", type=int, default=10_000)
+    parser.add_argument(
+        "--deployments", type=int, help="10,000 (50 with --checklist-only) unless given"
+    )
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
+    parser.add_argument(
+        "--checklist-only",
+        action="store_true",
+        help="seed 50 deployments (unless --deployments says) and measure the checklist "
+        "page only, at 56 and 224 items",
+    )
     args = parser.parse_args()
+    if args.deployments is None:
+        args.deployments = 50 if args.checklist_only else 10_000
 
     os.environ.setdefault(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
@@ -401,6 +476,8 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE")  # fresh statistics, as a database in use has
     checklist = Deployment.objects.filter(state="in_review").order_by("-pk").first()
     results_count = add_probe_run(checklist.pk)
+    large = add_large_checklist(reader, copies=4) if args.checklist_only else None
+    large_results = add_probe_run(large) if large else 0
     waiting_pages = -(-Deployment.objects.filter(state__in=["in_review", "approved"]).count() // 25)
     last_dashboard = -(-args.deployments // settings.DASHBOARD_PAGE_SIZE)
 
@@ -409,15 +486,23 @@ def main() -> None:
         cookie = f"sessionid={session_for(reader)}"
         mine = reverse("my_signoffs")
         checklist_path = reverse("deployment_detail", args=[checklist.pk])
-        pages = [
+        list_pages = [
             ("dashboard, first page", "/"),
             ("dashboard, filter state=in_review", "/?state=in_review"),
             ("dashboard, search 'ledger'", "/?text=ledger"),
             (f"dashboard, last page ({last_dashboard})", f"/?page={last_dashboard}"),
             ("my sign-offs, first page", mine),
             (f"my sign-offs, last page ({waiting_pages})", f"{mine}?page={waiting_pages}"),
+        ]
+        checklist_pages = [
             (f"checklist, 56 items, {results_count} probe results", checklist_path),
         ]
+        if large:
+            large_path = reverse("deployment_detail", args=[large])
+            checklist_pages += [
+                (f"checklist, 224 items, {large_results} probe results", large_path),
+            ]
+        pages = checklist_pages if args.checklist_only else [*list_pages, *checklist_pages]
 
         def run(label, path):
             return measure(port, cookie, gunicorn.pid, label, path, args.requests, reader)
