@@ -93,7 +93,11 @@ def waiting_page(user, page_number) -> WaitingPage:
     held = _held_roles(user)
     page = Paginator(waiting_candidates(user, held), PAGE_SIZE).get_page(page_number)
     deployments = list(page.object_list)
-    by_deployment = standings(deployments)
+    # Only the roles the user holds are shown, counted or explained, and the page shows
+    # counts and change lines, never an item's other fields: item rows, not instances.
+    by_deployment = standings(
+        deployments, role_ids=set().union(*held.values()) if held else set(), rows=True
+    )
     waiting = []
     holding = 0
     for deployment in deployments:
