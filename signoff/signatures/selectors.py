@@ -22,9 +22,11 @@ import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from django.db.models import QuerySet, Subquery
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from readiness.checklists.models import (
     COMPLETE_STATUSES,
@@ -154,61 +156,101 @@ EDITED_FIELDS = (
 INITIAL_VALUES = {"status": ItemStatus.OPEN, "note": "", "evidence_url": "", "na_reason": ""}
 
 
+@dataclass(frozen=True)
+class ChangeLine:
+    """One thing that changed since a signature: what (`subject`, the item's title or a field
+    of the deployment, and `detail`, from what to what) and, for an item's own fields, the
+    change that made it so (`by`: who, when, why). `str()` is the line as the signoff.stale
+    event, its mail and the record print it; pages link `subject` to the item's history."""
+
+    subject: str
+    detail: str
+    item_id: int | None = None
+    deployment_id: int | None = None
+    by: ItemChange | None = None
+
+    @property
+    def attribution(self) -> str:
+        return change_attribution(self.by) if self.by is not None else ""
+
+    def __str__(self) -> str:
+        attribution = self.attribution
+        return f"{self.subject}: {self.detail}" + (f" — {attribution}" if attribution else "")
+
+
+# How much of a note, link or reason a change line quotes: enough to recognise it; the
+# item's history holds the whole text.
+QUOTED_CHARS = 60
+
+
+def quoted(value: str) -> str:
+    """A field's value as a change line quotes it: whitespace collapsed, cut at QUOTED_CHARS,
+    "(none)" for nothing."""
+    value = " ".join((value or "").split())
+    return f"“{Truncator(value).chars(QUOTED_CHARS)}”" if value else "(none)"
+
+
 def state_changes(
     signed: dict,
     current: dict,
     evidence: dict | None = None,
-    editors: Callable[[int, str, object], str] | None = None,
-) -> list[str]:
-    """What changed between the state a role signed and the state now, in words.
+    editors: Callable[[int, str, object], ItemChange | None] | None = None,
+) -> list[ChangeLine]:
+    """What changed between the state a role signed and the state now, one ChangeLine each.
 
     `evidence` ({(item id, probe, region): result dict of latest_results()}) dates a probe's
-    drift and names what fails. `editors(item id, field, value now)` says who gave an item's
-    field its value now (ChangeHistory.attribution), appended to that field's line.
+    drift and names what fails. `editors(item id, field, value now)` gives the change that
+    gave an item's field its value now (ChangeHistory.setter), or None.
     """
     evidence = evidence or {}
+    deployment_id = current["deployment"].get("id")
 
-    def by(item_id: int, key: str, value) -> str:
-        return editors(item_id, key, value) if editors else ""
+    def by(item_id: int, key: str, value) -> ItemChange | None:
+        return editors(item_id, key, value) if editors else None
 
     changes = []
     before_identity, after_identity = signed.get("deployment", {}), current["deployment"]
     for key in ("service", "environment", "version", "team", "template"):
         if before_identity.get(key) != after_identity.get(key):
-            changes.append(f"{key}: {before_identity.get(key)} → {after_identity.get(key)}")
+            changes.append(
+                ChangeLine(key, f"{before_identity.get(key)} → {after_identity.get(key)}")
+            )
     before_items = {entry["id"]: entry for entry in signed.get("items", [])}
     after_items = {entry["id"]: entry for entry in current["items"]}
     for item_id, after in after_items.items():
         before = before_items.get(item_id)
         title = after["title"]
+        line = partial(ChangeLine, title, item_id=item_id, deployment_id=deployment_id)
         if before is None:
-            changes.append(f"{title}: now in scope")
+            changes.append(line("now in scope"))
             continue
         if before.get("status") != after["status"]:
             changes.append(
-                f"{title}: {_word(before.get('status'))} → {_word(after['status'])}"
-                + by(item_id, "status", after["status"])
+                line(
+                    f"{_word(before.get('status'))} → {_word(after['status'])}",
+                    by=by(item_id, "status", after["status"]),
+                )
             )
         if "ci_evidence" in after and before.get("ci_evidence") != after["ci_evidence"]:
             new = after["ci_evidence"] or {}
             verdict = "passing" if new.get("passed") else "failing"
-            changes.append(f"{title}: new CI evidence ({new.get('kind')}, {verdict})")
+            changes.append(line(f"new CI evidence ({new.get('kind')}, {verdict})"))
         for key, label in EDITED_FIELDS[1:]:
             if key in after and before.get(key) != after[key]:
-                changes.append(f"{title}: {label} changed" + by(item_id, key, after[key]))
+                changes.append(
+                    line(
+                        f"{label} changed: {quoted(before.get(key))} → {quoted(after[key])}",
+                        by=by(item_id, key, after[key]),
+                    )
+                )
         if "waiver" in after and before.get("waiver") != after["waiver"]:
-            if after["waiver"] is None:
-                changes.append(f"{title}: waiver expired or withdrawn")
-            elif before.get("waiver") is None:
-                changes.append(f"{title}: waiver granted")
-            else:
-                changes.append(f"{title}: waiver changed")
+            changes.append(line(_waiver_change(before.get("waiver"), after["waiver"])))
         if "waived" in after and before.get("waived") != after["waived"]:
-            changes.append(f"{title}: " + ("waived" if after["waived"] else "waiver ended"))
+            changes.append(line("waived" if after["waived"] else "waiver ended"))
         if "probes" in after and before.get("probes") != after["probes"]:
             changes.extend(
-                _probe_changes(
-                    title,
+                line(detail)
+                for detail in _probe_changes(
                     before.get("probes") or [],
                     after["probes"],
                     {key[1:]: value for key, value in evidence.items() if key[0] == item_id},
@@ -216,11 +258,23 @@ def state_changes(
             )
     for item_id, before in before_items.items():
         if item_id not in after_items:
-            changes.append(f"{before['title']}: no longer in scope")
+            changes.append(ChangeLine(before["title"], "no longer in scope"))
     return changes
 
 
-def _probe_changes(title: str, before: list, after: list, evidence: dict) -> list[str]:
+def _waiver_change(before: dict | None, after: dict | None) -> str:
+    if after is None:
+        return "waiver expired or withdrawn"
+    granted = (
+        f"by {after.get('granted_by')} until {after.get('expires_at', '')[:10]}:"
+        f" {quoted(after.get('reason'))}"
+    )
+    if before is None:
+        return f"waiver granted {granted}"
+    return f"waiver changed: now {granted}"
+
+
+def _probe_changes(before: list, after: list, evidence: dict) -> list[str]:
     def keyed(results):
         return {(r["probe"], r["region"]): r for r in results}
 
@@ -235,15 +289,15 @@ def _probe_changes(title: str, before: list, after: list, evidence: dict) -> lis
         detail = seen.get("detail") or seen.get("summary") or ""
         detail = f": {detail}" if detail else ""
         if was is None:
-            changes.append(f"{title}: probe {where} now {now['status']}{when}{detail}")
+            changes.append(f"probe {where} now {now['status']}{when}{detail}")
         elif now is None:
-            changes.append(f"{title}: probe {where} no longer reported")
+            changes.append(f"probe {where} no longer reported")
         elif was["status"] != now["status"]:
             changes.append(
-                f"{title}: probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
+                f"probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
             )
         elif was != now:
-            changes.append(f"{title}: probe {where} evidence changed")
+            changes.append(f"probe {where} evidence changed")
     return changes
 
 
@@ -319,10 +373,15 @@ class ChangeHistory:
             self._loaded = wanted
         return self._histories.get(item_id, [])
 
+    def setter(self, item_id: int, key: str, value) -> ItemChange | None:
+        """The change that gave the item's `key` its `value` now, or None where the history
+        does not say."""
+        return setter_of(self._history(item_id), key, value)
+
     def attribution(self, item_id: int, key: str, value) -> str:
         """The suffix naming who gave the item's `key` its `value` now, when and why
         (" — Sam Doe, 2025-03-01 14:02 UTC: “…”"), or "" where the history does not say."""
-        change = setter_of(self._history(item_id), key, value)
+        change = self.setter(item_id, key, value)
         return f" — {change_attribution(change)}" if change else ""
 
 
@@ -392,19 +451,24 @@ class RoleStanding:
     history: ChangeHistory | None = None
 
     @property
-    def changes(self) -> list[str]:
-        """What changed since the active signature, in words; an item's own fields say who
-        changed them, when and why."""
+    def change_lines(self) -> list[ChangeLine]:
+        """What changed since the active signature: an item's own fields say from what to
+        what, who changed them, when and why."""
         if self.active is None or self.fresh:
             return []
         if not hasattr(self, "_changes"):
             self._read_changes(drift_evidence(self.evidence))
         return self._changes
 
+    @property
+    def changes(self) -> list[str]:
+        """The change lines in words, as the signoff.stale event and its mail hold them."""
+        return [str(line) for line in self.change_lines]
+
     def _read_changes(self, drift: dict[tuple, dict]) -> None:
         history = self.history or ChangeHistory([self])
         self._changes = state_changes(
-            self.active.approved_state, self.state, drift, editors=history.attribution
+            self.active.approved_state, self.state, drift, editors=history.setter
         )
 
     @property
@@ -485,6 +549,7 @@ def _result_entry(row: dict) -> dict:
         "status": row["status"],
         "summary": row["summary"],
         "result_id": row["pk"],
+        "run_id": row["run_id"],
         "checked_on": finished.astimezone(UTC).date().isoformat() if finished else "",
         "carried": False,
     }

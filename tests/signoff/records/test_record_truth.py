@@ -339,7 +339,9 @@ def test_a_superseding_record_names_the_record_it_supersedes_and_why(deployment,
     assert "Why this record supersedes record 1" in text
     assert "Approved → In review: DevOps stale" in text
     assert "DevOps signature 1 (Devops Signer) went stale" in text
-    assert squeezed("Multi-AZ: note changed — Devops Signer") in squeezed(text)
+    assert squeezed(
+        "Multi-AZ: note changed: (none) → “Replica moved to eu-west-1b” — Devops Signer"
+    ) in squeezed(text)
     assert squeezed("“Replica moved in maintenance”") in squeezed(text)
     # What the record supersedes is part of what it holds, and of the digest.
     embedded = pypdf.PdfReader(io.BytesIO(data)).attachments[SNAPSHOT_FILE][0]
@@ -388,7 +390,9 @@ def test_a_renewed_signature_names_the_stale_one_it_replaces(deployment, tmp_pat
         f"signature 2 of this role Digest {devops.digest_prefix} Replaces signature 1 by "
         f"Devops Signer of {minute(first.signed_at)} (approved), stale: it went stale"
     ) in squeezed(text)
-    assert squeezed("on Multi-AZ: note changed — Devops Signer") in squeezed(text)
+    assert squeezed(
+        "on Multi-AZ: note changed: (none) → “Replica moved” — Devops Signer"
+    ) in squeezed(text)
     canonical = json.loads(snapshot.canonical_json)
     entry = next(row for row in canonical["signoffs"] if row["role"] == "DevOps")
     assert entry["replaces"]["sequence"] == 1 and entry["replaces"]["why"] == "stale"

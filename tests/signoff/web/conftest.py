@@ -10,11 +10,13 @@ the deployment moved on, never a 500.
 
 import datetime
 from dataclasses import dataclass
+from html import unescape
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from readiness.checklists.models import (
     ChecklistItem,
@@ -47,6 +49,11 @@ def client_for(user) -> Client:
 
 def text(response) -> str:
     return response.content.decode()
+
+
+def words(html: str) -> str:
+    """What a person reads in `html`: tags dropped, entities decoded, whitespace collapsed."""
+    return " ".join(unescape(strip_tags(html)).split())
 
 
 def is_full_page(response) -> bool:

@@ -105,12 +105,23 @@ def test_failing_a_signed_item_with_a_reason_keeps_it_in_history_audit_and_stale
     # The stale notice says who changed what, when and why: on the chain ...
     security = SignOff.objects.get(deployment=approved, role__slug="security")
     stale = AuditEvent.objects.get(action="signoff.stale", object_id=str(security.pk))
-    by = f" — {display_name(member)}, {when(change)}: “{REASON}”"
-    assert stale.after["changes"] == [f"MFA: done → failed{by}", f"MFA: note changed{by}"]
-    # ... on the role page of the role it stales (whoever looks) ...
+    attribution = f"{display_name(member)}, {when(change)}: “{REASON}”"
+    note = "note changed: (none) → “ci-admin has no MFA”"
+    assert stale.after["changes"] == [
+        f"MFA: done → failed — {attribution}",
+        f"MFA: {note} — {attribution}",
+    ]
+    # ... on the role page of the role it stales (whoever looks), the item linked to its
+    # history ...
+    history_url = reverse("item_history", args=[approved.pk, mfa.pk])
     for viewer in (signers["security"], member):
         page = text(client_for(viewer).get(role_url(approved, "security")))
-        assert f"<li>{escape(f'MFA: done → failed{by}')}</li>" in page
+        for detail in ("done → failed", note):
+            line = (
+                f'<li><a href="{history_url}">MFA</a>: {escape(detail)}'
+                f' — <span class="change-by">{escape(attribution)}</span></li>'
+            )
+            assert line in page
     # ... and in the item's history; the card says why the status is what it is.
     history = text(client.get(reverse("item_history", args=[approved.pk, mfa.pk])))
     assert escape(REASON) in history

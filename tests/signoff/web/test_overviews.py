@@ -10,7 +10,7 @@ from readiness.checklists import services as readiness_services
 from readiness.checklists.models import ItemStatus
 from signoff.lifecycle import services
 from tests.factories import make_deployment
-from tests.signoff.web.conftest import client_for, detail_url, item_of, role_url, text
+from tests.signoff.web.conftest import client_for, detail_url, item_of, role_url, text, words
 from tests.signoff_helpers import complete_items, sign
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,8 @@ def test_my_signoffs_lists_a_stale_sign_off_again_with_what_changed(signers, app
     )
     body = text(client_for(signers["security"]).get(reverse("my_signoffs")))
     assert 'signoff-badge signoff-stale">stale</span>' in body
-    assert "MFA: done → failed — " in body and "“MFA found off”" in body
+    assert "MFA: done → failed — Security Signer, " in words(body)
+    assert "“MFA found off”" in words(body)
 
 
 def test_my_signoffs_for_someone_without_roles_says_nothing_waits(member, in_review):

@@ -14,7 +14,7 @@ from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStat
 from signoff.lifecycle import services
 from tests.factories import TeamFactory, UserFactory, make_deployment
 from tests.signoff.web.conftest import HTMX, client_for, is_panel, item_form, role_url
-from tests.signoff_helpers import approve_all, complete_items, give_role, sign
+from tests.signoff_helpers import approve_all, complete_items, give_role, sign, signers_for
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +200,62 @@ def test_htmx_item_save_with_sign_offs_does_not_grow_with_the_checklist(
         "Privacy: done → failed: “found broken”",
         "Privacy: done → failed: “found broken”",
     ]
+
+
+def stale_after_changes(count: int):
+    """An approved deployment of a team of its own whose Security sign-off went stale:
+    `count` Security items changed (status and note, with a reason) by two editors in turn.
+    Returns the deployment and the team's Security signer."""
+    team = TeamFactory(name=f"Changed {count}", slug=f"changed-{count}")
+    signers = signers_for(team)
+    second_editor = UserFactory(username=f"kim-{count}", first_name="Kim", last_name="Ode")
+    give_role(second_editor, team, "security")
+    editors = [signers["security"], second_editor]
+    deployment = make_deployment(user=signers["tech-lead"], team=team, service=f"x{count}")
+    approve_all(deployment, signers)
+    items = ChecklistItem.objects.filter(
+        section__deployment=deployment, owner_role__slug="security"
+    ).order_by("section__position", "position")[:count]
+    for number, item in enumerate(items):
+        readiness_services.item_update(
+            item=item,
+            user=editors[number % 2],
+            expected_version=item.version,
+            status=ItemStatus.FAILED,
+            note=f"broken since release {number}",
+            evidence_url="",
+            na_reason="",
+            reason=f"found broken ({number})",
+        )
+    return deployment, signers["security"]
+
+
+@pytest.mark.parametrize("page", ["role page", "checklist page", "my sign-offs"])
+def test_stale_explanations_read_the_changes_in_one_batch_1_vs_10_changed_items(page):
+    """Who changed what, when, from what to what, for one changed item or ten: the same
+    number of queries on each page that explains a stale sign-off."""
+    urls = {
+        "role page": lambda deployment: role_url(deployment, "security"),
+        "checklist page": lambda deployment: reverse("deployment_detail", args=[deployment.pk]),
+        "my sign-offs": lambda deployment: reverse("my_signoffs"),
+    }
+    counts = {}
+    for changed in (1, 10):
+        deployment, signer = stale_after_changes(changed)
+        client = client_for(signer)
+        url = urls[page](deployment)
+        client.get(url)  # warm the session
+        counts[changed], response = queries_of(lambda: client.get(url))  # noqa: B023
+        assert response.status_code == 200
+        if page == "my sign-offs":
+            standings = [s for _, s in response.context["waiting"]]
+        else:
+            standings = response.context["standings"]
+        security = next(s for s in standings if s.role.slug == "security")
+        # Each item's status and note, each naming its editor.
+        assert len(security.change_lines) == 2 * changed
+        assert all(line.by is not None and line.item_id for line in security.change_lines)
+        note = security.change_lines[1]
+        assert note.detail == "note changed: (none) → “broken since release 0”"
+        assert str(note).startswith(f"{note.subject}: {note.detail} — Security Signer, ")
+    assert counts[1] == counts[10]

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from readiness.checklists.models import ItemStatus
+from readiness.checklists.models import ItemChange, ItemStatus
 from readiness.people import display_name
 from signoff.signatures.models import Revocation, SignOff, Waiver
 from tests.factories import UserFactory
@@ -27,6 +27,7 @@ from tests.signoff.web.conftest import (
     text,
     waiver_url,
     withdraw_url,
+    words,
 )
 from tests.signoff_helpers import give_role
 
@@ -107,20 +108,28 @@ def test_an_item_change_makes_the_sign_off_stale_on_every_page(member, signers, 
     assert response.status_code == 302
     detail = text(member_client.get(detail_url(approved)))
     row = re.search(r'<tr id="signoff-row-security">(.*?)</tr>', detail, re.S).group(1)
+    change = ItemChange.objects.get(item=mfa)
+    by = f"{display_name(editor)}, {change.changed_at:%Y-%m-%d %H:%M} UTC: “MFA found off”"
+    # What changed, from what to what, who changed it, when and why, the item linked to its
+    # history: on the checklist page's sign-off block ...
     assert "signoff-stale" in row
-    assert "changed since signing: MFA: done → failed" in row
+    assert f"Changed since signing: MFA: done → failed — {by}" in words(row)
+    assert f"MFA: note changed: (none) → “ci-admin has no MFA” — {by}" in words(row)
+    history = reverse("item_history", args=[approved.pk, mfa.pk])
+    assert f'<a href="{history}">MFA</a>' in row
     assert '<span class="state state-in_review">In review</span>' in detail
 
+    # ... on the role page ...
     own = text(client_for(signers["security"]).get(role_url(approved, "security")))
     assert "Stale — changed since you signed:" in own
-    # Who changed it, when and why.
-    assert re.search(
-        rf"<li>MFA: done → failed — {display_name(editor)}, \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
-        r"“MFA found off”</li>",
-        own,
-    )
+    assert f"MFA: done → failed — {by}" in words(own)
+    assert f'<a href="{history}">MFA</a>' in own
     other = text(member_client.get(role_url(approved, "security")))
     assert "Stale — changed since Security Signer signed:" in other
+    # ... and on My sign-offs of the one who signed.
+    mine = text(client_for(signers["security"]).get(reverse("my_signoffs")))
+    assert f"MFA: done → failed — {by}" in words(mine)
+    assert f'<a href="{history}">MFA</a>' in mine
     # DevOps owns nothing that changed.
     assert "Stale —" not in text(member_client.get(role_url(approved, "devops")))
 
@@ -136,7 +145,7 @@ def test_an_htmx_item_save_asks_role_panels_to_reload(signers, approved):
     assert response.status_code == 200
     assert response["HX-Trigger"] == "checklist-changed"
     panel = client.get(role_url(approved, "security"), headers=HTMX)
-    assert is_panel(panel) and "<li>MFA: done → failed — " in text(panel)
+    assert is_panel(panel) and "MFA: done → failed — " in words(text(panel))
 
 
 def test_role_members_edit_their_items_on_the_role_page(member, signers, in_review):
