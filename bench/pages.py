@@ -3,13 +3,15 @@
 Seeds N deployments (default 10,000) of the default template's 56 items with bulk_create
 (statuses spread over open/done/n/a/failed, states over the lifecycle, 5 teams), signs
 a few hundred through the services (some then made stale by an item edit the standings
-see), adds a finished two-region probe run to one deployment, starts gunicorn as the
-compose file does (3 workers x 4 threads, PostgreSQL) and requests each page in turn
-with one keep-alive connection. Prints per page: p50 and p95 over HTTP, server CPU per
-request (the gunicorn process tree, from /proc), HTML bytes, and the queries the same
-request makes (counted in this process through Django's test client); and the ratio of
-p50 and CPU to a bare Django view (through the whole middleware stack) measured in the
-same run. Not run by CI; it asserts nothing.
+see), gives every row of the dashboard's first page a signature of every role (as a
+deployed deployment has: each badge then needs its role's digest, the page's worst case;
+the rows seeded in bulk have none), adds a finished two-region probe run to one
+deployment, starts gunicorn as the compose file does (3 workers x 4 threads, PostgreSQL)
+and requests each page in turn with one keep-alive connection. Prints per page: p50 and
+p95 over HTTP, server CPU per request (the gunicorn process tree, from /proc), HTML bytes,
+and the queries the same request makes (counted in this process through Django's test
+client); and the ratio of p50 and CPU to a bare Django view (through the whole middleware
+stack) measured in the same run. Not run by CI; it asserts nothing.
 
     .venv/bin/python bench/pages.py                        # 10,000 deployments
     .venv/bin/python bench/pages.py --deployments 2000 --requests 20
@@ -265,6 +267,39 @@ def sign_some(reader, roles, count: int) -> int:
     return len(ids)
 
 
+def sign_first_dashboard_page(reader) -> int:
+    """A signature of every required role on each deployment of the reader's first
+    dashboard page, binding the state it has (stored in bulk, as the seeding is: the
+    services would refuse most of these states); returns how many."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from readiness.checklists.selectors import dashboard_deployments
+    from signoff.signatures.models import SignOff
+    from signoff.signatures.selectors import standings
+
+    deployments = list(dashboard_deployments(user=reader)[: settings.DASHBOARD_PAGE_SIZE])
+    by_deployment = standings(deployments)
+    now = timezone.now()
+    signoffs = [
+        SignOff(
+            deployment=deployment,
+            role=standing.role,
+            sequence=(standing.current.sequence + 1) if standing.current else 1,
+            user=reader,
+            printed_name="Rae Reader",
+            signed_at=now,
+            meaning="approve",
+            digest=standing.digest,
+            approved_state=standing.state,
+        )
+        for deployment in deployments
+        for standing in by_deployment[deployment.pk]
+    ]
+    SignOff.objects.bulk_create(signoffs)
+    return len(signoffs)
+
+
 def add_probe_run(deployment_id: int) -> int:
     """A finished two-region run with a result for every probe of every item. A run holds
     one result per probe and region, so the copies of a section in the large checklist
@@ -472,6 +507,7 @@ def main() -> None:
     reader.save(update_fields=["password"])
     signed = sign_some(reader, roles, SIGNED)
     print(f"signed {signed} through the services in {time.monotonic() - started:.1f} s")
+    print(f"signed the first dashboard page in bulk: {sign_first_dashboard_page(reader)}")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # fresh statistics, as a database in use has
     checklist = Deployment.objects.filter(state="in_review").order_by("-pk").first()

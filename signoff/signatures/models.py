@@ -43,6 +43,11 @@ class SignOff(models.Model):
 
     class Meta:
         ordering = ["deployment", "role__position", "sequence"]
+        indexes = [
+            # My sign-offs lists a user's newest signatures: 50 index entries instead of
+            # sorting every signature they ever made.
+            models.Index(fields=["user", "-signed_at"], name="signoff_by_user_newest"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["deployment", "role", "sequence"], name="one_signoff_per_turn"

@@ -716,7 +716,8 @@ def standings(
     items), which is what lets an item edit re-read a quarter of the checklist. `rows` gives
     the standings' items (and blockers' items) as ItemRow, the bound fields only: the same
     states and digests, for list pages that show a page of deployments' standings and never
-    an item's other fields (building 1,400 model instances was most of their time).
+    an item's other fields (building 1,400 model instances was most of their time); their
+    signatures carry no `user` and only the active stale ones their `approved_state`.
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
@@ -732,7 +733,16 @@ def standings(
     evidence = latest_evidence(ids)
     waivers = active_waivers(ids, now=now)
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
-    for signoff in _signoffs(ids):
+    signoff_rows = _signoffs(ids)
+    if rows:
+        # A list page shows who signed, how and when, not what they approved: the signed
+        # states (a JSON document each) are read below for the stale signatures only.
+        signoff_rows = signoff_rows.select_related(None).select_related("revocation")
+        signoff_rows = signoff_rows.defer("approved_state")
+        roles_by_pk = {role.pk: role for role in roles}
+    for signoff in signoff_rows:
+        if rows:
+            signoff.role = roles_by_pk[signoff.role_id]
         signoff.revoked = getattr(signoff, "revocation", None)
         signoffs.setdefault((signoff.deployment_id, signoff.role_id), []).append(signoff)
     result = {}
@@ -748,7 +758,22 @@ def standings(
             if role_ids is None or role.pk in role_ids
         ]
         history.standings += result[deployment.pk]
+    if rows:
+        _read_stale_signed_states(history.standings)
     return result
+
+
+def _read_stale_signed_states(standing_list: list[RoleStanding]) -> None:
+    """Load what the stale active signatures approved (their change lines diff it), in one
+    query, where `standings(rows=True)` deferred it."""
+    stale = {
+        standing.active.pk: standing.active
+        for standing in standing_list
+        if standing.active is not None and not standing.fresh
+    }
+    if stale:
+        for pk, state in SignOff.objects.filter(pk__in=stale).values_list("pk", "approved_state"):
+            stale[pk].approved_state = state
 
 
 def _standing(
@@ -830,10 +855,12 @@ def waiting_for(user) -> list[tuple[Deployment, RoleStanding]]:
 
 
 def signed_by(user, *, limit: int = 50) -> QuerySet[SignOff]:
-    """The user's own signatures, newest first."""
+    """The user's own signatures, newest first (not what they approved: a JSON document
+    each, that the list never shows)."""
     return (
         SignOff.objects.filter(user=user)
-        .select_related("deployment__team", "role", "revocation")
+        .select_related("deployment", "role", "revocation")
+        .defer("approved_state")
         .order_by("-signed_at")[:limit]
     )
 

@@ -91,8 +91,15 @@ def waiting_page(user, page_number) -> WaitingPage:
     """The page `page_number` (anything: a bad value gives the first page, a page past the
     end the last, as the dashboard's) of what waits for `user`."""
     held = _held_roles(user)
-    page = Paginator(waiting_candidates(user, held), PAGE_SIZE).get_page(page_number)
-    deployments = list(page.object_list)
+    # The order is cut over narrow rows (ids, dates, the signed-first flag): sorting every
+    # candidate's full row, joined with its team, template and owner, cost more than the
+    # rest of the page. The page's 25 rows are read after.
+    candidates = waiting_candidates(user, held)
+    page = Paginator(candidates.values_list("pk", flat=True), PAGE_SIZE).get_page(page_number)
+    rows = Deployment.objects.select_related("team", "template", "owner").in_bulk(
+        list(page.object_list)
+    )
+    deployments = page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
     # Only the roles the user holds are shown, counted or explained, and the page shows
     # counts and change lines, never an item's other fields: item rows, not instances.
     by_deployment = standings(

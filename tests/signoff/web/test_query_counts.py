@@ -27,9 +27,10 @@ pytestmark = pytest.mark.django_db
 # members (anyone else). The htmx panel reads the same.
 ROLE_PAGE_MAX = 13
 # My sign-offs: session and user, the memberships, the roles and templates (who signs what),
-# the count and the page of deployments that may wait, their standings (five reads for all
+# the count and the page of deployments that may wait (the page's ids cut over narrow rows,
+# then their rows: +1, sorting full rows cost more), their standings (five reads for all
 # of them at once) and the user's own signatures.
-MY_SIGNOFFS_MAX = 14
+MY_SIGNOFFS_MAX = 15
 # An htmx item save that turns two sign-offs stale: the save as in readiness/web/test_queries.py,
 # then the re-evaluation under the deployment's lock (the standings, the stale events already
 # recorded) and three more audit events (two stale, one state change), each reading the
