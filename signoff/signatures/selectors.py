@@ -361,6 +361,15 @@ class ChangeHistory:
         self.standings: list[RoleStanding] = list(standings_list or [])
         self._histories: dict[int, list[ItemChange]] = {}
         self._loaded: set[int] | None = None
+        self._signed_states_read = False
+
+    def read_signed_states(self) -> None:
+        """What the stale signatures approved, in one query for all the standings, where
+        `standings(rows=True)` left it unread (a list page reads it only when it shows
+        change lines)."""
+        if not self._signed_states_read:
+            self._signed_states_read = True
+            _read_stale_signed_states(self.standings)
 
     def _history(self, item_id: int) -> list[ItemChange]:
         if self._loaded is None or item_id not in self._loaded:
@@ -467,6 +476,7 @@ class RoleStanding:
 
     def _read_changes(self, drift: dict[tuple, dict]) -> None:
         history = self.history or ChangeHistory([self])
+        history.read_signed_states()
         self._changes = state_changes(
             self.active.approved_state, self.state, drift, editors=history.setter
         )
@@ -717,7 +727,8 @@ def standings(
     the standings' items (and blockers' items) as ItemRow, the bound fields only: the same
     states and digests, for list pages that show a page of deployments' standings and never
     an item's other fields (building 1,400 model instances was most of their time); their
-    signatures carry no `user` and only the active stale ones their `approved_state`.
+    signatures carry no `user`, and what the stale ones approved is read, in one query, when
+    the first change line is.
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
@@ -736,7 +747,8 @@ def standings(
     signoff_rows = _signoffs(ids)
     if rows:
         # A list page shows who signed, how and when, not what they approved: the signed
-        # states (a JSON document each) are read below for the stale signatures only.
+        # states (a JSON document each) are read for the stale signatures only, and only
+        # when their change lines are (ChangeHistory.read_signed_states).
         signoff_rows = signoff_rows.select_related(None).select_related("revocation")
         signoff_rows = signoff_rows.defer("approved_state")
         roles_by_pk = {role.pk: role for role in roles}
@@ -758,8 +770,6 @@ def standings(
             if role_ids is None or role.pk in role_ids
         ]
         history.standings += result[deployment.pk]
-    if rows:
-        _read_stale_signed_states(history.standings)
     return result
 
 
@@ -769,7 +779,9 @@ def _read_stale_signed_states(standing_list: list[RoleStanding]) -> None:
     stale = {
         standing.active.pk: standing.active
         for standing in standing_list
-        if standing.active is not None and not standing.fresh
+        if standing.active is not None
+        and not standing.fresh
+        and "approved_state" in standing.active.get_deferred_fields()
     }
     if stale:
         for pk, state in SignOff.objects.filter(pk__in=stale).values_list("pk", "approved_state"):

@@ -122,3 +122,43 @@ def test_a_change_shows_on_the_next_load_of_the_dashboard_and_my_signoffs(client
     assert (badge(), waiting()) == ("stale", [("ledger", "stale")])
     sign(deployment, signers["security"], "security")
     assert (badge(), waiting()) == ("approve", [])
+
+
+def test_dashboard_badges_read_no_signed_state_and_stay_flat_with_stale_rows(client, member, team):
+    """Stale badges need the digest, never what was approved: no signed state is read, and a
+    page of 10 signed and stale rows costs what a page of one does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.readiness.web.test_dashboard_scale import DASHBOARD_PAGE_MAX
+
+    signers = signers_for(team)
+    client.force_login(signers["security"])
+
+    def signed_and_stale(count):
+        for number in range(count):
+            deployment = make_deployment(user=member, team=team, service=f"svc-{number}")
+            complete_items(deployment, "security")
+            services.signoff_request(deployment=deployment, user=signers["tech-lead"])
+            sign(deployment, signers["security"], "security")
+            edit(item(deployment, "MFA"), signers, note=f"changed {number}", reason="audit")
+
+    def dashboard():
+        client.get("/")
+        with CaptureQueriesContext(connection) as context:
+            response = client.get("/")
+        statuses = [
+            s.status
+            for row in response.context["page"].object_list
+            for s in row.standings
+            if s.role.slug == "security"
+        ]
+        return [q["sql"] for q in context.captured_queries], statuses
+
+    signed_and_stale(1)
+    one_sql, one = dashboard()
+    signed_and_stale(9)
+    many_sql, many = dashboard()
+    assert one == ["stale"] and many == ["stale"] * 10
+    assert len(one_sql) == len(many_sql) <= DASHBOARD_PAGE_MAX
+    assert not any('"approved_state"' in sql for sql in many_sql)
