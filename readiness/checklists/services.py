@@ -32,17 +32,20 @@ from readiness.checklists.teams import require_item_owner, require_member
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
 
-def deployment_lock(deployment_id: int) -> Deployment:
+def deployment_lock(deployment_id: int, **annotations) -> Deployment:
     """Re-read a deployment under its row lock, held until the transaction ends.
 
     The first lock of every write to a deployment (the one lock order: the deployment's row,
     then its items, then anything else; docs/architecture.md). It also serializes the
     deployment's audit chain. NO KEY UPDATE, so that rows referring to the deployment can
-    still be inserted meanwhile (they only take KEY SHARE).
+    still be inserted meanwhile (they only take KEY SHARE). `annotations` are read in the
+    same statement (a layer above asks what it needs to know of the row without a second
+    round trip).
     """
     return (
         Deployment.objects.select_for_update(no_key=True, of=("self",))
         .select_related("team", "template")
+        .annotate(**annotations)
         .get(pk=deployment_id)
     )
 
@@ -339,9 +342,22 @@ def item_update(
     if status_changed:
         refresh_progress(deployment.pk)
     before = _item_state(item)
-    section = item.section  # refresh_from_db drops the cached relations; keep them
-    item.refresh_from_db()
-    item.section = section
+    section = item.section
+    if item.version == expected_version:
+        # The row matched the version this copy was read at, so it now holds exactly what
+        # was written: no second read.
+        item.status, item.note, item.evidence_url, item.na_reason = (
+            status,
+            note,
+            evidence_url,
+            na_reason,
+        )
+        item.updated_by, item.updated_at, item.version = user, now, expected_version + 1
+        for field, value in decision.items():
+            setattr(item, field, value)
+    else:  # read at another version than the edit's: read what the row holds now
+        item.refresh_from_db()
+        item.section = section  # refresh_from_db drops the cached relations; keep them
     audit_record(
         actor=user,
         action="item.updated",

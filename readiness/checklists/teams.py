@@ -6,13 +6,60 @@ through the relation signoff declares on Team (`team.roles`), as it reaches role
 `owner_role`.
 """
 
+import itertools
+
 from django.core.exceptions import PermissionDenied
+from django.db.models import IntegerField, Value
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from readiness.checklists.models import ChecklistItem, Team
 
+# Bumped by every change of a membership or a role held in this process: a request reads a
+# user's access to a team once (the view checks it, then the service it calls), and a change
+# made meanwhile — a test granting a role, a team page adding a member — is read afresh.
+_generation = itertools.count()
+_current = [next(_generation)]
+
+
+def _access_changed(**kwargs) -> None:
+    _current[0] = next(_generation)
+
+
+post_save.connect(_access_changed, sender="signoff.RoleMembership", weak=False)
+post_delete.connect(_access_changed, sender="signoff.RoleMembership", weak=False)
+m2m_changed.connect(_access_changed, sender=Team.members.through, weak=False)
+
+
+def _access(team: Team, user) -> tuple[bool, frozenset[int]]:
+    """(member?, ids of the roles held) of `user` in `team`, in one query, kept on the user
+    object for as long as no membership changes: the life of one request."""
+    memo = getattr(user, "_readiness_team_access", None)
+    if memo is None:
+        memo = {}
+        user._readiness_team_access = memo  # request.user is a lazy proxy: set through it
+    known = memo.get(team.pk)
+    if known is not None and known[0] == _current[0]:
+        return known[1], known[2]
+    generation = _current[0]
+    # NULL marks the membership row, role ids the roles: both answers in one round trip.
+    # (No ORDER BY in the parts: SQLite refuses one inside a compound statement.)
+    member_row = (
+        Team.members.through.objects.filter(team_id=team.pk, user_id=user.pk)
+        .order_by()
+        .values_list(Value(None, output_field=IntegerField()))
+    )
+    rows = (
+        team.roles.filter(user=user).order_by().values_list("role_id").union(member_row, all=True)
+    )
+    found = [role_id for (role_id,) in rows]
+    member = None in found
+    role_ids = frozenset(role_id for role_id in found if role_id is not None)
+    memo[team.pk] = (generation, member, role_ids)
+    return member, role_ids
+
 
 def is_member(*, team: Team, user) -> bool:
-    return bool(user.is_authenticated and team.members.filter(pk=user.pk).exists())
+    return bool(user.is_authenticated and _access(team, user)[0])
 
 
 def require_member(*, team: Team, user) -> None:
@@ -24,7 +71,7 @@ def held_role_ids(*, team: Team, user) -> frozenset[int]:
     """Ids of the roles `user` holds in `team` (none for a stranger or nobody logged in)."""
     if not user.is_authenticated:
         return frozenset()
-    return frozenset(team.roles.filter(user=user).values_list("role_id", flat=True))
+    return _access(team, user)[1]
 
 
 def may_change_item(item: ChecklistItem, role_ids: frozenset[int]) -> bool:

@@ -100,10 +100,11 @@ SAVED_PARTS = ("item-head", "item-decision", "item-version", "item-changed")
 
 
 def _saved_response(
-    request, deployment, item, *, role_ids, reason_slot_changed: bool
+    request, deployment, item, *, role_ids, reason_slot_changed: bool, status_changed: bool
 ) -> HttpResponse:
     """What the save changed: the item's status block, version, who/when and, if it changed,
-    its reason field, with the progress bars of its section and the deployment."""
+    its reason field, with the progress bars of its section and the deployment when its
+    status changed (they count statuses only)."""
     presenters.single_item(deployment, item, user=request.user, role_ids=role_ids)
     names = SAVED_PARTS + (("item-reason",) if reason_slot_changed else ())
     parts = [
@@ -121,7 +122,8 @@ def _saved_response(
         # An HX-Current-URL no browser sends ("http://[" fails urlsplit): the item is
         # saved, so answer as for an unknown page rather than with a 500.
         page = None
-    if page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment):
+    on_checklist = page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment)
+    if status_changed and on_checklist:
         parts += _progress_fragments(request, deployment, item)
     response = HttpResponse("".join(parts))
     # Role pages and the checklist's Final Sign-Off block show the blockers and whether a
@@ -160,6 +162,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     if not may_change_item(item, role_ids):
         return _not_owner_response(request, deployment, item, not_owner_message(item))
     owner_role = item.owner_role  # an edit never changes it; the saved item is re-read
+    previous_status = item.status
     form = ItemForm.for_item(item, data=request.POST, deployment=deployment)
     asked_reason = _reason_asked(item, form)
     if form.is_valid():
@@ -205,6 +208,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                     item,
                     role_ids=role_ids,
                     reason_slot_changed=reason_slot_changed,
+                    status_changed=item.status != previous_status,
                 )
             messages.success(request, f"Saved “{item.title}”.")
             return redirect(f"{deployment_url(deployment)}#item-{item.pk}")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from readiness.audit.models import AuditEvent
@@ -326,9 +326,15 @@ def deployment_reevaluate(
     `changed_item` (an item edit) limits the work to the roles whose approval covers that
     item (see `_touched_standings`); without it every role is looked at.
     """
-    if not SignOff.objects.filter(deployment=deployment, revocation__isnull=True).exists():
+    # The caller holds the deployment's lock (the change it reports took it first), so
+    # reading the row under it again costs no wait, and says in the same statement whether
+    # any signature stands that the change could make stale.
+    deployment = deployment_lock(
+        deployment.pk,
+        signed=Exists(SignOff.objects.filter(deployment=OuterRef("pk"), revocation__isnull=True)),
+    )
+    if not deployment.signed:
         return []
-    deployment = _lock(deployment)
     all_standings = None
     if changed_item is None:
         considered = all_standings = _standings(deployment)

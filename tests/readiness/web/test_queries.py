@@ -30,11 +30,13 @@ CHECKLIST_PAGE_MAX = 18
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
-# advisory lock that serializes appends (18 there, 17 on SQLite); then one read of whether
-# any sign-off could have turned stale (+1), the item's waiver and its newest CI evidence
-# for its card (+2); the deployment's progress counters recounted with the item (+1); the
-# editor's roles in the team, read by the view and by the service's ownership gate (+2).
-ITEM_SAVE_HTMX_MAX = 24
+# advisory lock that serializes appends (18 there, 17 on SQLite); then whether any sign-off
+# could have turned stale, asked while re-reading the deployment under its lock (+1), the
+# item's waiver and its newest CI evidence for its card (+2); the deployment's progress
+# counters recounted with the item (+1); the editor's membership and roles, read once for
+# the view's ownership check and the service's gate (+1). The saved item is not re-read:
+# the UPDATE matched its version, so the row holds what was written (-3 on 24 before).
+ITEM_SAVE_HTMX_MAX = 20
 # The refused item's card and the page around it each read the CI evidence (+3 with the
 # digests'); the editor's roles, read by the view's ownership check (+1; the page reuses them).
 ITEM_INVALID_PLAIN_MAX = 23

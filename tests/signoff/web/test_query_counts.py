@@ -38,9 +38,10 @@ MY_SIGNOFFS_MAX = 15
 # (37 there, 33 on SQLite); the newest CI evidence, for the digests and the item card (+2);
 # the outbox row of each stale sign-off's mail, one INSERT each (+2); the changed items'
 # histories, read once for both stale events, which say who changed what, when and why (+1);
-# the deployment's progress counters recounted with the item (+1); the editor's roles in the
-# team, read by the view and by the service's ownership gate (+2).
-ITEM_SAVE_WITH_SIGNOFFS_MAX = 45
+# the deployment's progress counters recounted with the item (+1); the editor's membership
+# and roles, read once for the view and the service's ownership gate (+1). 45 before the
+# saved item, the signatures' existence and the roles stopped being read twice.
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 40
 
 
 def queries_of(request) -> tuple[int, object]:
@@ -260,3 +261,75 @@ def test_stale_explanations_read_the_changes_in_one_batch_1_vs_10_changed_items(
         assert note.detail == "note changed: (none) → “broken since release 0”"
         assert str(note).startswith(f"{note.subject}: {note.detail} — Security Signer, ")
     assert counts[1] == counts[10]
+
+
+# What a person's autosave costs on a signed deployment, the request the edit benchmark
+# (bench/concurrency.py) makes over and over: each thing is read once. Session and user; the
+# deployment, the item and the editor's access; the deployment's and the item's UPDATE; the
+# audit append (head, event, head) and the item's change row; the re-evaluation (the
+# deployment locked with whether a signature stands; roles, the owner's items, probe
+# results, CI evidence, waivers, sign-offs; stale events already recorded); the card's
+# latest run, waiver and CI evidence. 23 on SQLite and PostgreSQL, transaction statements
+# aside (31 before the reads were shared).
+NOTE_EDIT_SIGNED_MAX = 23
+
+
+def test_a_note_edit_on_a_signed_deployment_reads_each_thing_once(member, signers, small_and_large):
+    _, large = small_and_large
+    approve_all(large, signers)
+    give_role(member, large.team, "security")
+    client = client_for(member)
+    client.get(reverse("dashboard"))
+    item = ChecklistItem.objects.filter(
+        section__deployment=large, owner_role__slug="security"
+    ).first()
+    url = reverse("item_update", args=[large.pk, item.pk])
+
+    def save_note(note):
+        item.refresh_from_db()
+        data = item_form(item, note=note, reason="re-checked")
+        return lambda: client.post(url, data, headers=HTMX)
+
+    queries_of(save_note("first look"))  # turns Security's sign-off stale, as under load
+    request = save_note("second look")
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert item.note == "second look"
+    statements = [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    role_reads = [sql for sql in statements if 'FROM "signoff_rolemembership"' in sql]
+    # The view's ownership check and the service's gate share one read of the editor's
+    # membership and roles.
+    assert len(role_reads) == 1
+    item_reads = [
+        sql for sql in statements if sql.startswith('SELECT "readiness_checklistitem"."id"')
+    ]
+    # The view's item, then the owner's items for the standings; never the saved item again.
+    assert len(item_reads) == 2
+    # Whether a signature stands is asked in the statement that locks the deployment.
+    assert not [sql for sql in statements if sql.startswith('SELECT 1 AS "a" FROM "signoff_')]
+    # The status did not change: no progress bar is recounted or sent.
+    assert not [sql for sql in statements if "COUNT(" in sql]
+    assert b"overall-progress" not in response.content
+    assert len(statements) <= NOTE_EDIT_SIGNED_MAX, "\n".join(statements)
+    assert AuditEvent.objects.filter(action="item.updated", object_id=str(item.pk)).count() == 2
+
+
+def test_a_role_granted_during_a_request_is_read_afresh(member, team):
+    from readiness.checklists.teams import held_role_ids, is_member
+
+    outsider = UserFactory()
+    assert not is_member(team=team, user=outsider)
+    assert held_role_ids(team=team, user=outsider) == frozenset()
+    membership = give_role(outsider, team, "security")  # same user object, same "request"
+    assert is_member(team=team, user=outsider)
+    assert held_role_ids(team=team, user=outsider) == {membership.role_id}
+    membership.delete()
+    assert held_role_ids(team=team, user=outsider) == frozenset()
+    team.members.remove(outsider)
+    assert not is_member(team=team, user=outsider)
