@@ -892,7 +892,7 @@ def item_waivers(deployment: Deployment) -> dict[int, list[Waiver]]:
     grouped: dict[int, list[Waiver]] = {}
     for waiver in (
         Waiver.objects.filter(item__section__deployment=deployment)
-        .select_related("granted_by", "withdrawn_by")
+        .select_related("granted_by", "withdrawn_by", "item__section", "item__owner_role")
         .order_by("-granted_at")
     ):
         grouped.setdefault(waiver.item_id, []).append(waiver)

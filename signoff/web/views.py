@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from readiness.checklists import selectors as readiness_selectors
@@ -26,6 +27,7 @@ from signoff.lifecycle.forms import (
 )
 from signoff.signatures import selectors
 from signoff.signatures.models import SignOff, Waiver
+from signoff.signatures.overrides import probe_overrides, waivers_in_force
 from signoff.signatures.waiting import waiting_page
 from signoff.teams import authentication
 from signoff.teams.models import Role
@@ -117,6 +119,9 @@ def _role_context(request, deployment, role, **forms) -> dict:
         "meaning_help": MEANING_HELP,
         "blocked_ids": blocked_ids,
         "sections": _summary(standing) if standing.summary_scope else [],
+        # What the signer approves besides the statuses, on the whole deployment.
+        "overrides": probe_overrides(deployment),
+        "waivers_in_force": waivers_in_force(waivers, now=timezone.now()),
         "error": error,
         "notice": forms.get("notice", ""),
     }

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.django_db
 # The role page: session and user, the deployment, the role, the standings (roles, items,
 # latest probe results, waivers in force, sign-offs), the viewer's roles, every waiver of
 # the deployment, then the latest finished run (a member's item cards) or the role's
-# members (anyone else). The htmx panel reads the same.
-ROLE_PAGE_MAX = 13
+# members (anyone else); the items a person marked complete, for the overrides of failing
+# probes (+1; where there are some, their probe results, findings, histories and run numbers,
+# the same for one as for six: test_overrides_and_waivers.py). The htmx panel reads the same.
+ROLE_PAGE_MAX = 14
 # My sign-offs: session and user, the memberships, the roles and templates (who signs what),
 # the count and the page of deployments that may wait (the page's ids cut over narrow rows,
 # then their rows: +1, sorting full rows cost more), their standings (five reads for all
