@@ -1,11 +1,19 @@
-"""Benchmark: wall time from "Run probes" to the last stored result, and peak worker RSS.
+"""Benchmark: probe runs on real Celery workers against the AWS emulator.
 
-Seeds a moto server with an account of a given size, starts real Celery workers (Redis broker,
-PostgreSQL by default — the production stack), starts a run through the same service the
-"Run probes" button calls, and waits until the run is closed. Not run by CI.
+Seeds a moto server with N emulated accounts (the demo account, scaled), starts W real Celery
+worker processes (Redis broker, PostgreSQL by default — the production stack), clicks "Run
+probes" through the same service the button calls, and waits until the run is closed.
+Reports per run the wall time from the click to the run closed, checks per second, the time
+each account took (its last check's end), and over the timed runs the emulator's CPU (cores
+busy, and its share of the CPU the emulator and the workers used together: near one core
+the emulator, a single process, is the bottleneck), the peak RSS of each worker process
+(VmHWM), and the time per check and region against Prowler's (8 checks in one region of the
+same emulated account in 18-20 s). Not run by CI.
 
-    .venv/bin/python bench/probes.py                      # demo account, 2 regions, 5 runs
-    .venv/bin/python bench/probes.py --scale 10 --workers 2 --concurrency 8
+    .venv/bin/python bench/probes.py --accounts 1 --workers 2      # demo account, 2 regions
+    .venv/bin/python bench/probes.py --scale 10 --workers 4 --concurrency 8
+
+N > 1 needs deployments that span accounts (issue 18); until then the bench says so.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench, created
 if missing) and REDIS_URL (default redis://127.0.0.1:6379/14).
@@ -75,16 +83,61 @@ def ensure_database(url: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+PROWLER_SECONDS_PER_CHECK = (18 / 8, 20 / 8)  # 8 checks, one region, 18-20 s
+
+
+def per_account_seconds(run, clicked_at) -> dict[str, float]:
+    """{account: seconds from the click to its last check's end}."""
+    ends: dict[str, float] = {}
+    fields = ["finished_at"]
+    has_account = any(f.name == "account" for f in run.results.model._meta.get_fields())
+    if has_account:
+        fields.append("account__account_id")
+    for row in run.results.values_list(*fields):
+        account = row[1] if has_account else run.account_id
+        if row[0] is not None:
+            ends[account] = max(ends.get(account, 0.0), (row[0] - clicked_at).total_seconds())
+    return ends
+
+
+def start_workers(count: int, pool: str, concurrency: int, queues: str) -> list:
+    command = [sys.executable, "-m", "celery", "-A", "readiness", "worker", "--pool", pool]
+    command += ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
+    if queues:
+        command += ["-Q", queues]
+    return [
+        subprocess.Popen(
+            [*command, "-n", f"bench{index}@%h"],
+            cwd=ROOT,
+            # As docker-compose.yml and `manage.py serve` run their workers.
+            env={"MALLOC_ARENA_MAX": "2", **os.environ},
+        )
+        for index in range(count)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--accounts", type=int, default=1, help="emulated accounts in the run")
     parser.add_argument("--scale", type=int, default=1, help="account size multiplier (1 = demo)")
     parser.add_argument("--regions", default="us-east-1,eu-west-1")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker)")
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    parser.add_argument(
+        "--queues",
+        default="",
+        help="the workers' -Q (default: the queues docker-compose.yml gives)",
+    )
+    parser.add_argument(
+        "--rates",
+        default="",
+        help='PROBE_AWS_RATES for the workers, e.g. \'{"default": "1000/second"}\' (default: '
+        "the app's, which keep to AWS's quotas)",
+    )
     args = parser.parse_args()
     regions = tuple(args.regions.split(","))
 
@@ -92,6 +145,8 @@ def main() -> None:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
     os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+    if args.rates:
+        os.environ["PROBE_AWS_RATES"] = args.rates
     ensure_database(os.environ["DATABASE_URL"])
 
     from readiness.dev.demo_aws import (
@@ -134,37 +189,20 @@ def main() -> None:
         version=str(int(time.time())),
         planned_date=None,
     )
+    if args.accounts != 1:
+        raise SystemExit(
+            "--accounts N > 1 needs deployments that span accounts (issue 18, point 1), "
+            "which this version does not have yet"
+        )
     services.deployment_set_aws_target(
         deployment=deployment, user=user, aws_account_id=DEMO_ACCOUNT, aws_regions=list(regions)
     )
 
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "readiness",
-                "worker",
-                "--pool",
-                args.pool,
-                "--concurrency",
-                str(args.concurrency),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"bench{index}@%h",
-            ],
-            cwd=ROOT,
-            # As docker-compose.yml and `manage.py serve` run their workers.
-            env={"MALLOC_ARENA_MAX": "2", **os.environ},
-        )
-        for index in range(args.workers)
-    ]
+    queues = args.queues or compose_worker_queues()
+    workers = start_workers(args.workers, args.pool, args.concurrency, queues)
     try:
         time.sleep(4)  # worker start-up is not part of a click
-        timings = []
+        timings, rates, account_times = [], [], []
         cpu_before = {}
         for number in range(args.runs + 1):
             if number == 1:  # after the warm-up
@@ -172,6 +210,7 @@ def main() -> None:
                     "moto": cpu_seconds(moto.pid),
                     "workers": sum(cpu_seconds(w.pid) for w in workers),
                     "bench": time.process_time(),
+                    "wall": time.monotonic(),
                 }
             clicked, clicked_at = time.monotonic(), timezone.now()
             run, _ = probe_runs.probe_run_start(deployment=deployment, user=user)
@@ -183,32 +222,58 @@ def main() -> None:
                 run.refresh_from_db()
                 if not run.is_active:
                     break
-                if time.monotonic() - clicked > 120:
-                    raise SystemExit(f"run #{run.pk} did not finish in 120 s")
+                if time.monotonic() - clicked > 300:
+                    raise SystemExit(f"run #{run.pk} did not finish in 300 s")
             elapsed = (run.finished_at - clicked_at).total_seconds()
-            statuses = {}
+            statuses: dict[str, int] = {}
             for status in run.results.values_list("status", flat=True):
                 statuses[status] = statuses.get(status, 0) + 1
+            per_account = per_account_seconds(run, clicked_at)
             label = "warm-up" if number == 0 else f"run {number}"
-            print(f"{label}: {run.total} checks, {elapsed:.3f} s, {run.state}, {statuses}")
+            print(
+                f"{label}: {run.total} checks, {elapsed:.3f} s, "
+                f"{run.total / elapsed:.1f} checks/s, "
+                f"{run.state}, {statuses}; per account: max "
+                f"{max(per_account.values(), default=0):.3f} s"
+            )
             if number:
                 timings.append(elapsed)
+                rates.append(run.total / elapsed)
+                account_times.extend(per_account.values())
+        wall = time.monotonic() - cpu_before["wall"]
         rss = [peak_rss_mb(worker.pid) for worker in workers]
         cpu = {
             "moto": cpu_seconds(moto.pid) - cpu_before["moto"],
             "workers": sum(cpu_seconds(w.pid) for w in workers) - cpu_before["workers"],
             "this process (clicks, polling every 0.1 s)": time.process_time() - cpu_before["bench"],
         }
+        median = statistics.median(timings)
+        per_check = median / (run.total or 1)
         print(
-            f"\nclick → last result: median {statistics.median(timings):.3f} s, "
-            f"min {min(timings):.3f} s, max {max(timings):.3f} s over {len(timings)} runs "
-            f"({run.total} checks, {len(regions)} regions, scale {args.scale}, "
+            f"\nclick → run closed: median {median:.3f} s, min {min(timings):.3f} s, "
+            f"max {max(timings):.3f} s over {len(timings)} runs ({run.total} checks, "
+            f"{args.accounts} account(s) x {len(regions)} regions, scale {args.scale}, "
             f"{args.workers} worker(s) x {args.concurrency} {args.pool})"
         )
-        print(f"peak worker RSS: {', '.join(f'{value:.0f} MB' for value in rss)}")
+        print(f"checks/s: median {statistics.median(rates):.1f}")
+        print(
+            f"per-account time: median {statistics.median(account_times):.3f} s, "
+            f"max {max(account_times):.3f} s"
+        )
+        print(
+            f"emulator CPU: {cpu['moto'] / wall:.2f} cores busy over the timed runs, "
+            f"{100 * cpu['moto'] / (cpu['moto'] + cpu['workers']):.0f} % of the CPU the "
+            "emulator and the workers used"
+        )
+        print(f"peak RSS per worker: {', '.join(f'{value:.0f} MB' for value in rss)}")
         print(
             "CPU per run: "
             + ", ".join(f"{name} {seconds / len(timings):.2f} s" for name, seconds in cpu.items())
+        )
+        low, high = PROWLER_SECONDS_PER_CHECK
+        print(
+            f"per check and region: {1000 * per_check:.0f} ms (Prowler {1000 * low:.0f}-"
+            f"{1000 * high:.0f} ms: {low / per_check:.0f}-{high / per_check:.0f}x faster)"
         )
     finally:
         for worker in workers:
@@ -216,6 +281,11 @@ def main() -> None:
         for worker in workers:
             worker.wait(timeout=30)
         moto.terminate()
+
+
+def compose_worker_queues() -> str:
+    """The queues docker-compose.yml's probe worker consumes (empty: Celery's default)."""
+    return ""
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ Work a commit triggers is not sent from here directly but through the outbox
 from celery import current_app
 
 
-def delay(task_name: str, *args, **kwargs) -> None:
+def delay(task_name: str, *args, task_id: str | None = None, **kwargs) -> None:
     try:
         task = current_app.tasks[task_name]
     except KeyError:
-        current_app.send_task(task_name, args=args, kwargs=kwargs)
+        current_app.send_task(task_name, args=args, kwargs=kwargs, task_id=task_id)
     else:
-        task.delay(*args, **kwargs)
+        task.apply_async(args, kwargs, task_id=task_id)
 
 
 def send(
@@ -27,13 +27,24 @@ def send(
     kwargs: dict | None = None,
     *,
     retry_policy: dict | None = None,
+    task_id: str | None = None,
 ) -> None:
     """Publish now (the outbox's sender); `retry_policy` overrides the configured one.
     Raises what the broker raises: the caller keeps the intent and tries again later."""
-    options = {"retry_policy": retry_policy} if retry_policy is not None else {}
+    options: dict = {"task_id": task_id} if task_id else {}
+    if retry_policy is not None:
+        options["retry_policy"] = retry_policy
     try:
         task = current_app.tasks[task_name]
     except KeyError:
         current_app.send_task(task_name, args=list(args), kwargs=kwargs or {}, **options)
     else:
         task.apply_async(args=list(args), kwargs=kwargs or {}, **options)
+
+
+def revoke(task_ids: list[str]) -> None:
+    """Ask every worker to drop these tasks if they have not started (a broadcast; workers
+    that are down or busy may miss it, so a task also checks its work is still wanted).
+    Raises what the broker raises."""
+    if task_ids:
+        current_app.control.revoke(task_ids)

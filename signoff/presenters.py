@@ -44,8 +44,10 @@ def checklist_context(deployment, *, user, shown_item=None) -> dict:
         "deployment": deployment,
         "sections": sections,
         "progress": selectors.Progress.of(items),
-        "run": probe_run_selectors.with_counts(
-            probe_run_selectors.active_probe_run(deployment) or latest_run
+        # The panel reports the newest run (active, or cancelled too); the items show the
+        # newest run that judged them all.
+        "run": probe_run_selectors.with_progress(
+            probe_run_selectors.with_counts(probe_run_selectors.last_run(deployment))
         ),
         **lifecycle_context(deployment, user=user, held=role_ids),
     }

@@ -104,6 +104,7 @@ class World:
     waiver: object
     signoff: object
     run: object
+    active_run: object
     record_number: int
     post_check: object
 
@@ -196,6 +197,10 @@ def _build_world() -> World:
     record.save(force_insert=True)
 
     draft = make_deployment(user=lead, team=team, service="ledger-api")
+    # A run still going, for cancelling (each request's savepoint undoes the cancel).
+    active_run = model("ProbeRun").objects.create(
+        deployment=draft, requested_by=lead, state="running", regions=["us-east-1"]
+    )
     approved = make_deployment(user=lead, team=team, service="billing-api")
     approve_all(approved, signers)
     deployed = make_deployment(user=lead, team=team, service="checkout-api")
@@ -226,6 +231,7 @@ def _build_world() -> World:
         waiver=model("Waiver").objects.get(item=pen_test),
         signoff=signoff,
         run=run,
+        active_run=active_run,
         record_number=record.number,
         post_check=deployed.post_deployment_checks.order_by("position").first(),
     )
@@ -451,6 +457,14 @@ MATRIX: dict[str, Row] = {
         kwargs=lambda w: {"pk": w.review.pk, "run_id": w.run.pk},
         checks=(get(TEAM_PAGE), get(TEAM_PAGE, htmx="probe-run-panel")),
     ),
+    # Whoever may start a run may cancel it: every member of the team.
+    "probe_run_cancel": Row(
+        kwargs=lambda w: {"pk": w.draft.pk, "run_id": w.active_run.pk},
+        checks=(
+            post(who(LOGIN, MISSING, go("probe_run_detail"), go("probe_run_detail"))),
+            post(TEAM_PAGE, htmx=""),
+        ),
+    ),
     # Global reference pages: every signed-in user reads them.
     "probe_catalogue": Row(checks=(get(SIGNED_IN),)),
     "probe_policy": Row(checks=(get(SIGNED_IN),)),
@@ -666,6 +680,11 @@ MATRIX: dict[str, Row] = {
         api=True,
         kwargs=api_review,
         checks=(post(who(api(401), api(404), api(403), api(202))),),
+    ),
+    "api-v1:probe_runs_cancel": Row(
+        api=True,
+        kwargs=lambda w: {"deployment_id": w.draft.pk, "run_id": w.active_run.pk},
+        checks=(post(who(api(401), api(404), api(403), api(200))),),
     ),
     "api-v1:probe_runs_read": Row(
         api=True,

@@ -28,3 +28,8 @@ def outbox_backlog() -> Backlog:
         oldest=summary["oldest"],
         failing=pending.exclude(last_error="").count(),
     )
+
+
+def outbox_keys(prefix: str) -> list[str]:
+    """The keys of the intents stored under `prefix` (a probe run's tasks: `probe:<run>:`)."""
+    return list(OutboxMessage.objects.filter(key__startswith=prefix).values_list("key", flat=True))

@@ -15,6 +15,7 @@ its work through `outbox_once`, which does it once per row however often it is d
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -55,6 +56,16 @@ REDELIVER_MAX_ATTEMPTS = 48
 # Right after a commit a request is waiting: one reconnection (a broker that restarted
 # leaves a stale pooled connection), then the sweeper's turn.
 AFTER_COMMIT_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+
+# Every send of one intent carries one Celery task id, derived from its key: the sender's,
+# the sweeper's and a task's own re-sends alike, so the intent can be revoked by its key.
+_TASK_ID_NAMESPACE = uuid.UUID("5b0c1f0e-3d1a-4d8e-9a65-2f1c7a4e0b11")
+
+
+def task_id_of(key: str) -> str:
+    """The Celery task id every send of the intent `key` carries."""
+    return str(uuid.uuid5(_TASK_ID_NAMESPACE, key))
 
 
 class OutboxBusy(Exception):
@@ -165,7 +176,11 @@ def _publish(message: OutboxMessage, leased_at, *, retry_policy: dict | None) ->
     try:
         with context:
             dispatch.send(
-                message.task_name, message.args, message.kwargs, retry_policy=retry_policy
+                message.task_name,
+                message.args,
+                message.kwargs,
+                retry_policy=retry_policy,
+                task_id=task_id_of(message.key),
             )
     except Exception as error:
         # Release the lease: the next sweep (or an operator's `manage.py outbox --sweep`)

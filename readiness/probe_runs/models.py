@@ -13,9 +13,14 @@ class ProbeRunState(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Finished"
     FAILED = "failed", "Failed"
+    # Stopped by a person: what finished is kept, nothing is applied to the checklist.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 ACTIVE_RUN_STATES = (ProbeRunState.QUEUED, ProbeRunState.RUNNING)
+# Runs that judged the whole plan (a timed-out run judges its unfinished checks as errors):
+# the newest of these is what the checklist shows and what signatures and records bind.
+JUDGED_RUN_STATES = (ProbeRunState.SUCCEEDED, ProbeRunState.FAILED)
 
 
 class ProbeRunTrigger(models.TextChoices):
@@ -45,6 +50,9 @@ class ProbeRun(models.Model):
     total = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -92,6 +100,7 @@ class ProbeResultState(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
+    CANCELLED = "cancelled", "Not run: cancelled"
 
 
 class ProbeResult(models.Model):

@@ -1,9 +1,15 @@
 """Reads of probe runs and their results, shared by pages, the API, sign-offs and records."""
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
 from readiness.checklists.models import COMPLETE_STATUSES, DecisionSource, Deployment, ItemStatus
-from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeResult, ProbeRun
+from readiness.probe_runs.models import (
+    ACTIVE_RUN_STATES,
+    JUDGED_RUN_STATES,
+    ProbeResult,
+    ProbeRun,
+)
 from readiness.probe_runs.verdicts import item_verdict
 from readiness.probes.base import STATUS_ORDER
 
@@ -13,8 +19,14 @@ def active_probe_run(deployment) -> ProbeRun | None:
 
 
 def finished_runs() -> QuerySet[ProbeRun]:
-    """Closed runs, newest first: the newest is the one signatures and records bind."""
-    return ProbeRun.objects.exclude(state__in=ACTIVE_RUN_STATES).order_by("-created_at", "-pk")
+    """Runs that judged their whole plan, newest first: the newest is the one the checklist
+    shows and signatures and records bind (a cancelled run is not one of them)."""
+    return ProbeRun.objects.filter(state__in=JUDGED_RUN_STATES).order_by("-created_at", "-pk")
+
+
+def last_run(deployment) -> ProbeRun | None:
+    """The deployment's newest run, whatever its state: what its probe panel reports."""
+    return deployment.probe_runs.select_related("requested_by", "cancelled_by").first()
 
 
 def latest_finished_run(deployment) -> ProbeRun | None:
@@ -112,4 +124,26 @@ def with_counts(run: ProbeRun | None) -> ProbeRun | None:
     if run is not None:
         rows = run.results.exclude(status="").values("status").annotate(n=Count("id"))
         run.counts = {row["status"]: row["n"] for row in rows}
+    return run
+
+
+def eta_seconds(run: ProbeRun, *, now=None) -> float | None:
+    """Seconds until an active run is likely done, from its pace so far; None until its
+    first check finished.
+
+    The checks done took their durations on however many worker threads ran them side by
+    side; their mean duration over that parallelism (the sum of durations over the time
+    elapsed) is the time elapsed per check done, so the pace is what is measured, whatever
+    the number of workers."""
+    if not run.is_active or not run.started_at or not run.completed:
+        return None
+    elapsed = ((now or timezone.now()) - run.started_at).total_seconds()
+    remaining = max(run.total - run.completed, 0)
+    return max(elapsed, 0.0) / run.completed * remaining
+
+
+def with_progress(run: ProbeRun | None) -> ProbeRun | None:
+    """Attach `eta_seconds` to an active run (no query)."""
+    if run is not None:
+        run.eta_seconds = eta_seconds(run)
     return run

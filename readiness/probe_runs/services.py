@@ -31,7 +31,8 @@ from readiness.checklists.models import (
 )
 from readiness.checklists.services import deployment_lock, item_set_by_machine
 from readiness.checklists.teams import require_member
-from readiness.outbox.services import Intent, outbox_enqueue_many
+from readiness.outbox.selectors import outbox_keys
+from readiness.outbox.services import Intent, outbox_enqueue_many, task_id_of
 from readiness.probe_runs import signals
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
@@ -56,6 +57,7 @@ from readiness.probes.base import (
 from readiness.probes.call_cache import CallCache
 from readiness.probes.runner import plan
 from readiness.probes.session import target_session
+from readiness.probes.throttle import RequestLimiter
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,16 @@ def probes_for(deployment: Deployment) -> list[tuple]:
 
 
 def probe_run_start(
-    *, deployment: Deployment, user, trigger: str = ProbeRunTrigger.PERSON
+    *,
+    deployment: Deployment,
+    user,
+    trigger: str = ProbeRunTrigger.PERSON,
+    regions: list[str] | None = None,
 ) -> tuple[ProbeRun, bool]:
     """Start a run, or return the active one (a second click joins it): (run, created).
 
-    A scheduled re-probe has no user: the schedule is the app's own, not anyone's request.
+    `regions`: the target's regions this run reads (None: all of them). A scheduled re-probe
+    has no user: the schedule is the app's own, not anyone's request.
     """
     if trigger == ProbeRunTrigger.SCHEDULE:
         user = None
@@ -104,6 +111,7 @@ def probe_run_start(
         require_member(team=deployment.team, user=user)
     if not deployment.has_aws_target:
         raise ValidationError("Set the AWS account and regions of this deployment first.")
+    run_regions = run_regions_of(deployment, regions)
     active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
     if active:
         return active, False
@@ -114,7 +122,7 @@ def probe_run_start(
         thresholds = dataclasses.replace(thresholds, approved_regions=tuple(deployment.aws_regions))
     pairs = probes_for(deployment)
     item_of = {probe.key: item for probe, item in pairs}
-    planned = plan([probe for probe, _ in pairs], deployment.aws_regions)
+    planned = plan([probe for probe, _ in pairs], run_regions)
     try:
         with transaction.atomic():
             deployment_lock(deployment.pk)  # the lock order: the deployment's row first
@@ -122,7 +130,7 @@ def probe_run_start(
                 deployment=deployment,
                 requested_by=user,
                 trigger=trigger,
-                regions=list(deployment.aws_regions),
+                regions=run_regions,
                 account_id=deployment.aws_account_id,
                 role_arn=deployment.aws_role_arn,
                 thresholds=thresholds_json(thresholds),
@@ -165,6 +173,27 @@ def probe_run_start(
     return run, True
 
 
+def run_regions_of(deployment: Deployment, regions: list[str] | None) -> list[str]:
+    """The regions a run reads: the ones picked, which must be the target's, in the target's
+    order; the target's all when none are picked. The role's trust and the approved regions
+    are the target's, so a run never reaches outside it."""
+    target = list(deployment.aws_regions)
+    if regions is None:
+        return target
+    picked = set(regions)
+    unknown = sorted(picked - set(target))
+    if unknown:
+        raise ValidationError(
+            {
+                "regions": f"Not a region of this deployment's AWS target: {', '.join(unknown)}. "
+                f"Pick among {', '.join(target)}."
+            }
+        )
+    if not picked:
+        raise ValidationError({"regions": "Pick at least one region to probe."})
+    return [region for region in target if region in picked]
+
+
 def _enqueue(run_id: int) -> None:
     """One task per probe, carrying its regions (probe_results_execute), stored in the run's
     transaction (readiness.outbox) and sent after it commits, or by the outbox sweeper."""
@@ -174,9 +203,114 @@ def _enqueue(run_id: int) -> None:
     ):
         by_probe[key].append(result_id)
     outbox_enqueue_many(
-        Intent("readiness.probe_results_execute", f"probe:{run_id}:{probe_key}", [result_ids])
+        Intent("readiness.probe_results_execute", _intent_key(run_id, probe_key), [result_ids])
         for probe_key, result_ids in by_probe.items()
     )
+
+
+def _intent_key(run_id: int, probe_key: str) -> str:
+    # The prefix `probe:<run>:` names every task of the run (probe_run_cancel revokes them).
+    return f"probe:{run_id}:{probe_key}"
+
+
+class ProbeRunClosed(Exception):
+    """The run finished (or timed out) before it could be cancelled."""
+
+    def __init__(self, run: ProbeRun):
+        super().__init__(
+            f"Probe run #{run.pk} already ended ({run.get_state_display().lower()}): "
+            "there is nothing to cancel."
+        )
+        self.run = run
+
+
+def probe_run_cancel(*, run: ProbeRun, user) -> bool:
+    """Cancel an active run: True when this call cancelled it, False when it was cancelled
+    already (a second click changes nothing); ProbeRunClosed when it had ended otherwise.
+
+    Whoever may start a run may cancel it. Checks not finished yet end "not run:
+    cancelled"; finished ones stay on the run, which applies nothing to the checklist (a
+    partial run proves nothing about the items it did not reach). Queued tasks are revoked
+    after the commit; the tasks and the checks in flight see the run's state themselves
+    (claims need an active run, and a running check stops before its next AWS request), so
+    a revoke that a worker misses costs at most a claim that finds nothing.
+    """
+    deployment = run.deployment
+    require_member(team=deployment.team, user=user)
+    with transaction.atomic():
+        # The lock order: the deployment's row, then the results, then the run (as a
+        # worker storing a result takes them).
+        deployment_lock(deployment.pk)
+        state = ProbeRun.objects.filter(pk=run.pk).values_list("state", flat=True).get()
+        if state == ProbeRunState.CANCELLED:
+            run.refresh_from_db()
+            return False
+        if state not in ACTIVE_RUN_STATES:
+            run.refresh_from_db()
+            raise ProbeRunClosed(run)
+        now = timezone.now()
+        stopped = (
+            ProbeResult.objects.filter(run_id=run.pk)
+            .exclude(state=ProbeResultState.DONE)
+            .update(state=ProbeResultState.CANCELLED, finished_at=now)
+        )
+        ProbeRun.objects.filter(pk=run.pk, state__in=ACTIVE_RUN_STATES).update(
+            state=ProbeRunState.CANCELLED, finished_at=now, cancelled_by=user
+        )
+        run.refresh_from_db()
+        audit_record(
+            actor=user,
+            action="probe_run.cancelled",
+            obj=run,
+            deployment=deployment,
+            after={"checks": run.total, "finished": run.completed, "not_run": stopped},
+        )
+        task_ids = [task_id_of(key) for key in outbox_keys(_intent_key(run.pk, ""))]
+        transaction.on_commit(lambda: _revoke(run.pk, task_ids))
+        # This process's checks of the run stop at once; other workers' within a second.
+        transaction.on_commit(lambda: _remember_cancelled(run))
+    _forget_cache(run.pk)
+    return True
+
+
+def _revoke(run_id: int, task_ids: list[str]) -> None:
+    try:
+        dispatch.revoke(task_ids)
+    except Exception:  # the broker is away: the tasks will find the run cancelled anyway
+        log.warning("could not revoke the tasks of cancelled probe run %s", run_id, exc_info=True)
+
+
+# A check in flight asks whether its run was cancelled before each AWS request; the answer
+# is read from the database at most once a second per run and worker process, and a
+# cancellation is final, so it is kept.
+_CANCEL_CHECK_INTERVAL = 1.0
+_cancel_checks: dict[int, tuple[float, bool]] = {}
+_cancel_checks_lock = threading.Lock()
+
+
+def _remember_cancelled(run: ProbeRun) -> None:
+    with _cancel_checks_lock:
+        _cancel_checks[(run.pk, run.created_at)] = (time.monotonic(), True)
+
+
+def run_cancelled(run: ProbeRun) -> bool:
+    """Whether the run was cancelled, as of at most a second ago."""
+    # The creation time tells a run from an earlier one that had the same id (a test
+    # database rolled back).
+    key = (run.pk, run.created_at)
+    now = time.monotonic()
+    with _cancel_checks_lock:
+        checked = _cancel_checks.get(key)
+        if checked and (checked[1] or now - checked[0] < _CANCEL_CHECK_INTERVAL):
+            return checked[1]
+        # Claimed before the read, so the threads of this process read it once between them.
+        _cancel_checks[key] = (now, False)
+    cancelled = ProbeRun.objects.filter(pk=run.pk, state=ProbeRunState.CANCELLED).exists()
+    with _cancel_checks_lock:
+        if len(_cancel_checks) > 1024:
+            _cancel_checks.clear()
+        _cancel_checks[key] = (time.monotonic(), cancelled)
+    return cancelled
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling
@@ -224,6 +358,20 @@ def _cache_for(run: ProbeRun) -> CallCache:
 def _forget_cache(run_id: int) -> None:
     with _run_caches_lock:
         _run_caches.pop(run_id, None)
+
+
+_limiters: dict[tuple, RequestLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def request_limiter() -> RequestLimiter:
+    """This process's client of the shared AWS request rates (PROBE_RATE_STORAGE)."""
+    key = (settings.PROBE_RATE_STORAGE, tuple(sorted(settings.PROBE_AWS_RATES.items())))
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = _limiters[key] = RequestLimiter(key[0], dict(key[1]))
+        return limiter
 
 
 def probe_results_execute(*, result_ids: list[int]) -> float | None:
@@ -350,6 +498,9 @@ def _outcome(
         max_attempts=settings.PROBE_MAX_ATTEMPTS,
         timeout_seconds=settings.PROBE_CALL_TIMEOUT,
         deadline=deadline,
+        cancelled=lambda: run_cancelled(run),
+        limiter=request_limiter(),
+        account=run.account_id,
     )
     call_cache.use(_cache_for(run))
     try:
@@ -592,7 +743,11 @@ def _send_expired_claims(*, now) -> int:
     sent = 0
     for (run_id, key), result_ids in by_probe.items():
         try:
-            dispatch.delay("readiness.probe_results_execute", result_ids)
+            dispatch.delay(
+                "readiness.probe_results_execute",
+                result_ids,
+                task_id=task_id_of(_intent_key(run_id, key)),
+            )
         except Exception:  # the broker is away: these rows stay expired for the next sweep
             log.exception("could not send again %s of probe run %s", key, run_id)
             break

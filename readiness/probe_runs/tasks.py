@@ -29,7 +29,8 @@ def probe_results_execute(self, result_ids: list[int]) -> None:
     if held is not None:
         # Another delivery holds some of these checks. Look again when its lease runs out:
         # by then it has finished them, or its worker died and they are taken over here.
-        self.apply_async((result_ids,), countdown=held)
+        # The same task id: cancelling the run revokes every delivery of it.
+        self.apply_async((result_ids,), countdown=held, task_id=self.request.id)
 
 
 @shared_task(name="readiness.probe_runs_sweep", time_limit=120, soft_time_limit=100)

@@ -12,7 +12,7 @@ import pkgutil
 
 # The framework, the AWS reads shared by several modules (aws) and the standards each probe
 # maps to: no probes of their own.
-_FRAMEWORK = {"aws", "base", "call_cache", "runner", "session", "standards"}
+_FRAMEWORK = {"aws", "base", "call_cache", "runner", "session", "standards", "throttle"}
 
 
 def import_modules(package: str, path) -> None:

@@ -30,6 +30,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from readiness.probes import call_cache
+from readiness.probes.throttle import RequestLimiter
 
 GLOBAL = "global"
 # Global services (IAM, CloudFront, Route 53, Budgets, Organizations) answer from us-east-1.
@@ -185,13 +186,39 @@ class CheckTimeLimitExceeded(Exception):
     """A check reached its deadline: no further AWS request is sent for it."""
 
 
-def _refuse_past_deadline(**kwargs) -> None:
+class CheckCancelled(Exception):
+    """The check's run was cancelled: no further AWS request is sent for it."""
+
+
+def _before_send(request, event_name: str, **kwargs) -> None:
     # Per HTTP attempt (botocore retries included), so a check that ran out of time stops
     # within one request's timeouts: another worker may take it over after its time limit,
-    # and it must not still be reading AWS then.
+    # and it must not still be reading AWS then. A cancelled run's check stops here too,
+    # and a request waits here for its account's and service's rate (throttle.py).
+    _stop_if_over()
+    limiter = getattr(_calls, "limiter", None)
+    if limiter is not None:
+        limiter.wait(
+            account=getattr(_calls, "account", "") or "?",
+            service=event_name.split(".")[1],  # before-send.<service id>.<operation>
+            region=(request.context or {}).get("client_region") or GLOBAL_API_REGION,
+            interrupt=_stop_if_over,
+        )
+
+
+def _stop_if_over() -> None:
+    """Raise when the running check must send nothing more: past its deadline, or its run
+    was cancelled."""
     deadline = getattr(_calls, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:
         raise CheckTimeLimitExceeded("the check reached its time limit")
+    cancelled = getattr(_calls, "cancelled", None)
+    if cancelled is not None and cancelled():
+        raise CheckCancelled("the run was cancelled")
+
+
+# What a check's requests obey, set per thread by execute() (and parallel_map's threads).
+_CHECK_LOCALS = ("deadline", "cancelled", "limiter", "account")
 
 
 def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> list:
@@ -202,13 +229,14 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
     """
 
     running = getattr(_calls, "probe", None)
-    deadline = getattr(_calls, "deadline", None)
+    limits = {name: getattr(_calls, name, None) for name in _CHECK_LOCALS}
     cache = call_cache.current()
 
     def call(item):
         forget_last_call()
         _calls.probe = running
-        _calls.deadline = deadline
+        for name, value in limits.items():
+            setattr(_calls, name, value)
         call_cache.use(cache)
         try:
             return function(item), None, None
@@ -245,6 +273,12 @@ class ProbeContext:
     timeout_seconds: float = 10.0
     # time.monotonic() after which the check sends no AWS request (None: no limit).
     deadline: float | None = None
+    # Asked before each AWS request: True stops the check (its run was cancelled). Cheap to
+    # call often: the caller caches the answer.
+    cancelled: Callable[[], bool] | None = None
+    # Request rates shared across worker processes, and the account they are counted for.
+    limiter: RequestLimiter | None = None
+    account: str = ""
 
     @property
     def api_region(self) -> str:
@@ -263,7 +297,9 @@ class ProbeContext:
             if key not in cached:
                 config = Config(
                     region_name=region,
-                    retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                    # Adaptive: standard's backoff, plus a client-side rate that drops
+                    # when AWS throttles this client and recovers as calls succeed.
+                    retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
                     connect_timeout=self.timeout_seconds,
                     read_timeout=self.timeout_seconds,
                     user_agent_extra="readiness-probe",
@@ -271,7 +307,7 @@ class ProbeContext:
                 )
                 client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
                 client.meta.events.register_first("provide-client-params", _remember_call)
-                client.meta.events.register("before-send", _refuse_past_deadline)
+                client.meta.events.register("before-send", _before_send)
                 call_cache.register(client)
                 cached[key] = client
             return cached[key]
@@ -457,6 +493,8 @@ def error_result(exc: BaseException, context: ProbeContext) -> ProbeResult:
         summary = f"Unreadable response from {where} (the API may not be supported there)"
     elif isinstance(exc, CheckTimeLimitExceeded):
         summary = f"Stopped before {where}: the check reached its time limit"
+    elif isinstance(exc, CheckCancelled):
+        summary = f"Stopped before {where}: the run was cancelled"
     elif isinstance(exc, NoCredentialsError):
         summary = "No AWS credentials available to the worker"
     elif isinstance(exc, BotoCoreError):
@@ -480,6 +518,9 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
     forget_last_call()
     _calls.probe = probe.key
     _calls.deadline = context.deadline
+    _calls.cancelled = context.cancelled
+    _calls.limiter = context.limiter
+    _calls.account = context.account
     try:
         result = probe.check(context)
         if not isinstance(result, ProbeResult):
@@ -488,7 +529,8 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
         result = error_result(exc, context)
     finally:
         _calls.probe = None
-        _calls.deadline = None
+        for name in _CHECK_LOCALS:
+            setattr(_calls, name, None)
     return Execution(
         probe=probe,
         region=context.region,

@@ -79,7 +79,7 @@ def _probe_runs():
     )
     runs = GaugeMetricFamily(
         "readiness_probe_runs",
-        "Probe runs in the database by state (queued, running, succeeded, failed).",
+        "Probe runs in the database by state (queued, running, succeeded, failed, cancelled).",
         labels=["state"],
     )
     durations = HistogramMetricFamily(

@@ -12,6 +12,7 @@ import warnings
 from datetime import timedelta
 from pathlib import Path
 
+import limits
 from cryptography.utils import CryptographyDeprecationWarning
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -472,6 +473,32 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://", "se
         "socket_timeout": 5,
         "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
     }
+# AWS request rates per account, service (botocore's service id) and region, shared by every
+# worker through Redis (readiness/probes/throttle.py): a request waits for a slot instead of
+# being throttled. JSON {service: "N/second"}; "default" covers the others. The defaults sit
+# under AWS's documented quotas: EC2's describe calls refill 20 tokens a second, CloudWatch's
+# DescribeAlarms allows 9 a second, IAM and CloudTrail are stricter still. Merged over these.
+_rates = env.json("PROBE_AWS_RATES", {})
+if not isinstance(_rates, dict):
+    raise ImproperlyConfigured('PROBE_AWS_RATES must be a JSON object, e.g. {"ec2": "20/second"}')
+PROBE_AWS_RATES = {
+    "default": "20/second",
+    "ec2": "20/second",
+    "iam": "10/second",
+    "cloudwatch": "9/second",
+    "cloudtrail": "5/second",
+    **_rates,
+}
+for _service, _rate in PROBE_AWS_RATES.items():
+    try:
+        limits.parse(str(_rate))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f'PROBE_AWS_RATES: the rate of {_service!r} must read like "20/second", not {_rate!r}'
+        ) from None
+# Where the slots are counted: Redis shares them between worker processes; without Redis
+# (the embedded first run, one worker) each process counts its own.
+PROBE_RATE_STORAGE = env.str("PROBE_RATE_STORAGE", REDIS_URL or "memory://")
 # The IAM principal (role ARN) the workers run as: the trust policy offered for a
 # deployment's probe role names it. Empty: the page explains what to fill in.
 PROBE_WORKER_PRINCIPAL = env.str("PROBE_WORKER_PRINCIPAL", "").strip()

@@ -19,12 +19,31 @@ def markdown_inline(text: str) -> SafeString:
     return mark_safe(_MARKDOWN.renderInline(text or ""))
 
 
-_PROBE_LABELS = {**STATUS_WORDS, "pending": "pending", "running": "running"}
+_PROBE_LABELS = {
+    **STATUS_WORDS,
+    "pending": "pending",
+    "running": "running",
+    "cancelled": "not run",
+}
 
 
 @register.filter
 def probe_label(status: str) -> str:
     return _PROBE_LABELS.get(status, status)
+
+
+@register.filter
+def duration_words(seconds) -> str:
+    """A time left as a person reads it: "8 s", "3 min", "1 h 5 min"."""
+    if seconds is None:
+        return ""
+    seconds = max(0, round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 @register.filter

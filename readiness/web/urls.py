@@ -17,6 +17,11 @@ urlpatterns = [
         name="probe_run_detail",
     ),
     path(
+        "deployments/<int:pk>/probes/<int:run_id>/cancel/",
+        views.probe_run_cancel,
+        name="probe_run_cancel",
+    ),
+    path(
         "deployments/<int:pk>/items/<int:item_id>/history/",
         views.item_history,
         name="item_history",

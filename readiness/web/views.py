@@ -22,6 +22,7 @@ from readiness.checklists.teams import held_role_ids, may_change_item, not_owner
 from readiness.probe_runs import catalogue
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
+from readiness.probe_runs.forms import ProbeRunForm
 from signoff import presenters
 from signoff.signatures.selectors import standings
 
@@ -288,14 +289,22 @@ def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    form = ProbeRunForm(request.POST, deployment=deployment)
     try:
-        run, created = probe_runs.probe_run_start(deployment=deployment, user=request.user)
+        if not form.is_valid():
+            raise ValidationError([m for messages in form.errors.values() for m in messages])
+        run, created = probe_runs.probe_run_start(
+            deployment=deployment, user=request.user, regions=form.picked_regions()
+        )
     except ValidationError as error:
         if request.htmx:
             return HttpResponse(
                 render_to_string(
                     "readiness/probe_run.html#run-panel",
-                    {"deployment": deployment, "error": " ".join(error.messages)},
+                    {
+                        "deployment": deployment,
+                        "error": " ".join(error.messages),
+                    },
                     request=request,
                 ),
                 status=400,
@@ -303,21 +312,57 @@ def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect("deployment_detail", pk=deployment.pk)
     if request.htmx:
-        context = {"deployment": deployment, "run": probe_run_selectors.with_counts(run)}
+        context = {"deployment": deployment, "run": _with_progress(run)}
         return render(request, "readiness/probe_run.html#run-panel", context)
     if not created:
         messages.info(request, f"Probe run #{run.pk} was already running; showing its progress.")
     return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
 
 
+@require_POST
+def probe_run_cancel(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """Cancel an active run (any member who may start one); a closed run answers 409."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    run = get_object_or_404(deployment.probe_runs, pk=run_id)
+    try:
+        cancelled = probe_runs.probe_run_cancel(run=run, user=request.user)
+    except probe_runs.ProbeRunClosed as closed:
+        if request.htmx:
+            context = {"deployment": deployment, "run": _with_progress(run), "error": str(closed)}
+            return render(request, "readiness/probe_run.html#run-panel", context, status=409)
+        context = {
+            "deployment": deployment,
+            "run": run,
+            "error": str(closed),
+            "sections": probe_run_selectors.run_results_by_section(run),
+        }
+        return render(request, "readiness/probe_run.html", context, status=409)
+    if request.htmx:
+        context = {"deployment": deployment, "run": _with_progress(run)}
+        return render(request, "readiness/probe_run.html#run-panel", context)
+    if cancelled:
+        messages.success(request, f"Cancelled probe run #{run.pk}; what finished is kept.")
+    else:
+        messages.info(request, f"Probe run #{run.pk} was cancelled already.")
+    return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
+
+
+def _with_progress(run):
+    return probe_run_selectors.with_progress(probe_run_selectors.with_counts(run))
+
+
 @require_GET
 def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
     """A run's results grouped by section; htmx polls its progress panel while it runs."""
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    run = get_object_or_404(deployment.probe_runs.select_related("requested_by"), pk=run_id)
+    run = get_object_or_404(
+        deployment.probe_runs.select_related("requested_by", "cancelled_by"), pk=run_id
+    )
     if request.htmx and request.htmx.target == "probe-run-panel":
         response = render(
-            request, "readiness/probe_run.html#run-panel", {"deployment": deployment, "run": run}
+            request,
+            "readiness/probe_run.html#run-panel",
+            {"deployment": deployment, "run": _with_progress(run)},
         )
         if not run.is_active and request.GET.get("refresh") == "1":
             # The results now live on the items: reload the checklist to show them.
@@ -325,7 +370,7 @@ def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
         return response
     context = {
         "deployment": deployment,
-        "run": run,
+        "run": _with_progress(run) if run.is_active else run,
         "sections": probe_run_selectors.run_results_by_section(run) if not run.is_active else [],
     }
     return render(request, "readiness/probe_run.html", context)

@@ -2,8 +2,11 @@
 
 tests/data/openapi-v1.json was written by the code before the layers change (when the
 endpoints were one module, api/endpoints.py). Everything in it still holds, word for word;
-since then the schema only gained the error answers each operation can give (400, 401, and
-404 where a deployment is named), which it always gave but did not document.
+since then the schema gained the error answers each operation can give (400, 401, and
+404 where a deployment is named), which it always gave but did not document, and additions
+written into the file as such (issue 18's run control: an optional body naming a run's
+regions, a run's regions, time left and cancel address, the cancel operation); a change
+or a removal is never written into it.
 """
 
 import json

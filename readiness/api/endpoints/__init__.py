@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from readiness.api import tokens
@@ -19,6 +20,7 @@ from readiness.api.endpoints import checklist, deployments, evidence, gate, prob
 from readiness.api.models import ApiToken
 from readiness.audit.services import current_via
 from readiness.checklists.services import RecordClosed
+from readiness.probe_runs.services import ProbeRunClosed
 
 API_VERSION = "1"
 
@@ -63,7 +65,21 @@ class ReadinessApi(NinjaAPI):
         return schema
 
 
+class BodyParser(Parser):
+    """JSON bodies; an empty form (what many HTTP clients send for a POST with no data) is
+    an empty object, so an operation whose body is optional (starting a probe run) takes it
+    as no body rather than failing to parse it."""
+
+    FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+    def parse_body(self, request: HttpRequest):
+        if request.content_type in self.FORM_TYPES and not request.POST and not request.FILES:
+            return {}
+        return super().parse_body(request)
+
+
 api = ReadinessApi(
+    parser=BodyParser(),
     title="Readiness API",
     version=API_VERSION,
     description=(
@@ -121,6 +137,7 @@ def _not_found(request, exc):
 
 
 @api.exception_handler(RecordClosed)
+@api.exception_handler(ProbeRunClosed)
 def _closed(request, exc):
     return api.create_response(request, {"detail": str(exc)}, status=409)
 

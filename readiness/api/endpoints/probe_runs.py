@@ -1,11 +1,12 @@
-"""/deployments/{id}/probe-runs: start or join a run, poll it."""
+"""/deployments/{id}/probe-runs: start or join a run (optionally in some of the target's
+regions), poll it, cancel it."""
 
 from datetime import datetime
 
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from readiness.api.endpoints.common import (
     Error,
@@ -13,16 +14,23 @@ from readiness.api.endpoints.common import (
     require_writer,
     visible_deployment,
 )
+from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun, ProbeRunTrigger
 
 router = Router()
 
 
+class ProbeRunIn(Schema):
+    regions: list[str] | None = Field(
+        None, description="Some of the AWS target's regions; omitted: all of them."
+    )
+
+
 class ProbeRunOut(Schema):
     id: int
     deployment_id: int
-    state: str
+    state: str = Field(description="queued, running, succeeded, failed or cancelled")
     trigger: str
     total: int
     completed: int
@@ -32,6 +40,11 @@ class ProbeRunOut(Schema):
     created_at: datetime
     finished_at: datetime | None
     url: str
+    regions: list[str] = Field(description="The regions this run reads")
+    eta_seconds: float | None = Field(
+        description="While active: seconds left at the pace so far (null before a check ends)"
+    )
+    cancel_url: str = Field(description="POST here to cancel the run while it is active")
 
 
 def _run_out(request, run: ProbeRun) -> dict:
@@ -53,6 +66,11 @@ def _run_out(request, run: ProbeRun) -> dict:
         "url": absolute_url(
             request, reverse("api-v1:probe_runs_read", args=[run.deployment_id, run.pk])
         ),
+        "regions": run.regions,
+        "eta_seconds": probe_run_selectors.eta_seconds(run),
+        "cancel_url": absolute_url(
+            request, reverse("api-v1:probe_runs_cancel", args=[run.deployment_id, run.pk])
+        ),
     }
 
 
@@ -61,12 +79,16 @@ def _run_out(request, run: ProbeRun) -> dict:
     response={202: ProbeRunOut, 200: ProbeRunOut, 400: Error, 403: Error},
     tags=["probes"],
 )
-def probe_runs_start(request, deployment_id: int):
-    """Start a probe run (202), or join the one already running (200); poll its url."""
+def probe_runs_start(request, deployment_id: int, payload: ProbeRunIn | None = None):
+    """Start a probe run (202), or join the one already running (200); poll its url. The
+    body may name some of the target's regions; without one the run reads them all."""
     require_writer(request)
     deployment = visible_deployment(request, deployment_id)
     run, created = probe_runs.probe_run_start(
-        deployment=deployment, user=request.user, trigger=ProbeRunTrigger.API
+        deployment=deployment,
+        user=request.user,
+        trigger=ProbeRunTrigger.API,
+        regions=payload.regions if payload is not None else None,
     )
     return Status(202 if created else 200, _run_out(request, run))
 
@@ -80,3 +102,19 @@ def probe_runs_start(request, deployment_id: int):
 def probe_runs_read(request, deployment_id: int, run_id: int):
     deployment = visible_deployment(request, deployment_id)
     return _run_out(request, get_object_or_404(ProbeRun, pk=run_id, deployment=deployment))
+
+
+@router.post(
+    "/deployments/{int:deployment_id}/probe-runs/{int:run_id}/cancel",
+    response={200: ProbeRunOut, 403: Error, 409: Error},
+    tags=["probes"],
+    url_name="probe_runs_cancel",
+)
+def probe_runs_cancel(request, deployment_id: int, run_id: int):
+    """Cancel an active run (200, also when it was cancelled already): finished checks are
+    kept, the rest are not run. 409 when the run had already ended otherwise."""
+    require_writer(request)
+    deployment = visible_deployment(request, deployment_id)
+    run = get_object_or_404(ProbeRun, pk=run_id, deployment=deployment)
+    probe_runs.probe_run_cancel(run=run, user=request.user)
+    return _run_out(request, run)

@@ -237,6 +237,50 @@ def test_probe_runs_start_through_the_api_and_report_progress(api, deployment, a
     assert api.get(f"{BASE}/deployments/{deployment.pk}/probe-runs/99999").status_code == 404
 
 
+@pytest.mark.django_db
+def test_a_run_started_through_the_api_reads_the_regions_asked_for(api, deployment):
+    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1", "eu-west-1"]
+    deployment.save()
+    url = f"{BASE}/deployments/{deployment.pk}/probe-runs"
+    refused = api.post(url, json={"regions": ["ap-south-1"]})
+    assert refused.status_code == 400
+    assert "ap-south-1" in refused.json()["detail"]
+    assert refused.json()["errors"] == {"regions": [refused.json()["detail"]]}
+    assert api.post(url, json={"regions": []}).status_code == 400
+    assert api.post(url, json={"regions": "eu-west-1"}).status_code == 400
+    started = api.post(url, json={"regions": ["eu-west-1"]})
+    assert started.status_code == 202
+    assert started.json()["regions"] == ["eu-west-1"]
+    assert started.json()["eta_seconds"] is None
+
+
+@pytest.mark.django_db
+def test_a_run_is_cancelled_through_the_api(api, read_api, outsider_api, deployment):
+    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1"]
+    deployment.save()
+    run = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs").json()
+    assert read_api.post(run["cancel_url"]).status_code == 403
+    assert outsider_api.post(run["cancel_url"]).status_code == 404
+    cancelled = api.post(run["cancel_url"])
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "cancelled"
+    again = api.post(run["cancel_url"])
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+    assert AuditEvent.objects.filter(action="probe_run.cancelled").count() == 1
+    missing = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs/99999/cancel")
+    assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_cancelling_a_finished_run_through_the_api_is_a_409(api, deployment):
+    from readiness.probe_runs.models import ProbeRun
+
+    run = ProbeRun.objects.create(deployment=deployment, state="succeeded", regions=["us-east-1"])
+    response = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs/{run.pk}/cancel")
+    assert response.status_code == 409
+    assert "already ended" in response.json()["detail"]
+
+
 # --- Evidence ----------------------------------------------------------------------------
 
 

@@ -129,6 +129,8 @@ def test_env_example_values_pass_the_deploy_check(tmp_path):
         ("DATABASE_URL", "nonsense://x"),
         ("DASHBOARD_PAGE_SIZE", "abc"),
         ("PROBE_SETTINGS", "[1]"),
+        ("PROBE_AWS_RATES", '["20/second"]'),
+        ("PROBE_AWS_RATES", '{"ec2": "fast"}'),
         ("PROBE_CHECK_TIMEOUT", "5"),  # shorter than one AWS request may take
         ("AUDIT_CHECKPOINT_INTERVAL", "1"),
         ("SESSION_IDLE_TIMEOUT", "ten minutes"),

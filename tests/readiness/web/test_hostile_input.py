@@ -34,6 +34,7 @@ from readiness.checklists.forms import (
     ItemForm,
     TemplateImportForm,
 )
+from readiness.probe_runs.forms import ProbeRunForm
 from signoff.lifecycle.forms import DeployedForm, PostCheckForm, ReasonForm, SignForm, WaiverForm
 from signoff.web.team_views import TEAM_FORMS
 from signoff.web.verify_views import RecordVerifyForm
@@ -60,6 +61,7 @@ FORMS = {
     "team_detail": list(TEAM_FORMS.values()),
     "record_verify": [RecordVerifyForm],
     "token_list": [TokenForm],
+    "probe_run_start": [ProbeRunForm],
 }
 # POST fields read outside a form.
 EXTRA_FIELDS = {
@@ -71,7 +73,7 @@ EXTRA_FIELDS = {
 # Pages that act on a POST without reading any field.
 NO_FIELDS = {
     "logout",
-    "probe_run_start",
+    "probe_run_cancel",
     "signoff_request",
     "token_revoke",
     "record_draft_retry",
