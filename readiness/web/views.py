@@ -39,7 +39,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     cleaned = {key: filters.cleaned_data.get(key) or "" for key in ("team", "state", "text")}
     deployments = selectors.dashboard_deployments(user=request.user, **cleaned)
     page = Paginator(deployments, settings.DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
-    role_standings = standings(list(page), rows=True)
+    role_standings = standings(list(page), rows=True, signed_only=True)
     for deployment in page:
         deployment.standings = role_standings.get(deployment.pk, [])
         deployment.progress = selectors.Progress.of_deployment(deployment)

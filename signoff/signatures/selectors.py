@@ -717,6 +717,7 @@ def standings(
     role_ids: Collection[int] | None = None,
     owners_only: bool = False,
     rows: bool = False,
+    signed_only: bool = False,
 ) -> dict:
     """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
 
@@ -728,21 +729,61 @@ def standings(
     states and digests, for list pages that show a page of deployments' standings and never
     an item's other fields (building 1,400 model instances was most of their time); their
     signatures carry no `user`, and what the stale ones approved is read, in one query, when
-    the first change line is.
+    the first change line is. `signed_only` computes the state of a role only where its
+    latest signature is in force (whether it is fresh needs the digest); the other standings
+    say not signed or revoked, with no state, digest, items or blockers, and a deployment
+    with no signature in force reads no item (the dashboard's badges).
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
     if not ids:
         return {}
     roles = list(Role.objects.all())
-    items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
-    if owners_only:
-        items = items.filter(owner_role_id__in=role_ids or ())
-    items = items.order_by("section__position", "position")
-    items_by_deployment = _item_rows(items) if rows else _item_instances(items)
-    probes = latest_results(ids)
-    evidence = latest_evidence(ids)
-    waivers = active_waivers(ids, now=now)
+    signoffs = _signoffs_by_role(ids, roles, rows=rows)
+    in_force = {key for key, signed in signoffs.items() if not signed[-1].revoked}
+    if signed_only:
+        ids = [pk for pk in ids if any((pk, role.pk) in in_force for role in roles)]
+    items_by_deployment: dict[int, list] = {}
+    probes: dict[int, dict] = {}
+    evidence: dict[int, dict] = {}
+    waivers: dict[int, Waiver] = {}
+    if ids:
+        items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
+        if owners_only:
+            items = items.filter(owner_role_id__in=role_ids or ())
+        items = items.order_by("section__position", "position")
+        items_by_deployment = _item_rows(items) if rows else _item_instances(items)
+        probes = latest_results(ids)
+        evidence = latest_evidence(ids)
+        waivers = active_waivers(ids, now=now)
+    result = {}
+    history = ChangeHistory()
+    for deployment in deployments:
+        items = items_by_deployment.get(deployment.pk, [])
+        deployment_probes = probes.get(deployment.pk, {})
+        result[deployment.pk] = [
+            _standing(
+                deployment, role, items, deployment_probes, waivers, signoffs, evidence, history
+            )
+            if not signed_only or (deployment.pk, role.pk) in in_force
+            else RoleStanding(
+                role=role,
+                state={},
+                digest="",
+                items=[],
+                blockers=[],
+                waived=[],
+                signoffs=signoffs.get((deployment.pk, role.pk), []),
+            )
+            for role in required_roles(deployment, roles)
+            if role_ids is None or role.pk in role_ids
+        ]
+        history.standings += result[deployment.pk]
+    return result
+
+
+def _signoffs_by_role(ids, roles: list[Role], *, rows: bool) -> dict[tuple[int, int], list]:
+    """{(deployment id, role id): its signatures, oldest first, each with `revoked`}."""
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
     signoff_rows = _signoffs(ids)
     if rows:
@@ -757,20 +798,7 @@ def standings(
             signoff.role = roles_by_pk[signoff.role_id]
         signoff.revoked = getattr(signoff, "revocation", None)
         signoffs.setdefault((signoff.deployment_id, signoff.role_id), []).append(signoff)
-    result = {}
-    history = ChangeHistory()
-    for deployment in deployments:
-        items = items_by_deployment.get(deployment.pk, [])
-        deployment_probes = probes.get(deployment.pk, {})
-        result[deployment.pk] = [
-            _standing(
-                deployment, role, items, deployment_probes, waivers, signoffs, evidence, history
-            )
-            for role in required_roles(deployment, roles)
-            if role_ids is None or role.pk in role_ids
-        ]
-        history.standings += result[deployment.pk]
-    return result
+    return signoffs
 
 
 def _read_stale_signed_states(standing_list: list[RoleStanding]) -> None:

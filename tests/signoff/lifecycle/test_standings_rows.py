@@ -7,6 +7,8 @@ import datetime
 import random
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -127,9 +129,6 @@ def test_a_change_shows_on_the_next_load_of_the_dashboard_and_my_signoffs(client
 def test_dashboard_badges_read_no_signed_state_and_stay_flat_with_stale_rows(client, member, team):
     """Stale badges need the digest, never what was approved: no signed state is read, and a
     page of 10 signed and stale rows costs what a page of one does."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from tests.readiness.web.test_dashboard_scale import DASHBOARD_PAGE_MAX
 
     signers = signers_for(team)
@@ -162,3 +161,45 @@ def test_dashboard_badges_read_no_signed_state_and_stay_flat_with_stale_rows(cli
     assert one == ["stale"] and many == ["stale"] * 10
     assert len(one_sql) == len(many_sql) <= DASHBOARD_PAGE_MAX
     assert not any('"approved_state"' in sql for sql in many_sql)
+
+
+def test_signed_only_standings_give_every_badge_of_the_full_standings(member, team):
+    """Not signed, revoked, stale, approved, rejected: the same status, label and signature
+    whether or not the roles without a signature in force had their state computed; a
+    deployment with none in force reads no item."""
+    signers = signers_for(team)
+    unsigned = make_deployment(user=member, team=team, service="unsigned")
+    mixed = make_deployment(user=member, team=team, service="mixed")
+    complete_items(mixed)
+    services.signoff_request(deployment=mixed, user=signers["tech-lead"])
+    sign(mixed, signers["security"], "security")
+    sign(mixed, signers["devops"], "devops", meaning="reject", comment="no rollback plan")
+    revoked = sign(mixed, signers["product"], "product")
+    services.signoff_revoke(signoff=revoked, user=signers["product"], reason="wrong build")
+    sign(mixed, signers["tech-lead"], "tech-lead")
+    edit(item(mixed, "MFA"), signers, note="hardware keys now", reason="audit")
+    deployments = list(
+        Deployment.objects.filter(pk__in=[unsigned.pk, mixed.pk]).select_related("team", "template")
+    )
+
+    def badges(**kwargs):
+        return {
+            pk: [
+                (s.role.slug, s.status, s.status_label, s.active.pk if s.active else None)
+                for s in role_standings
+            ]
+            for pk, role_standings in standings(deployments, **kwargs).items()
+        }
+
+    full = badges()
+    assert badges(rows=True, signed_only=True) == full
+    assert {status for _, status, _, _ in full[mixed.pk]} == {
+        "stale",
+        "reject",
+        "revoked",
+        "approve",
+    }
+    assert {status for _, status, _, _ in full[unsigned.pk]} == {"missing"}
+    with CaptureQueriesContext(connection) as context:
+        standings([d for d in deployments if d.pk == unsigned.pk], rows=True, signed_only=True)
+    assert not [q for q in context.captured_queries if "readiness_checklistitem" in q["sql"]]
