@@ -198,8 +198,7 @@ def main() -> None:
         deployment=deployment, user=user, aws_account_id=DEMO_ACCOUNT, aws_regions=list(regions)
     )
 
-    queues = args.queues or compose_worker_queues()
-    workers = start_workers(args.workers, args.pool, args.concurrency, queues)
+    workers = start_workers(args.workers, args.pool, args.concurrency, args.queues)
     try:
         time.sleep(4)  # worker start-up is not part of a click
         timings, rates, account_times = [], [], []
@@ -281,11 +280,6 @@ def main() -> None:
         for worker in workers:
             worker.wait(timeout=30)
         moto.terminate()
-
-
-def compose_worker_queues() -> str:
-    """The queues docker-compose.yml's probe worker consumes (empty: Celery's default)."""
-    return ""
 
 
 if __name__ == "__main__":

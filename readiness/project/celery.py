@@ -6,6 +6,11 @@ from celery.signals import after_setup_logger, task_postrun, task_prerun
 from readiness.project.logs import WorkerLogStep, json_after_celery_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+# Celery's Django fixup runs Django's system checks when a worker starts, and the URL checks
+# import every view, with WeasyPrint, pyHanko and pypdf behind the record pages: some 60 MB
+# in each worker, which a worker running probes never uses (records import them when they
+# render). The checks run where the site is deployed (`manage.py migrate`, `check`).
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("readiness")
 app.config_from_object("django.conf:settings", namespace="CELERY")

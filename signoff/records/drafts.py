@@ -35,7 +35,6 @@ from django.utils import timezone
 from readiness.checklists.models import Deployment
 from readiness.outbox.models import OutboxMessage
 from readiness.outbox.services import outbox_enqueue, outbox_once
-from signoff.records import pdf
 from signoff.records.snapshot import record_snapshot
 
 log = logging.getLogger(__name__)
@@ -92,6 +91,8 @@ def draft_key(deployment_id: int, state_digest: str, page_size: str, attempt: in
 
 
 def _page_size(page_size: str | None) -> str:
+    from signoff.records import pdf  # WeasyPrint: only where a record is drawn (services)
+
     chosen = page_size or settings.RECORD_PAGE_SIZE
     pdf.page_size_css(chosen)  # refuses a size the record cannot print
     return chosen
@@ -208,6 +209,8 @@ def _render(deployment_id: int, state_digest: str, page_size: str, attempt: int)
     deployment = Deployment.objects.filter(pk=deployment_id).first()
     if deployment is None:
         return
+    from signoff.records import pdf  # WeasyPrint: only where a record is drawn (services)
+
     try:
         snapshot = record_snapshot(deployment, record_id="DRAFT")
         data = pdf.render_record(snapshot, draft=True, page_size=page_size)

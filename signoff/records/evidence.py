@@ -18,7 +18,6 @@ import io
 import logging
 from dataclasses import dataclass
 
-import pypdf
 from django.db.models import F, Q
 
 from readiness.audit.models import AuditEvent
@@ -169,6 +168,8 @@ class EmbeddedFileCopy:
 
 
 def _attachments(data: bytes) -> list[EmbeddedFileCopy]:
+    import pypdf  # here, not with the module: every worker imports this one (services)
+
     reader = pypdf.PdfReader(io.BytesIO(data))
     return [EmbeddedFileCopy(entry.name, entry.content) for entry in reader.attachment_list]
 

@@ -21,7 +21,6 @@ from readiness.audit.services import audit_record
 from readiness.checklists.models import RECORD_STATES, Deployment
 from readiness.checklists.services import deployment_lock
 from readiness.outbox.services import outbox_enqueue
-from signoff.records import pdf, signing
 from signoff.records.evidence import record_evidence
 from signoff.records.models import SignedRecord
 from signoff.records.snapshot import record_snapshot
@@ -67,6 +66,10 @@ def record_generate(*, deployment_id: int) -> SignedRecord | None:
     ).first()
     if existing:
         return existing
+    # WeasyPrint and pyHanko are imported where a record is made, not with this module: every
+    # worker imports it (the lifecycle's receivers), and a probe worker never renders.
+    from signoff.records import pdf, signing
+
     data = pdf.render_record(
         snapshot,
         draft=False,
@@ -176,5 +179,7 @@ def draft_pdf(deployment: Deployment) -> bytes:
     """The same document, rendered now in the caller and watermarked DRAFT on every page;
     never stored. For tests and tools: pages get drafts from a worker (signoff.records.drafts),
     never rendered in the request."""
+    from signoff.records import pdf  # see record_generate
+
     snapshot = record_snapshot(deployment, record_id="DRAFT")
     return pdf.render_record(snapshot, draft=True, page_size=settings.RECORD_PAGE_SIZE)

@@ -55,6 +55,7 @@ from signoff.records.content import (
     database_differences,
     read_content,
 )
+from signoff.records.errors import TrustedTimeError
 
 log = logging.getLogger(__name__)
 # A tagged record keeps thousands of objects in one object stream; see objstm.
@@ -412,11 +413,6 @@ def trusted_time() -> TrustedTime:
         password=settings.SIGNING_TSA_PASSWORD,
         ltv=settings.SIGNING_LTV,
     )
-
-
-class TrustedTimeError(Exception):
-    """The time-stamping authority (or, with SIGNING_LTV, the revocation services) could not
-    be used: nothing was signed. Usually transient, so the record task retries it."""
 
 
 # A TSA answers in well under a second; past this it is down for signing purposes.

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 
 from readiness.outbox.services import OutboxBusy, outbox_once
 from signoff.records import drafts, services
-from signoff.records.signing import TrustedTimeError
+from signoff.records.errors import TrustedTimeError
 
 
 @shared_task(
