@@ -7,7 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import Page, expect
 
 from readiness.checklists import services
-from readiness.checklists.models import ChecklistItem, ItemStatus
+from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun
 from readiness.project.celery import app as celery_app
@@ -50,7 +50,24 @@ def test_run_probes_fills_the_bar_and_shows_evidence_on_items(page: Page, live_s
     log_in(page, live_server.url, user)
     page.goto(f"{live_server.url}/deployments/{deployment.pk}/")
 
-    page.get_by_role("button", name="Run probes").click()
+    # Run probes is at the top: above the sign-off block, in view without scrolling.
+    button = page.get_by_role("button", name="Run probes", exact=True)
+    box = button.bounding_box()
+    assert box["y"] + box["height"] <= page.viewport_size["height"]
+    assert box["y"] < page.locator("#signoff").bounding_box()["y"]
+
+    # A click answers at once: the start request is held until the page was looked at.
+    held = []
+    page.route("**/probes/", lambda route: held.append(route))
+    starting = page.get_by_role("button", name="Starting…", exact=True)
+    expect(starting).to_have_count(0)
+    button.click()
+    expect(starting).to_be_visible()
+    expect(starting).to_be_disabled()
+    assert held and held[0].request.method == "POST"
+    assert not ProbeRun.objects.filter(deployment=deployment).exists()
+    held[0].continue_()
+    page.unroute("**/probes/")
     # expect() keeps its own 5 s default; on a busy machine the first answer takes longer.
     expect(page.get_by_role("progressbar", name="Probe run progress")).to_be_visible(timeout=60_000)
     # The panel polls while the run is active, then reloads the page with the results.
@@ -67,3 +84,22 @@ def test_run_probes_fills_the_bar_and_shows_evidence_on_items(page: Page, live_s
         ChecklistItem.objects.get(section__deployment=deployment, title="IAM Policies").status
         == ItemStatus.FAILED
     )
+
+
+def test_a_refused_start_says_why_in_the_panel(page: Page, live_server):
+    user = UserFactory(username="sam")
+    team = TeamFactory(name="Payments", slug="payments", members=[user])
+    deployment = make_deployment(user=user, team=team)
+    Deployment.objects.filter(pk=deployment.pk).update(
+        aws_account_id="123456789012", aws_regions=["us-east-1"]
+    )
+    log_in(page, live_server.url, user)
+    page.goto(f"{live_server.url}/deployments/{deployment.pk}/")
+    # Someone removes the AWS target after this page was loaded: the start is refused (400)
+    # and the panel says why, instead of a button that seems to do nothing.
+    Deployment.objects.filter(pk=deployment.pk).update(aws_account_id="", aws_regions=[])
+    page.get_by_role("button", name="Run probes", exact=True).click()
+    expect(page.locator("#probe-run-panel [role=alert]")).to_have_text(
+        "Set the AWS account and regions of this deployment first."
+    )
+    assert not ProbeRun.objects.filter(deployment=deployment).exists()

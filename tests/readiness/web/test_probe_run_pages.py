@@ -1,5 +1,7 @@
 """The AWS target page, starting probes, and the probe run page with its polling panel."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -82,6 +84,23 @@ def test_starting_probes_without_an_aws_target_explains_why(member_client, deplo
     assert not is_full_page(response)
     assert "Set the AWS account and regions" in text(response)
     assert not ProbeRun.objects.exists()
+
+
+def test_run_probes_sits_at_the_top_of_the_checklist_as_a_form_that_also_posts_plainly(
+    member_client, aws_deployment
+):
+    page = text(member_client.get(detail_url(aws_deployment)))
+    # Under the title, above the sign-off block and the items.
+    panel, signoff = page.index('id="probe-run-panel"'), page.index('id="signoff"')
+    assert page.index("<h1>") < panel < signoff < page.index('class="checklist-layout"')
+    url = reverse("probe_run_start", args=[aws_deployment.pk])
+    form = re.search(rf'<form method="post" action="{url}"[^>]*>', page).group(0)
+    # htmx disables the button while the request is in flight; the CSS swaps the labels.
+    assert f'hx-post="{url}"' in form and 'hx-disabled-elt="find button"' in form
+    assert 'class="run-probes-form"' in form
+    button = page[page.index(form) :].split("</button>")[0]
+    assert '<span class="idle-label">Run probes</span>' in button
+    assert '<span class="busy-label">Starting…</span>' in button
 
 
 def test_starting_probes_creates_a_run_and_a_second_click_joins_it(
