@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 EMULATOR_PORT ?= 5055
 
-.PHONY: run test lint format install install-test clean system-deps-run system-deps-test
+.PHONY: run test lint format install install-test install-e2e clean system-deps-run system-deps-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# axe-core for the browser tests' accessibility checks, from the npm registry at the version
+# tests/e2e/package-lock.json pins (npm ci checks its integrity hash).
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Debian packages outside the venv: installed when this user may, else the exact command to run.
 system-deps-run:
 	@PYTHON=$(PYTHON) bash scripts/system-deps.sh run
@@ -27,7 +34,8 @@ system-deps-test:
 	@PYTHON=$(PYTHON) bash scripts/system-deps.sh test
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(AXE)
+install-e2e: $(AXE)
 
 run: system-deps-run install
 	$(BIN)/python manage.py migrate --noinput
@@ -53,4 +61,4 @@ format: install-test
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache tests/e2e/node_modules

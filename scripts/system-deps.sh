@@ -3,7 +3,7 @@
 # where this user may (root, or sudo without a password), installed.
 #
 #   scripts/system-deps.sh run    # WeasyPrint's libraries and fonts, python3-venv
-#   scripts/system-deps.sh test   # run's, plus what the tests call: chromium, poppler-utils, …
+#   scripts/system-deps.sh test   # run's, plus what the tests call: chromium, npm, poppler-utils, …
 #   scripts/system-deps.sh ci     # test's, plus what .ci/run uses: pg_isready, redis-cli, and
 #                                 # docker-compose, so CI also runs `docker-compose config`
 #
@@ -70,6 +70,8 @@ find_missing() {
   if [[ $profile != run ]]; then
     # Browser tests (tests/e2e): Debian's chromium, never `playwright install`.
     want chromium have chromium
+    # axe-core, which the browser tests inject into every page, comes from the npm registry.
+    want npm have npm node
     # The record tests read rendered PDFs: text, pages, signatures, attachments, tags.
     want poppler-utils have pdftotext pdftoppm pdfsig pdfinfo pdfdetach
     # pdfsig trusts the test PKI through an NSS database made with certutil.

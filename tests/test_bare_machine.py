@@ -16,10 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # What `make test` needs beyond WeasyPrint's libraries (on this image already).
-TEST_PACKAGES = ["chromium", "poppler-utils", "libnss3-tools", "redis-server", "curl"]
+TEST_PACKAGES = ["chromium", "npm", "poppler-utils", "libnss3-tools", "redis-server", "curl"]
 # The commands each package brings, as the script checks for them.
 PROVIDES = {
     "chromium": ["chromium"],
+    # Debian's npm depends on nodejs, which brings node.
+    "npm": ["npm", "node"],
     "poppler-utils": ["pdftotext", "pdftoppm", "pdfsig", "pdfinfo", "pdfdetach"],
     "libnss3-tools": ["certutil"],
     "redis-server": ["redis-server"],

@@ -95,14 +95,45 @@ class WaiverForm(forms.Form):
         return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
+class UTCDateTimeField(forms.DateTimeField):
+    """A date and time typed as text, 24-hour, read as UTC (settings.TIME_ZONE).
+
+    Not the browser's datetime-local control: it shows a 12-hour clock in en-US browsers and
+    the local zone's conventions, where every time in this app is UTC. A trailing " UTC" or
+    "Z", as the pages print times, is accepted."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip().removesuffix("UTC").removesuffix("Z").strip()
+        return super().to_python(value)
+
+
 class DeployedForm(forms.Form):
-    deployed_at = forms.DateTimeField(
+    deployed_at = UTCDateTimeField(
         label="Deployed at (UTC)",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        help_text="24-hour clock, UTC: YYYY-MM-DD HH:MM",
+        widget=forms.DateTimeInput(
+            format="%Y-%m-%d %H:%M",
+            attrs={
+                "pattern": (
+                    r"\s*\d{4}-\d{2}-\d{2}[ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?\s*(UTC|Z)?\s*"
+                ),
+                "title": "YYYY-MM-DD HH:MM, 24-hour clock, UTC",
+                "placeholder": "YYYY-MM-DD HH:MM",
+                "aria-describedby": "deployed-at-help",
+                "autocomplete": "off",
+                "spellcheck": "false",
+            },
+        ),
+        input_formats=[
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+        ],
         error_messages={
             "required": "Enter when it was deployed.",
-            "invalid": "Enter a date and time.",
+            "invalid": "Enter a date and a 24-hour UTC time as YYYY-MM-DD HH:MM.",
         },
     )
 

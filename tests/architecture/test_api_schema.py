@@ -46,6 +46,20 @@ def test_every_operation_documents_its_error_answers():
                 assert "404" in documented, (method, path)
 
 
+def test_no_object_of_the_served_schema_repeats_a_key():
+    """A key written twice (ninja's int 400 beside an added "400") makes the docs page's
+    Swagger UI refuse the whole schema ("duplicated mapping key")."""
+    repeated = []
+
+    def no_repeats(pairs):
+        keys = [key for key, _ in pairs]
+        repeated.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(pairs)
+
+    json.loads(json.dumps(api.get_openapi_schema()), object_pairs_hook=no_repeats)
+    assert repeated == []
+
+
 def test_the_comparison_sees_a_change_and_a_removal():
     old = {"paths": {"/a": {"get": {"responses": {"200": {}}, "summary": "A"}}}}
     new = {"paths": {"/a": {"get": {"responses": {"200": {}, "401": {}}, "summary": "B"}}}}

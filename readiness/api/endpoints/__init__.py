@@ -61,7 +61,10 @@ class ReadinessApi(NinjaAPI):
             for operation in operations.values():
                 responses = operation["responses"]
                 for status, description in errors.items():
-                    responses.setdefault(status, {"description": description, "content": error})
+                    # django-ninja keys an operation's own answers by int: a "400" beside
+                    # its 400 is one JSON key written twice, which Swagger UI refuses.
+                    if status not in responses and int(status) not in responses:
+                        responses[status] = {"description": description, "content": error}
         return schema
 
 

@@ -21,6 +21,8 @@ from tests.signoff.web.conftest import (
 
 pytestmark = pytest.mark.django_db
 
+BAD_TIME = "Enter a date and a 24-hour UTC time as YYYY-MM-DD HH:MM."
+
 
 @pytest.fixture
 def in_review_other(member, team):
@@ -75,12 +77,32 @@ def test_marking_an_approved_deployment_deployed_records_the_date(member, approv
     assert f"{an_hour_ago:%Y-%m-%d %H:%M} UTC" in page
 
 
+def test_the_deployment_date_is_typed_as_24_hour_utc_text(member, approved):
+    """Not the browser's datetime-local control, which en-US browsers show with AM/PM."""
+    page = text(client_for(member).get(detail_url(approved)))
+    now = timezone.now()
+    field = page[page.index('name="deployed_at"') - 200 : page.index('name="deployed_at"') + 600]
+    assert 'type="text"' in field and "datetime-local" not in field
+    assert f'value="{now:%Y-%m-%d} ' in field  # now, as YYYY-MM-DD HH:MM
+    assert "24-hour clock, UTC: YYYY-MM-DD HH:MM" in page
+    # As the pages print a time, with its zone, also parses; 21:30 is read as UTC.
+    response = client_for(member).post(
+        reverse("deployment_deployed", args=[approved.pk]),
+        {"deployed_at": f"{now - datetime.timedelta(days=1):%Y-%m-%d} 21:30 UTC"},
+    )
+    assert response.status_code == 302
+    approved.refresh_from_db()
+    assert approved.deployed_at.tzinfo is not None
+    assert approved.deployed_at.astimezone(datetime.UTC).strftime("%H:%M") == "21:30"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         pytest.param({}, "Enter when it was deployed.", id="missing"),
-        pytest.param({"deployed_at": "yesterday"}, "Enter a date and time.", id="garbage"),
-        pytest.param({"deployed_at": "2026-02-30T10:00"}, "Enter a date and time.", id="feb-30"),
+        pytest.param({"deployed_at": "yesterday"}, BAD_TIME, id="garbage"),
+        pytest.param({"deployed_at": "2026-02-30 10:00"}, BAD_TIME, id="feb-30"),
+        pytest.param({"deployed_at": "2026-02-03 2:05 PM"}, BAD_TIME, id="12-hour"),
         pytest.param(
             {"deployed_at": "0001-01-01T00:00"},
             "Enter a deployment date within the last ten years.",

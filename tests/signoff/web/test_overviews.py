@@ -42,11 +42,11 @@ def test_checklist_page_shows_the_final_sign_off_table_with_names_and_dates(
     signoff = sign(security_ready, signers["security"], "security")
     body = text(client_for(member).get(detail_url(security_ready)))
     row = re.search(r'<tr id="signoff-row-security">(.*?)</tr>', body, re.S).group(1)
-    assert "<td>Security Signer</td>" in row
+    assert '<td data-label="Name">Security Signer</td>' in row
     assert f"{signoff.signed_at:%Y-%m-%d %H:%M} UTC" in row
     assert "signoff-approve" in row and "approved" in row
     devops = re.search(r'<tr id="signoff-row-devops">(.*?)</tr>', body, re.S).group(1)
-    assert "not signed" in devops and "<td>—</td>" in devops
+    assert "not signed" in devops and '<td data-label="Name">—</td>' in devops
 
 
 def test_my_signoffs_lists_what_waits_for_my_role_and_not_what_i_signed(
