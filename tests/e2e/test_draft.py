@@ -48,7 +48,7 @@ def test_the_draft_page_waits_for_the_worker_then_offers_the_download(
         page.get_by_role("link", name="Download draft").click()
         expect(page.get_by_role("heading", level=1, name="Draft record")).to_be_visible()
         # The panel swaps itself (htmx, every second) once the worker stored the draft.
-        expect(page.get_by_text("The draft is ready")).to_be_visible()
+        expect(page.get_by_text("The draft is ready")).to_be_visible(timeout=WAIT)
     with page.expect_download() as download:
         page.get_by_role("link", name="Download draft (PDF)").click()
     assert "DRAFT" in download.value.suggested_filename
@@ -70,6 +70,6 @@ def test_without_javascript_the_draft_page_refreshes_itself_until_ready(
     # The worker's part, run here; the page's meta refresh (2 s) then finds the draft.
     (asked,) = OutboxMessage.objects.filter(task_name=TASK_NAME)
     record_draft_render.apply(args=asked.args, throw=True)
-    expect(page.get_by_text("The draft is ready")).to_be_visible()
+    expect(page.get_by_text("The draft is ready")).to_be_visible(timeout=WAIT)
     assert page.url.endswith(f"/deployments/{deployment.pk}/draft/")
     context.close()
