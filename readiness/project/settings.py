@@ -285,6 +285,8 @@ if OIDC_ISSUER:
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Default date and time formats: ISO dates, 24-hour UTC (readiness/project/formats/en).
+FORMAT_MODULE_PATH = ["readiness.project.formats"]
 USE_I18N = False
 USE_TZ = True
 

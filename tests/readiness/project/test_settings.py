@@ -204,3 +204,16 @@ def test_commands_do_not_print_pyhankos_dsa_deprecation_warning(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "DSA is deprecated" not in done.stderr + done.stdout
     assert "Warning" not in done.stderr
+
+
+def test_dates_django_formats_by_default_read_as_24_hour_utc():
+    """The admin and any bare {{ datetime }}: not en's "Dec. 5, 2026, 11:24 p.m."."""
+    from datetime import UTC, datetime
+
+    from django.template import Context, Template
+
+    moment = datetime(2026, 12, 5, 23, 4, 5, tzinfo=UTC)
+    shown = Template("{{ moment }}|{{ moment|date }}|{{ moment|time }}").render(
+        Context({"moment": moment})
+    )
+    assert shown == "2026-12-05 23:04:05 UTC|2026-12-05|23:04"
