@@ -8,8 +8,8 @@ never through each other's views.
 from django.utils import timezone
 
 from readiness.checklists import selectors
-from readiness.checklists.forms import ItemForm
-from readiness.checklists.models import ChecklistItem, DeploymentState
+from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm, ItemFilterForm, ItemForm
+from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
 from readiness.checklists.teams import held_role_ids, may_change_item
 from readiness.evidence.selectors import latest_verdicts
 from readiness.probe_runs import selectors as probe_run_selectors
@@ -20,29 +20,55 @@ from signoff.signatures.selectors import active_waivers, roles_of, standings
 CHECKLIST_TEMPLATE = "readiness/deployment_detail.html"
 
 
-def checklist_context(deployment, *, user, shown_item=None) -> dict:
-    """The checklist page; `shown_item` carries a bound form (errors) or a conflict notice."""
+def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict:
+    """The checklist page: every item as a compact row (title, owner, status, probe chips,
+    who/when; its form is fetched when the row opens), the rows `filters` (an
+    ItemFilterForm.of(query)) let through, the count each filter would list, and the
+    sign-off block. `bulk_form`: a refused bulk change, its selection and errors kept."""
+    filters = filters or ItemFilterForm.of({})
     sections = selectors.deployment_sections(deployment)
     items = [item for section in sections for item in section.items.all()]
     latest_run = probe_run_selectors.latest_finished_run(deployment)
-    results = probe_run_selectors.results_by_item(latest_run)
+    results = probe_run_selectors.result_statuses_by_item(latest_run)
     coverage = probes_by_item()
     waivers = _waivers(deployment)
-    verdicts = latest_verdicts([deployment.pk])
+    overridden = selectors.overridden_item_ids(deployment)
     role_ids = held_role_ids(team=deployment.team, user=user)  # also the sign-off block's
     for section in sections:
         for item in section.items.all():
-            decorate_item(
-                item, section, results, coverage, waivers, deployment=deployment, role_ids=role_ids
-            )
-            item.ci_evidence = verdicts.get(item.pk)
-            if shown_item is not None and item.pk == shown_item.pk:
-                item.form = shown_item.form
-                item.conflict = getattr(shown_item, "conflict", False)
-                item.rejected = getattr(shown_item, "rejected", None)
+            decorate_row(item, section, results, coverage, waivers, overridden, role_ids)
+    show, probe = filters.filters["show"], filters.filters["probe"]
+    words = filters.filters["q"].lower().split()
+    for section in sections:
+        section.rows = [
+            item
+            for item in section.items.all()
+            if row_matches(item, show=show, probe=probe)
+            and all(word in item.search_text for word in words)
+        ]
+    selected = set(bulk_form.cleaned_data.get("items", ())) if bulk_form is not None else set()
+    if bulk_form is not None and not selected:
+        selected = {int(pk) for pk in bulk_form.data.getlist("items") if pk.isdigit()}
     return {
         "deployment": deployment,
         "sections": sections,
+        "shown_sections": [section for section in sections if section.rows],
+        "shown_count": sum(len(section.rows) for section in sections),
+        "filters": filters,
+        "filters_query": filters.query(),
+        "filter_all_href": _href(filters.query(show="")),
+        "filter_links": [
+            (
+                key,
+                label,
+                sum(1 for item in items if row_matches(item, show=key)),
+                _href(filters.query(show=key)),
+            )
+            for key, label in ITEM_FILTERS.items()
+        ],
+        "selected": selected,
+        "bulk_form": bulk_form or BulkStatusForm(item_ids=()),
+        "can_bulk": not deployment.is_closed and any(item.can_change for item in items),
         "progress": selectors.Progress.of(items),
         # The panel reports the newest run (active, or cancelled too); the items show the
         # newest run that judged them all.
@@ -51,6 +77,43 @@ def checklist_context(deployment, *, user, shown_item=None) -> dict:
         ),
         **lifecycle_context(deployment, user=user, held=role_ids),
     }
+
+
+def _href(query: str) -> str:
+    return f"?{query}" if query else "?"
+
+
+def decorate_row(item, section, results, coverage, waivers, overridden, role_ids) -> None:
+    """What an item's compact row shows and its filters test; no form."""
+    item.can_change = may_change_item(item, role_ids)
+    item.mine = item.owner_role_id is not None and item.owner_role_id in role_ids
+    item.waiver = waivers.get(item.pk)
+    item.overridden = item.pk in overridden
+    latest = results.get(item.pk, [])
+    item.result_counts = probe_run_selectors.result_counts(latest)
+    item.result_statuses = {result.status or result.state for result in latest}
+    probes = coverage.get((section.title, item.title), [])
+    supporting = {probe.key for probe in probes if probe.supporting}
+    item.probe_conflict = probe_run_selectors.probe_conflict(
+        item, [r for r in latest if r.probe_key not in supporting]
+    )
+    owner = item.owner_role.name if item.owner_role_id else ""
+    item.search_text = " ".join((item.title, item.description, section.title, owner)).lower()
+
+
+def row_matches(item, *, show: str = "", probe: str = "") -> bool:
+    """Whether a decorated row passes the page's filters (ITEM_FILTERS, a probe status)."""
+    if probe and probe not in item.result_statuses:
+        return False
+    return {
+        "": True,
+        "open": item.status == ItemStatus.OPEN,
+        "failed": item.status == ItemStatus.FAILED,
+        "mine": item.mine,
+        "disagrees": bool(item.probe_conflict),
+        "overridden": item.overridden,
+        "waived": item.waiver is not None,
+    }.get(show, True)
 
 
 def lifecycle_context(deployment, *, user, held=None) -> dict:

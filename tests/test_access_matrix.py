@@ -425,13 +425,26 @@ MATRIX: dict[str, Row] = {
         member="tech-lead",
         holder="security",
         checks=(
-            get(who(LOGIN, MISSING, go("deployment_detail"), go("deployment_detail"))),
+            # The item's own page (the checklist row's expanded card without JavaScript).
+            get(TEAM_PAGE),
             get(TEAM_PAGE, htmx=""),
             post(
                 who(LOGIN, MISSING, FORBIDDEN, go("deployment_detail")),
                 data=item_data,
             ),
             post(who(LOGIN, MISSING, FORBIDDEN, OK), htmx="", data=item_data),
+        ),
+    ),
+    # A bulk status change holding MFA: refused whole for the member without Security.
+    "items_bulk": Row(
+        kwargs=review_pk,
+        member="tech-lead",
+        holder="security",
+        checks=(
+            post(
+                who(LOGIN, MISSING, FORBIDDEN, go("deployment_detail")),
+                data=lambda w: {"items": [w.mfa.pk], "status": "done", "reason": "checked"},
+            ),
         ),
     ),
     "item_history": Row(kwargs=mfa, checks=(get(TEAM_PAGE), get(TEAM_PAGE, htmx=""))),

@@ -1,5 +1,6 @@
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import RegexValidator, URLValidator
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from readiness.checklists.models import ChecklistTemplate, DeploymentState, ItemStatus
 from readiness.checklists.selectors import latest_templates, teams_of
+from readiness.probes.base import STATUS_ORDER, STATUS_TITLES
 from readiness.probes.session import ACCOUNT_ID_RE, ROLE_ARN_RE, known_regions
 
 ENVIRONMENT_SUGGESTIONS = ("production", "staging", "qa", "development")
@@ -142,6 +144,79 @@ class ItemForm(forms.Form):
         if form.reason_required:
             form.fields["reason"].label = CHANGE_REASON_LABEL
         return form
+
+
+# The checklist page's filters, in the order its links show them.
+ITEM_FILTERS = {
+    "open": "Open",
+    "failed": "Failed",
+    "mine": "Mine",
+    "disagrees": "Probe disagrees",
+    "overridden": "Overridden",
+    "waived": "Waived",
+}
+
+
+class ItemFilterForm(forms.Form):
+    """The checklist page's query: which items it lists. Kept in the URL, so a shared link
+    lists the same items; a value the form does not know lists every item, as a bare URL
+    does."""
+
+    show = forms.ChoiceField(required=False, choices=[("", "All"), *ITEM_FILTERS.items()])
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search items",
+        widget=forms.SearchInput(attrs={"placeholder": "Title, description, section, owner"}),
+    )
+    probe = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any probe result"), *((str(s), STATUS_TITLES[s]) for s in STATUS_ORDER)],
+    )
+
+    @classmethod
+    def of(cls, query) -> "ItemFilterForm":
+        """The filters of a query string: the valid fields kept, the others emptied."""
+        form = cls(query)
+        form.is_valid()
+        form.filters = {name: form.cleaned_data.get(name) or "" for name in ("show", "q", "probe")}
+        return form
+
+    def query(self, **changes) -> str:
+        """The query string of these filters with `changes` applied, empty values left out."""
+        values = {**self.filters, **changes}
+        return urlencode({name: value for name, value in values.items() if value})
+
+
+class BulkStatusForm(forms.Form):
+    """One status, with one reason, for several items of one deployment."""
+
+    items = forms.TypedMultipleChoiceField(
+        coerce=int,
+        error_messages={
+            "required": "Select the items to change first.",
+            "invalid_choice": "An item selected is not on this checklist (reload the page).",
+        },
+    )
+    status = forms.ChoiceField(choices=ItemStatus.choices, label="Set status to")
+    reason = forms.CharField(
+        max_length=2000,
+        label="Reason",
+        error_messages={"required": "Say why these items change."},
+        help_text="Kept with each item's change, in its history and the audit trail; it is "
+        "also the reason for “Not applicable”.",
+        widget=forms.TextInput(attrs={"placeholder": "Why these items change"}),
+    )
+
+    def __init__(self, *args, item_ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["items"].choices = [(pk, pk) for pk in item_ids]
+
+    @property
+    def error_messages_flat(self) -> list[str]:
+        """Every error, for one line above the form (a template cannot reach
+        `errors.items()`: a field is named `items`)."""
+        return [message for errors in self.errors.values() for message in errors]
 
 
 class DashboardFilterForm(forms.Form):

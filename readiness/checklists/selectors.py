@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from readiness.checklists.models import (
     ChecklistItem,
     ChecklistTemplate,
+    DecisionSource,
     Deployment,
     DeploymentSection,
     ItemChange,
@@ -126,6 +127,38 @@ def deployment_sections(deployment) -> list[DeploymentSection]:
     for section in sections:
         section.progress = Progress.of(section.items.all())
     return sections
+
+
+def item_ids_of(deployment) -> list[int]:
+    return list(
+        ChecklistItem.objects.filter(section__deployment=deployment).values_list("pk", flat=True)
+    )
+
+
+def overridden_item_ids(deployment, item_ids=None) -> set[int]:
+    """Ids of the deployment's items decided by a person who replaced a status a probe run
+    had set (an override, which needed a reason): one query over the items' histories,
+    whatever their length. `item_ids` limits it to those items."""
+    # Who decided the status before a change: the latest earlier change that set one (a
+    # probe's always does; a person's when the status moved, not for a note alone).
+    decided_before = (
+        ItemChange.objects.filter(item_id=OuterRef("item_id"), version__lt=OuterRef("version"))
+        .filter(Q(source=DecisionSource.PROBE) | ~Q(status=F("previous_status")))
+        .order_by("-version")
+        .values("source")[:1]
+    )
+    overrides = (
+        ItemChange.objects.filter(item_id=OuterRef("pk"), source=DecisionSource.PERSON)
+        .exclude(status=F("previous_status"))
+        .annotate(decided_before=Subquery(decided_before))
+        .filter(decided_before=DecisionSource.PROBE)
+    )
+    items = ChecklistItem.objects.filter(
+        section__deployment=deployment, source=DecisionSource.PERSON
+    )
+    if item_ids is not None:
+        items = items.filter(pk__in=item_ids)
+    return set(items.filter(Exists(overrides)).values_list("pk", flat=True))
 
 
 def item_of_deployment(*, deployment, item_id: int) -> QuerySet[ChecklistItem]:

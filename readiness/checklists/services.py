@@ -27,7 +27,7 @@ from readiness.checklists.models import (
 )
 from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
 from readiness.checklists.progress import refresh_progress
-from readiness.checklists.teams import require_item_owner, require_member
+from readiness.checklists.teams import require_item_owner, require_items_owner, require_member
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
@@ -388,6 +388,103 @@ def item_update(
         status_changed=status_changed,
     )
     return item
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    changed: list[ChecklistItem]
+    unchanged: list[ChecklistItem]  # held the status already: nothing to record
+
+
+@transaction.atomic
+def items_set_status(
+    *, deployment: Deployment, item_ids: list[int], user, status: str, reason: str
+) -> BulkResult:
+    """Set one status, with one reason, on several items of a deployment: all of them or
+    none. Each changed item gets its own ItemChange and `item.updated` audit event (the
+    reason on each), as if edited one by one; an item already holding the status is left
+    alone. Refused whole (PermissionDenied) when `user` may not change one of them, and
+    when the record is closed (RecordClosed).
+
+    The reason is required, so a bulk change meets every rule a single edit can meet with
+    one (an override of a probe, a change after sign-off was requested); for "Not
+    applicable" it is also the item's n/a reason.
+    """
+    reason = reason.strip()
+    if status not in ItemStatus.values:
+        raise ValidationError({"status": "Unknown status."})
+    if not reason:
+        raise ValidationError({"reason": "Say why these items change."})
+    ids = sorted(set(item_ids))
+    if not ids:
+        raise ValidationError({"items": "Select the items to change first."})
+    # The lock order: the deployment's row, then its items (in id order, as every bulk
+    # writer takes them), then the audit chain.
+    deployment = deployment_lock(deployment.pk)
+    if deployment.is_closed:
+        raise RecordClosed(
+            f"The record is closed: this deployment is {deployment.get_state_display().lower()}"
+            " and its checklist no longer changes."
+        )
+    items = list(
+        ChecklistItem.objects.select_for_update(of=("self",))
+        .filter(section__deployment=deployment, pk__in=ids)
+        .select_related("owner_role")
+        .order_by("pk")
+    )
+    if len(items) != len(ids):
+        raise ValidationError({"items": "An item selected is not on this checklist."})
+    require_items_owner(items=items, team=deployment.team, user=user)
+    na_reason = reason if status == ItemStatus.NOT_APPLICABLE else ""
+    now = timezone.now()
+    changed = [item for item in items if item.status != status]
+    unchanged = [item for item in items if item.status == status]
+    for item in changed:
+        before = _item_state(item)
+        previous_status = item.status
+        item.status, item.na_reason = status, na_reason
+        item.source, item.status_reason = DecisionSource.PERSON, reason
+        item.updated_by, item.updated_at = user, now
+        item.version += 1
+        item.save(
+            update_fields=[
+                "status",
+                "na_reason",
+                "source",
+                "status_reason",
+                "updated_by",
+                "updated_at",
+                "version",
+            ]
+        )
+        audit_record(
+            actor=user,
+            action="item.updated",
+            obj=item,
+            deployment=deployment,
+            before=before,
+            after=_item_state(item),
+            reason=reason,
+        )
+        ItemChange.objects.create(
+            item=item,
+            version=item.version,
+            changed_by=user,
+            changed_at=now,
+            source=DecisionSource.PERSON,
+            reason=reason,
+            previous_status=previous_status,
+            status=item.status,
+            note=item.note,
+            evidence_url=item.evidence_url,
+            na_reason=item.na_reason,
+        )
+    if changed:
+        Deployment.objects.filter(pk=deployment.pk).update(updated_at=now)
+        refresh_progress(deployment.pk)
+        # Once for the whole change, without an item: every role's approval is looked at.
+        signals.checklist_changed.send(sender=Deployment, deployment=deployment, actor=user)
+    return BulkResult(changed=changed, unchanged=unchanged)
 
 
 @transaction.atomic

@@ -89,6 +89,21 @@ def not_owner_message(item: ChecklistItem) -> str:
 
 def require_item_owner(*, item: ChecklistItem, team: Team, user) -> None:
     """Membership first, then the item's owning role; raises PermissionDenied."""
+    require_items_owner(items=[item], team=team, user=user)
+
+
+def require_items_owner(*, items, team: Team, user) -> None:
+    """The same gate for several items at once (the roles are read once): PermissionDenied
+    naming every item `user` may not change, so a bulk change is refused whole."""
     require_member(team=team, user=user)
-    if not may_change_item(item, held_role_ids(team=team, user=user)):
-        raise PermissionDenied(not_owner_message(item))
+    role_ids = held_role_ids(team=team, user=user)
+    refused = [item for item in items if not may_change_item(item, role_ids)]
+    if len(refused) == 1:
+        raise PermissionDenied(not_owner_message(refused[0]))
+    if refused:
+        owners = sorted({str(item.owner_role) for item in refused})
+        titles = ", ".join(f"“{item.title}”" for item in refused)
+        raise PermissionDenied(
+            f"{len(refused)} of the items are owned by roles you do not hold on this team "
+            f"({', '.join(owners)}): {titles}."
+        )

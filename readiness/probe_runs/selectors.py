@@ -1,5 +1,7 @@
 """Reads of probe runs and their results, shared by pages, the API, sign-offs and records."""
 
+from typing import NamedTuple
+
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -71,6 +73,28 @@ def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
     results = run.results.filter(item__isnull=False).order_by("probe_key", "region")
     for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
         grouped.setdefault(result.item_id, []).append(result)
+    return grouped
+
+
+class ResultStatus(NamedTuple):
+    """What the checklist's rows read of a result: enough for its chip and the conflict rule
+    (`result_counts`, `probe_conflict`), without the findings and facts it carries."""
+
+    probe_key: str
+    status: str
+    state: str
+
+
+def result_statuses_by_item(run: ProbeRun | None) -> dict[int, list[ResultStatus]]:
+    """The run's results per checklist item id, three columns each."""
+    if run is None:
+        return {}
+    grouped: dict[int, list[ResultStatus]] = {}
+    rows = run.results.filter(item__isnull=False).values_list(
+        "item_id", "probe_key", "status", "state"
+    )
+    for item_id, probe_key, status, state in rows:
+        grouped.setdefault(item_id, []).append(ResultStatus(probe_key, status, state))
     return grouped
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("deployments/new/", views.deployment_create, name="deployment_create"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
     path("deployments/<int:pk>/items/<int:item_id>/", views.item_update, name="item_update"),
+    path("deployments/<int:pk>/items/bulk/", views.items_bulk, name="items_bulk"),
     path("deployments/<int:pk>/aws/", views.deployment_aws, name="deployment_aws"),
     path("deployments/<int:pk>/probes/", views.probe_run_start, name="probe_run_start"),
     path(

@@ -12,8 +12,10 @@ from readiness.checklists import markdown_import, selectors, services
 from readiness.checklists.forms import (
     ENVIRONMENT_SUGGESTIONS,
     AwsTargetForm,
+    BulkStatusForm,
     DashboardFilterForm,
     DeploymentCreateForm,
+    ItemFilterForm,
     ItemForm,
     TemplateImportForm,
 )
@@ -79,11 +81,25 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             **presenters.lifecycle_context(deployment, user=request.user),
         }
         return render(request, "signoff/lifecycle.html", context)
+    filters = ItemFilterForm.of(request.GET)
     return render(
         request,
         presenters.CHECKLIST_TEMPLATE,
-        presenters.checklist_context(deployment, user=request.user),
+        presenters.checklist_context(deployment, user=request.user, filters=filters),
     )
+
+
+ITEM_PAGE = "readiness/item_detail.html"
+
+
+def _item_page(request, deployment, item, *, status: int = 200) -> HttpResponse:
+    """An item's own page: its full card, as the checklist's row opens to with JavaScript.
+    `item` was decorated (single_item), with a bound form or a conflict notice if any."""
+    return render(request, ITEM_PAGE, {"deployment": deployment, "item": item}, status=status)
+
+
+def row_url(deployment, item) -> str:
+    return f"{deployment_url(deployment)}#row-{item.pk}"
 
 
 def _item_fragment(request, deployment, item) -> str:
@@ -126,11 +142,22 @@ def _saved_response(
     on_checklist = page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment)
     if status_changed and on_checklist:
         parts += _progress_fragments(request, deployment, item)
+        parts.append(_row_summary(request, deployment, item))
     response = HttpResponse("".join(parts))
     # Role pages and the checklist's Final Sign-Off block show the blockers and whether a
     # sign-off went stale: they reload on this.
     response["HX-Trigger"] = "checklist-changed"
     return response
+
+
+def _row_summary(request, deployment, item) -> str:
+    """The item's compact row on the checklist page (status, probe chips, who/when)."""
+    item.overridden = bool(selectors.overridden_item_ids(deployment, item_ids=[item.pk]))
+    return render_to_string(
+        f"{presenters.CHECKLIST_TEMPLATE}#item-summary",
+        {"deployment": deployment, "item": item, "oob": True},
+        request=request,
+    )
 
 
 def _progress_fragments(request, deployment, item) -> list[str]:
@@ -155,9 +182,9 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
     item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
     if request.method == "GET":
-        if not request.htmx:
-            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
         presenters.single_item(deployment, item, user=request.user)
+        if not request.htmx:
+            return _item_page(request, deployment, item)
         return HttpResponse(_item_fragment(request, deployment, item))
     role_ids = held_role_ids(team=deployment.team, user=request.user)
     if not may_change_item(item, role_ids):
@@ -190,8 +217,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                 return _whole_item(
                     HttpResponse(_item_fragment(request, deployment, item), status=409), item
                 )
-            context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
-            return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
+            return _item_page(request, deployment, item, status=409)
         except ValidationError as error:
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
@@ -212,14 +238,13 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                     status_changed=item.status != previous_status,
                 )
             messages.success(request, f"Saved “{item.title}”.")
-            return redirect(f"{deployment_url(deployment)}#item-{item.pk}")
+            return redirect(row_url(deployment, item))
     presenters.single_item(deployment, item, form, user=request.user, role_ids=role_ids)
     if request.htmx:
         return _whole_item(
             HttpResponse(_item_fragment(request, deployment, item), status=400), item
         )
-    context = presenters.checklist_context(deployment, user=request.user, shown_item=item)
-    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=400)
+    return _item_page(request, deployment, item, status=400)
 
 
 def _reason_asked(item, form) -> str:
@@ -255,8 +280,50 @@ def _conflict_response(request, deployment, current, *, rejected: dict) -> HttpR
         return _whole_item(
             HttpResponse(_item_fragment(request, deployment, current), status=409), current
         )
-    context = presenters.checklist_context(deployment, user=request.user, shown_item=current)
-    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=409)
+    return _item_page(request, deployment, current, status=409)
+
+
+@require_POST
+def items_bulk(request: HttpRequest, pk: int) -> HttpResponse:
+    """One status with one reason for the items ticked on the checklist page: all of them
+    or none (services.items_set_status). Back to the checklist, its filters kept."""
+    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+    filters = ItemFilterForm.of(request.GET)
+    item_ids = selectors.item_ids_of(deployment)
+    form = BulkStatusForm(request.POST, item_ids=item_ids)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.items_set_status(
+                deployment=deployment,
+                item_ids=data["items"],
+                user=request.user,
+                status=data["status"],
+                reason=data["reason"],
+            )
+        except PermissionDenied as denied:
+            form.add_error(None, str(denied))
+            status = 403
+        except services.RecordClosed as closed:
+            form.add_error(None, str(closed))
+            status = 409
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            word = dict(form.fields["status"].choices)[data["status"]]
+            changed = len(result.changed)
+            message = f"Set {changed} item{'s' if changed != 1 else ''} to {word}."
+            if result.unchanged:
+                message += f" {len(result.unchanged)} already were."
+            messages.success(request, message)
+            query = filters.query()
+            return redirect(deployment_url(deployment) + (f"?{query}" if query else ""))
+    context = presenters.checklist_context(
+        deployment, user=request.user, filters=filters, bulk_form=form
+    )
+    return render(request, presenters.CHECKLIST_TEMPLATE, context, status=status)
 
 
 def deployment_url(deployment) -> str:

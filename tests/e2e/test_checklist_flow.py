@@ -44,11 +44,27 @@ def log_in(page: Page, base_url: str, user) -> None:
     expect(page.get_by_role("heading", level=1, name="Deployments")).to_be_visible()
 
 
-def item_article(page: Page, title: str):
-    """The item's <article id="item-<pk>">, found through its heading.
+def item_row(page: Page, title: str):
+    """The checklist's compact row of an item (<li id="row-<pk>">), found by its title."""
+    title_pattern = re.compile(rf"^{re.escape(title)}(\s|$)")
+    return page.locator(".item-row").filter(has=page.locator(".row-title", has_text=title_pattern))
 
-    Located by id rather than by the heading: htmx replaces the whole article on save.
+
+def item_article(page: Page, title: str):
+    """The item's card (<article id="item-<pk>">). On the checklist its row is opened first
+    and htmx fetches the card into it; on a role page the cards are there, found through
+    their heading.
+
+    Located by id rather than by the heading: htmx replaces the whole article on a refusal.
     """
+    row = item_row(page, title)
+    if row.count():
+        pk = row.get_attribute("id").removeprefix("row-")
+        if not row.locator(".row-details").evaluate("details => details.open"):
+            row.locator(".row-summary").click()
+        card = page.locator(f"#item-{pk}")
+        expect(card).to_be_attached()
+        return card
     heading = page.get_by_role("heading", level=3, name=title)
     heading_id = heading.get_attribute("id")
     assert heading_id and heading_id.startswith("item-title-"), heading_id
@@ -142,17 +158,20 @@ def test_item_form_works_without_javascript(new_context, live_server, user):
     log_in(page, live_server.url, user)
 
     page.goto(f"{live_server.url}/deployments/{deployment.pk}/")
-    item = item_article(page, "IAM Policies")
+    # The row opens (a <details>) to a link to the item's own page, which holds its form.
+    row = item_row(page, "IAM Policies")
+    row.locator(".row-summary").click()
+    row.get_by_role("link", name="Open “IAM Policies”").click()
+    expect(page).to_have_url(re.compile(rf"/deployments/{deployment.pk}/items/\d+/$"))
+    item = page.locator("article.item")
     status_label(item, "Failed").click()
     item.get_by_label("Note").fill("Two roles still have iam:* on *.")
     with page.expect_navigation():
         item.get_by_role("button", name="Save").click()
 
-    expect(page).to_have_url(re.compile(rf"/deployments/{deployment.pk}/#item-\d+$"))
-    expect(page.get_by_role("status")).to_contain_text("Saved “IAM Policies”.")
-    item = item_article(page, "IAM Policies")
-    expect(item.locator(".status-pill")).to_have_text("Failed")
-    expect(item.get_by_role("radio", name="Failed")).to_be_checked()
+    expect(page).to_have_url(re.compile(rf"/deployments/{deployment.pk}/#row-\d+$"))
+    expect(page.get_by_role("status").first).to_contain_text("Saved “IAM Policies”.")
+    expect(item_row(page, "IAM Policies").locator(".status-pill")).to_have_text("Failed")
     expect(page.locator("#overall-progress")).to_contain_text("1 failed")
     saved = ChecklistItem.objects.get(section__deployment=deployment, title="IAM Policies")
     assert (saved.status, saved.note) == (ItemStatus.FAILED, "Two roles still have iam:* on *.")

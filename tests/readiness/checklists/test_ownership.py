@@ -141,16 +141,24 @@ def test_the_checklist_shows_another_roles_item_read_only_saying_whose_it_is(
     mfa = item_of(deployment, "MFA")
     ChecklistItem.objects.filter(pk=mfa.pk).update(note="root key has MFA")
     client.force_login(tech_lead)
-    body = client.get(reverse("deployment_detail", kwargs={"pk": deployment.pk})).content.decode()
-    card = body[body.index(f'id="item-{mfa.pk}"') :]
-    card = card[: card.index("</article>")]
-    assert "owned by Security" in card
-    assert "root key has MFA" in card
-    assert "<form" not in card and f'name="item{mfa.pk}-status"' not in card
-    # Tech Lead's own items keep their form on the same page.
+    # The card MFA's row opens to (fetched by htmx; the item's own page without JavaScript).
+    for headers in ({"HX-Request": "true"}, {}):
+        body = client.get(item_url(deployment, mfa), headers=headers).content.decode()
+        card = body[body.index(f'id="item-{mfa.pk}"') :]
+        card = card[: card.index("</article>")]
+        assert "owned by Security" in card
+        assert "root key has MFA" in card
+        assert "<form" not in card and f'name="item{mfa.pk}-status"' not in card
+    # On the checklist, Security's item has no box to tick for a bulk change; the Tech
+    # Lead's own items do.
+    page = client.get(reverse("deployment_detail", kwargs={"pk": deployment.pk})).content
+    page = page.decode()
     testing = item_of(deployment, "Unit Tests")
     assert testing.owner_role.name == "Tech Lead"
-    assert f'name="item{testing.pk}-status"' in body
+    assert f'value="{testing.pk}" form="bulk-form"' in page
+    assert f'value="{mfa.pk}" form="bulk-form"' not in page
+    row = page[page.index(f'id="row-{mfa.pk}"') :]
+    assert "Security" in row[: row.index("</li>")]
 
 
 def test_posting_another_roles_item_is_a_403_page_and_changes_nothing(

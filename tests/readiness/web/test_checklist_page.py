@@ -11,6 +11,7 @@ from tests.readiness.web.conftest import (
     detail_url,
     is_full_page,
     item_of,
+    item_url,
     save_item,
     text,
     upload,
@@ -31,7 +32,7 @@ def test_checklist_page_shows_every_item_and_the_overall_progress(member_client,
     assert response.status_code == 200
     assert is_full_page(response)
     body = text(response)
-    assert body.count('<article class="item') == 56
+    assert body.count('<li class="item-row"') == 56
     assert 'id="overall-progress"' in body
     assert "0% complete" in body
     assert "hx-swap-oob" not in body
@@ -90,9 +91,11 @@ def test_editing_or_deleting_template_rows_never_changes_an_existing_checklist(
     TemplateSection.objects.filter(template=template, title="Security").update(title="Sec")
     assert checklist(deployment) == before
     body = text(member_client.get(detail_url(deployment)))
-    assert "All roles follow least privilege principle" in body
-    assert "Rewritten" not in body
-    assert body.count('<article class="item') == 56
+    assert body.count('<li class="item-row"') == 56
+    assert "Renamed" not in body and "MFA" in body
+    iam = text(member_client.get(item_url(deployment, item_of(deployment))))
+    assert "All roles follow least privilege principle" in iam
+    assert "Rewritten" not in iam
 
 
 def test_importing_a_new_template_version_never_changes_an_existing_checklist(
@@ -110,6 +113,6 @@ def test_importing_a_new_template_version_never_changes_an_existing_checklist(
     assert deployment.template.version == 1
     assert checklist(deployment) == before
     client.force_login(member)
-    body = text(client.get(detail_url(deployment)))
+    body = text(client.get(item_url(deployment, item_of(deployment))))
     assert "All roles follow least privilege principle" in body
     assert "zero trust" not in body

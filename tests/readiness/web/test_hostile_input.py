@@ -29,8 +29,10 @@ from readiness.audit.export import AuditFilterForm
 from readiness.audit.models import AuditEvent
 from readiness.checklists.forms import (
     AwsTargetForm,
+    BulkStatusForm,
     DashboardFilterForm,
     DeploymentCreateForm,
+    ItemFilterForm,
     ItemForm,
     TemplateImportForm,
 )
@@ -49,6 +51,7 @@ FORMS = {
     "login": [AuthenticationForm],
     "deployment_create": [DeploymentCreateForm],
     "item_update": [ItemForm],
+    "items_bulk": [BulkStatusForm],
     "deployment_aws": [AwsTargetForm],
     "template_import": [TemplateImportForm],
     "role_sign": [SignForm],
@@ -84,6 +87,7 @@ NO_FIELDS = {
 QUERY_PARAMETERS = sorted(
     {
         *DashboardFilterForm.base_fields,
+        *ItemFilterForm.base_fields,
         *AuditFilterForm.base_fields,
         *("page", "refresh", "check", "next"),
         *("q", "status", "service", "environment", "role", "team", "state", "version"),

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 # Editing an item
 
 
-def test_plain_item_post_saves_and_redirects_to_the_item_anchor(member_client, member, deployment):
+def test_plain_item_post_saves_and_redirects_to_the_items_row(member_client, member, deployment):
     item = item_of(deployment)
     data = item_form(
         item,
@@ -43,7 +43,7 @@ def test_plain_item_post_saves_and_redirects_to_the_item_anchor(member_client, m
     )
     response = member_client.post(item_url(deployment, item), data)
     assert response.status_code == 302
-    assert response["Location"] == f"{detail_url(deployment)}#item-{item.pk}"
+    assert response["Location"] == f"{detail_url(deployment)}#row-{item.pk}"
     item.refresh_from_db()
     assert (item.status, item.note, item.evidence_url) == (
         ItemStatus.DONE,
@@ -313,8 +313,10 @@ def test_htmx_get_of_an_item_returns_its_fragment(member_client, deployment):
     assert "hx-swap-oob" not in body
 
 
-def test_plain_get_of_an_item_redirects_to_its_anchor_on_the_checklist(member_client, deployment):
+def test_plain_get_of_an_item_is_its_own_page_with_its_form(member_client, deployment):
     item = item_of(deployment)
     response = member_client.get(item_url(deployment, item))
-    assert response.status_code == 302
-    assert response["Location"] == f"{detail_url(deployment)}#item-{item.pk}"
+    assert response.status_code == 200 and is_full_page(response)
+    assert f'id="item-{item.pk}"' in text(response)
+    assert f'name="item{item.pk}-status"' in text(response)
+    assert f'href="{detail_url(deployment)}#row-{item.pk}"' in text(response)

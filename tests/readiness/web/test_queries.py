@@ -24,8 +24,8 @@ HTMX = {"HX-Request": "true"}
 # included); raise one only with a reason, never to make room for a query per row.
 # The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
 # probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
-# stored records (+8); the item cards read the waivers in force (+1). The newest CI evidence
-# is read twice, once for the signatures' digests and once for the item cards (+2).
+# stored records (+8); the newest CI evidence, for the signatures' digests (+1). The rows read
+# the waivers in force and which items were overridden (+2); they show no CI evidence.
 CHECKLIST_PAGE_MAX = 18
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
@@ -36,10 +36,11 @@ DASHBOARD_MAX = 11
 # counters recounted with the item (+1); the editor's membership and roles, read once for
 # the view's ownership check and the service's gate (+1). The saved item is not re-read:
 # the UPDATE matched its version, so the row holds what was written (-3 on 24 before).
-ITEM_SAVE_HTMX_MAX = 20
-# The refused item's card and the page around it each read the CI evidence (+3 with the
-# digests'); the editor's roles, read by the view's ownership check (+1; the page reuses them).
-ITEM_INVALID_PLAIN_MAX = 23
+# Whether the item was overridden, for its row on the checklist (+1).
+ITEM_SAVE_HTMX_MAX = 21
+# A refused plain POST shows the item's own page: the item, the latest run and its results,
+# the waivers, the CI evidence and the editor's roles, besides the session and the user.
+ITEM_INVALID_PLAIN_MAX = 8
 ITEM_HISTORY_MAX = 5
 
 
@@ -138,8 +139,8 @@ def test_checklist_page_queries_do_not_grow_with_the_number_of_items(
     small_count, small_response = queries_of(page(small))
     large_count, large_response = queries_of(page(large))
     assert small_response.status_code == large_response.status_code == 200
-    assert small_response.content.count(b'<article class="item') == 10
-    assert large_response.content.count(b'<article class="item') == 56
+    assert small_response.content.count(b'<li class="item-row"') == 10
+    assert large_response.content.count(b'<li class="item-row"') == 56
     assert small_count == large_count
     request = page(large)
     with django_assert_max_num_queries(CHECKLIST_PAGE_MAX):
@@ -208,7 +209,7 @@ def test_htmx_item_save_queries_do_not_grow_with_the_checklist(
     assert response.status_code == 200
 
 
-def test_an_invalid_plain_item_post_rerenders_the_checklist_in_flat_queries(
+def test_an_invalid_plain_item_post_shows_the_items_page_in_flat_queries(
     member_client, small_and_large, django_assert_max_num_queries
 ):
     small, large = small_and_large

@@ -19,7 +19,6 @@ from signoff.signatures.models import SignOff
 from signoff.signatures.selectors import standings
 from tests.signoff.web.conftest import (
     client_for,
-    detail_url,
     item_form,
     item_of,
     role_url,
@@ -125,14 +124,15 @@ def test_failing_a_signed_item_with_a_reason_keeps_it_in_history_audit_and_stale
     # ... and in the item's history; the card says why the status is what it is.
     history = text(client.get(reverse("item_history", args=[approved.pk, mfa.pk])))
     assert escape(REASON) in history
-    assert f"Why it changed: {escape(REASON)}" in card(text(client.get(detail_url(approved))), mfa)
+    mfa_page = text(client.get(item_url(approved, mfa)))
+    assert f"Why it changed: {escape(REASON)}" in card(mfa_page, mfa)
 
 
 def test_a_draft_deployments_edits_need_no_reason_and_show_no_reason_field(member, deployment):
     set_status(deployment, "MFA", ItemStatus.DONE)
     mfa = item_of(deployment, "MFA")
     client = client_for(member)
-    assert "change-reason" not in text(client.get(detail_url(deployment)))
+    assert "change-reason" not in text(client.get(item_url(deployment, mfa)))
     response = client.post(
         item_url(deployment, mfa), item_form(mfa, status=ItemStatus.FAILED), headers=ITEM_HTMX
     )
@@ -142,10 +142,15 @@ def test_a_draft_deployments_edits_need_no_reason_and_show_no_reason_field(membe
 
 def test_in_review_the_reason_field_shows_on_decided_items_only(member, in_review):
     set_status(in_review, "MFA", ItemStatus.DONE)
-    page = text(client_for(member).get(detail_url(in_review)))
-    decided = card(page, item_of(in_review, "MFA"))
+    client = client_for(member)
+
+    def card_of(title):
+        item = item_of(in_review, title)
+        return card(text(client.get(item_url(in_review, item))), item)
+
+    decided = card_of("MFA")
     assert 'class="field change-reason"' in decided and CHANGE_REASON_LABEL in decided
-    untouched = card(page, item_of(in_review, "CloudTrail"))
+    untouched = card_of("CloudTrail")
     assert "change-reason" not in untouched and "override-reason" not in untouched
 
 
