@@ -142,6 +142,7 @@ def _saved_response(
     on_checklist = page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment)
     if status_changed and on_checklist:
         parts += _progress_fragments(request, deployment, item)
+    if on_checklist:  # who/when changes with any save
         parts.append(_row_summary(request, deployment, item))
     response = HttpResponse("".join(parts))
     # Role pages and the checklist's Final Sign-Off block show the blockers and whether a
