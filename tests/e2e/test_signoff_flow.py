@@ -316,7 +316,8 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     page = tech_lead.open_checklist()
     expect(checklist_state(page)).to_have_text("Approved", timeout=WAIT)
     deployed_at = page.get_by_label("Deployed at (UTC)")
-    expect(deployed_at).to_have_value(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"), timeout=WAIT)
+    # Typed as 24-hour UTC text, prefilled with now (not the 12-hour datetime-local control).
+    expect(deployed_at).to_have_value(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$"), timeout=WAIT)
     prefilled = deployed_at.input_value()
     page.get_by_role("button", name="Mark deployed").click()
     expect(page.get_by_role("status")).to_contain_text(
@@ -324,7 +325,7 @@ def test_four_roles_take_a_deployment_from_draft_to_verified(
     )
     expect(checklist_state(page)).to_have_text("Deployed", timeout=WAIT)
     expect(page.locator(".next-step")).to_have_text(
-        f"Deployment Date: {prefilled.replace('T', ' ')} UTC", timeout=WAIT
+        f"Deployment Date: {prefilled} UTC", timeout=WAIT
     )
 
     people = {"tech-lead": tech_lead, "devops": devops, "security": security}
