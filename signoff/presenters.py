@@ -33,10 +33,13 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     coverage = probes_by_item()
     waivers = _waivers(deployment)
     overridden = selectors.overridden_item_ids(deployment)
+    # A row flags CI evidence that disagrees with a person's decision, as it flags a probe.
+    verdicts = latest_verdicts([deployment.pk])
     role_ids = held_role_ids(team=deployment.team, user=user)  # also the sign-off block's
     for section in sections:
         for item in section.items.all():
             decorate_row(item, section, results, coverage, waivers, overridden, role_ids)
+            item.ci_evidence = verdicts.get(item.pk)
     show, probe = filters.filters["show"], filters.filters["probe"]
     words = filters.filters["q"].lower().split()
     for section in sections:

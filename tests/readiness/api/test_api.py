@@ -351,8 +351,13 @@ def test_a_person_decision_stands_against_evidence_with_the_conflict_shown(
     (verdict,) = response.json()["verdicts"]
     assert not verdict["applied"] and "a person marked it done" in verdict["conflict"]
     assert item(deployment, "Unit Tests").status == ItemStatus.DONE
+    unit_tests = item(deployment, "Unit Tests")
+    # The checklist's row flags the disagreement; the item's card says what it is.
     page = member_client.get(reverse("deployment_detail", args=[deployment.pk])).content.decode()
-    assert "a person marked it done" in page
+    row = page[page.index(f'id="row-{unit_tests.pk}-summary"') :]
+    assert "CI evidence disagrees" in row[: row.index("</summary>")]
+    card = member_client.get(reverse("item_update", args=[deployment.pk, unit_tests.pk]))
+    assert "a person marked it done" in card.content.decode()
 
 
 @pytest.mark.django_db

@@ -25,8 +25,9 @@ HTMX = {"HX-Request": "true"}
 # The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
 # probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
 # stored records (+8); the newest CI evidence, for the signatures' digests (+1). The rows read
-# the waivers in force and which items were overridden (+2); they show no CI evidence.
-CHECKLIST_PAGE_MAX = 18
+# the waivers in force and which items were overridden (+2), and the newest CI verdicts, to
+# flag evidence that disagrees with a person's decision (+1).
+CHECKLIST_PAGE_MAX = 19
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
