@@ -89,14 +89,9 @@ PROWLER_SECONDS_PER_CHECK = (18 / 8, 20 / 8)  # 8 checks, one region, 18-20 s
 def per_account_seconds(run, clicked_at) -> dict[str, float]:
     """{account: seconds from the click to its last check's end}."""
     ends: dict[str, float] = {}
-    fields = ["finished_at"]
-    has_account = any(f.name == "account" for f in run.results.model._meta.get_fields())
-    if has_account:
-        fields.append("account__account_id")
-    for row in run.results.values_list(*fields):
-        account = row[1] if has_account else run.account_id
-        if row[0] is not None:
-            ends[account] = max(ends.get(account, 0.0), (row[0] - clicked_at).total_seconds())
+    for finished_at, account in run.results.values_list("finished_at", "account_id"):
+        if finished_at is not None:
+            ends[account] = max(ends.get(account, 0.0), (finished_at - clicked_at).total_seconds())
     return ends
 
 
@@ -173,7 +168,7 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
-    from readiness.checklists import selectors, services
+    from readiness.checklists import selectors, services, targets
     from readiness.checklists.models import Team
     from readiness.probe_runs import services as probe_runs
 
@@ -191,11 +186,13 @@ def main() -> None:
     )
     if args.accounts != 1:
         raise SystemExit(
-            "--accounts N > 1 needs deployments that span accounts (issue 18, point 1), "
-            "which this version does not have yet"
+            "--accounts N > 1: deployments span accounts now (readiness.checklists.targets), "
+            "but this bench does not seed member accounts yet"
         )
-    services.deployment_set_aws_target(
-        deployment=deployment, user=user, aws_account_id=DEMO_ACCOUNT, aws_regions=list(regions)
+    targets.deployment_set_aws_target(
+        deployment=deployment,
+        user=user,
+        accounts=[targets.AccountSpec(account_id=DEMO_ACCOUNT, regions=list(regions))],
     )
 
     workers = start_workers(args.workers, args.pool, args.concurrency, args.queues)

@@ -2,6 +2,8 @@
 
 from readiness.audit.models import AuditEvent
 from readiness.checklists.models import (
+    AwsAccount,
+    AwsOrganizationSource,
     ChecklistItem,
     ChecklistTemplate,
     Deployment,
@@ -18,6 +20,8 @@ from readiness.probe_runs.models import ProbeResult, ProbeRun
 
 __all__ = [
     "AuditEvent",
+    "AwsAccount",
+    "AwsOrganizationSource",
     "ChecklistItem",
     "ChecklistTemplate",
     "Deployment",

@@ -167,6 +167,7 @@ def decorate_item(
     item.waiver = (waivers or {}).get(item.pk)
     item.latest_results = results.get(item.pk, [])
     item.result_counts = probe_run_selectors.result_counts(item.latest_results)
+    item.results_by_account = probe_run_selectors.by_account(item.latest_results)
     item.probes = coverage.get((section.title, item.title), [])
     item.manual = is_manual(item.probes)
     supporting = {probe.key for probe in item.probes if probe.supporting}

@@ -59,6 +59,32 @@ def make_deployment(*, user, team=None, template=None, **fields):
     )
 
 
+def set_aws_target(
+    deployment,
+    *,
+    account_id: str = "123456789012",
+    regions=("us-east-1",),
+    role_arn: str = "",
+    external_id: str = "",
+    user=None,
+):
+    """Make the deployment's AWS target this one account, through the service (audited)."""
+    from readiness.checklists.targets import AccountSpec, deployment_set_aws_target
+
+    return deployment_set_aws_target(
+        deployment=deployment,
+        user=user or deployment.owner,
+        accounts=[
+            AccountSpec(
+                account_id=account_id,
+                regions=list(regions),
+                role_arn=role_arn,
+                external_id=external_id,
+            )
+        ],
+    )
+
+
 def grant(user, *permissions: str):
     """Give `user` Django permissions named "app_label.codename"."""
     from django.contrib.auth.models import Permission

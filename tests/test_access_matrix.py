@@ -177,7 +177,9 @@ def _build_world() -> World:
         requested_by=lead,
         state="succeeded",
         regions=["us-east-1"],
-        account_id="123456789012",
+        accounts=[
+            {"account_id": "123456789012", "name": "", "role_arn": "", "regions": ["us-east-1"]}
+        ],
         finished_at=timezone.now(),
     )
     # A stored record without rendering one: the download serves the stored bytes as they are.
@@ -313,6 +315,10 @@ def get(expect: dict, **options) -> Check:
 
 def post(expect: dict, **options) -> Check:
     return Check("post", expect, **options)
+
+
+def put(expect: dict, **options) -> Check:
+    return Check("put", expect, json_body=True, **options)
 
 
 @dataclass(frozen=True)
@@ -458,7 +464,39 @@ MATRIX: dict[str, Row] = {
             ),
         ),
     ),
-    "deployment_trust_policy": Row(kwargs=review_pk, checks=(get(TEAM_PAGE),)),
+    "deployment_aws_account_remove": Row(
+        kwargs=lambda w: {"pk": w.review.pk, "account_id": "123456789012"},
+        checks=(post(who(LOGIN, MISSING, go("deployment_aws"), go("deployment_aws"))),),
+    ),
+    "deployment_aws_organization": Row(
+        kwargs=review_pk,
+        checks=(
+            post(
+                who(
+                    LOGIN,
+                    MISSING,
+                    go("deployment_aws_organization_accounts"),
+                    go("deployment_aws_organization_accounts"),
+                ),
+                data=lambda w: {
+                    "org_role_arn": "arn:aws:iam::123456789012:role/OrganizationReader",
+                    "org_member_role_pattern": "arn:aws:iam::{account}:role/ReadinessProbe",
+                },
+            ),
+        ),
+    ),
+    # No Organizations source in this world: the team's members are told to set one (400).
+    "deployment_aws_organization_accounts": Row(
+        kwargs=review_pk,
+        checks=(
+            get(who(LOGIN, MISSING, BAD, BAD)),
+            post(who(LOGIN, MISSING, BAD, BAD), data=lambda w: {"accounts": ["123456789012"]}),
+        ),
+    ),
+    "deployment_trust_policy": Row(
+        kwargs=lambda w: {"pk": w.review.pk, "account_id": "123456789012"},
+        checks=(get(TEAM_PAGE),),
+    ),
     "probe_run_start": Row(
         kwargs=review_pk,
         checks=(
@@ -688,6 +726,17 @@ MATRIX: dict[str, Row] = {
         ),
     ),
     "api-v1:deployments_read": Row(api=True, kwargs=api_review, checks=(get(API_READ),)),
+    "api-v1:aws_accounts_list": Row(api=True, kwargs=api_review, checks=(get(API_READ),)),
+    "api-v1:aws_accounts_replace": Row(
+        api=True,
+        kwargs=api_review,
+        checks=(
+            put(
+                who(api(401), api(404), api(403), api(200)),
+                data=lambda w: [{"account_id": "123456789012", "regions": ["eu-west-1"]}],
+            ),
+        ),
+    ),
     "api-v1:checklist_read": Row(api=True, kwargs=api_review, checks=(get(API_READ),)),
     "api-v1:probe_runs_start": Row(
         api=True,
@@ -774,6 +823,8 @@ def _send(client: Client, check: Check, address: str, world: World, token: str |
     data = check.data(world) if check.data else {}
     if check.method == "get":
         return client.get(address, headers=headers)
+    if check.method == "put":
+        return client.put(address, data, content_type="application/json", headers=headers)
     if check.json_body:
         return client.post(address, data, content_type="application/json", headers=headers)
     return client.post(address, data, headers=headers)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from readiness.checklists.models import ChecklistTemplate, DeploymentState, ItemStatus
 from readiness.checklists.selectors import latest_templates, teams_of
+from readiness.checklists.targets import AccountSpec
 from readiness.probes.base import STATUS_ORDER, STATUS_TITLES
 from readiness.probes.session import ACCOUNT_ID_RE, ROLE_ARN_RE, known_regions
 
@@ -246,16 +247,40 @@ class TemplateImportForm(forms.Form):
     )
 
 
-class AwsTargetForm(forms.Form):
-    """Where the probes look. No secret is asked for: the worker's own credentials are used,
-    or the role given here is assumed with STS (the external id guards against confused
-    deputies when the role lives in another account)."""
+_EXTERNAL_ID_VALIDATOR = RegexValidator(r"^[\w+=,.@:/-]+$", "Letters, digits and +=,.@:/- only.")
+
+
+def _regions(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    names = list(dict.fromkeys(name for name in names if name))
+    if not names:
+        raise forms.ValidationError("Name at least one region.")
+    known = set(known_regions())
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise forms.ValidationError(f"Unknown region: {', '.join(unknown)}.")
+    if len(names) > 20:
+        raise forms.ValidationError("At most 20 regions.")
+    return names
+
+
+class AwsAccountForm(forms.Form):
+    """One account the probes read (added, or changed when its id is already there). No
+    secret is asked for: the worker's own credentials are used, or the role given here is
+    assumed with STS (the external id guards against confused deputies when the role lives
+    in another account)."""
 
     aws_account_id = forms.CharField(
         label="AWS account id",
         max_length=12,
         validators=[RegexValidator(ACCOUNT_ID_RE, "An AWS account id is 12 digits.")],
         widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "123456789012"}),
+    )
+    aws_name = forms.CharField(
+        label="Name (optional)",
+        required=False,
+        max_length=100,
+        help_text="What the account is for, e.g. workload, logging, networking.",
     )
     aws_regions = forms.CharField(
         label="Regions",
@@ -266,7 +291,7 @@ class AwsTargetForm(forms.Form):
         label="Role to assume (optional)",
         required=False,
         max_length=2048,
-        help_text="Leave empty to use the worker's own credentials.",
+        help_text="Leave empty to use the worker's own credentials (one account at most).",
         widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:role/readiness"}),
     )
     aws_external_id = forms.CharField(
@@ -274,21 +299,11 @@ class AwsTargetForm(forms.Form):
         required=False,
         min_length=2,
         max_length=1224,
-        validators=[RegexValidator(r"^[\w+=,.@:/-]+$", "Letters, digits and +=,.@:/- only.")],
+        validators=[_EXTERNAL_ID_VALIDATOR],
     )
 
     def clean_aws_regions(self) -> list[str]:
-        names = [name.strip() for name in self.cleaned_data["aws_regions"].split(",")]
-        names = list(dict.fromkeys(name for name in names if name))
-        if not names:
-            raise forms.ValidationError("Name at least one region.")
-        known = set(known_regions())
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise forms.ValidationError(f"Unknown region: {', '.join(unknown)}.")
-        if len(names) > 20:
-            raise forms.ValidationError("At most 20 regions.")
-        return names
+        return _regions(self.cleaned_data["aws_regions"])
 
     def clean(self):
         cleaned = super().clean()
@@ -306,14 +321,118 @@ class AwsTargetForm(forms.Form):
         cleaned["aws_role_arn"] = role_arn
         return cleaned
 
-    @classmethod
-    def for_deployment(cls, deployment, data=None) -> "AwsTargetForm":
-        return cls(
-            data,
-            initial={
-                "aws_account_id": deployment.aws_account_id,
-                "aws_regions": ", ".join(deployment.aws_regions),
-                "aws_role_arn": deployment.aws_role_arn,
-                "aws_external_id": deployment.aws_external_id,
-            },
+    def spec(self):
+        """The account as the services take it (call once valid)."""
+        data = self.cleaned_data
+        return AccountSpec(
+            account_id=data["aws_account_id"],
+            name=data["aws_name"].strip(),
+            regions=data["aws_regions"],
+            role_arn=data["aws_role_arn"],
+            external_id=data["aws_external_id"],
         )
+
+    @classmethod
+    def for_account(cls, account=None, data=None) -> "AwsAccountForm":
+        initial = {}
+        if account is not None:
+            initial = {
+                "aws_account_id": account.account_id,
+                "aws_name": account.name,
+                "aws_regions": ", ".join(account.regions),
+                "aws_role_arn": account.role_arn,
+                "aws_external_id": account.external_id,
+            }
+        return cls(data, initial=initial)
+
+
+MEMBER_ROLE_PATTERN_RE = re.compile(r"^arn:aws(-[a-z]+)*:iam::\{account\}:role/[\w+=,.@/-]{1,512}$")
+# An organizational unit (ou-xxxx-yyyyyyyy) or the root (r-xxxx).
+PARENT_ID_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[0-9a-z]{8,32})$")
+
+
+class AwsOrganizationForm(forms.Form):
+    """Where accounts are picked from: a role in the management or delegated-administrator
+    account that may call organizations:ListAccounts (and ListAccountsForParent)."""
+
+    org_role_arn = forms.CharField(
+        label="Role that lists the accounts",
+        max_length=2048,
+        help_text="In the management or delegated-administrator account.",
+        widget=forms.TextInput(
+            attrs={"placeholder": "arn:aws:iam::111111111111:role/ReadinessOrganizations"}
+        ),
+    )
+    org_external_id = forms.CharField(
+        label="External id (optional)",
+        required=False,
+        min_length=2,
+        max_length=1224,
+        validators=[_EXTERNAL_ID_VALIDATOR],
+        help_text="Presented to that role, and to the role assumed in each account picked.",
+    )
+    org_parent_id = forms.CharField(
+        label="Organizational unit (optional)",
+        required=False,
+        max_length=100,
+        validators=[RegexValidator(PARENT_ID_RE, "Expected ou-… or r-… as AWS writes them.")],
+        help_text="Only the accounts directly under this OU or root; all accounts if empty.",
+    )
+    org_member_role_pattern = forms.CharField(
+        label="Role to assume in each account",
+        max_length=2048,
+        initial="arn:aws:iam::{account}:role/ReadinessProbe",
+        help_text="{account} stands for each account's id.",
+    )
+
+    def clean_org_role_arn(self) -> str:
+        value = self.cleaned_data["org_role_arn"].strip()
+        if not ROLE_ARN_RE.match(value):
+            raise forms.ValidationError("Expected arn:aws:iam::<12-digit account>:role/<name>.")
+        return value
+
+    def clean_org_member_role_pattern(self) -> str:
+        value = self.cleaned_data["org_member_role_pattern"].strip()
+        if not MEMBER_ROLE_PATTERN_RE.match(value):
+            raise forms.ValidationError(
+                "Expected arn:aws:iam::{account}:role/<name>, with {account} in place of the id."
+            )
+        return value
+
+    @classmethod
+    def for_source(cls, source=None, data=None) -> "AwsOrganizationForm":
+        initial = {}
+        if source is not None:
+            initial = {
+                "org_role_arn": source.role_arn,
+                "org_external_id": source.external_id,
+                "org_parent_id": source.parent_id,
+                "org_member_role_pattern": source.member_role_pattern,
+            }
+        return cls(data, initial=initial)
+
+
+class AwsOrganizationPickForm(forms.Form):
+    """Which of the accounts the organization listed to add, and the regions to read."""
+
+    accounts = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    pick_regions = forms.CharField(
+        label="Regions",
+        help_text="Comma-separated; each account picked is read in these.",
+        widget=forms.TextInput(attrs={"placeholder": "eu-west-1, us-east-1"}),
+    )
+
+    def __init__(self, data=None, *, listed=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.listed = {account.account_id: account for account in listed}
+        self.fields["accounts"].choices = [
+            (account.account_id, f"{account.name} ({account.account_id})")
+            for account in listed
+            if account.active
+        ]
+
+    def clean_pick_regions(self) -> list[str]:
+        return _regions(self.cleaned_data["pick_regions"])
+
+    def picked(self) -> list:
+        return [self.listed[account_id] for account_id in self.cleaned_data["accounts"]]

@@ -157,12 +157,7 @@ class Deployment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The AWS target the probes read. Credentials are never stored: the worker uses its own,
-    # or assumes this role with STS for each run.
-    aws_account_id = models.CharField("AWS account id", max_length=12, blank=True)
-    aws_regions = models.JSONField("AWS regions", default=list, blank=True)
-    aws_role_arn = models.CharField("role to assume", max_length=2048, blank=True)
-    aws_external_id = models.CharField("external id", max_length=1224, blank=True)
+    # The AWS target the probes read is its set of AwsAccount rows (below).
     # Progress kept with the row (readiness.checklists.progress.refresh_progress, in the
     # transaction of every item write), so lists of deployments never aggregate items. A
     # database default too: rows inserted by plain SQL (restores, old exports) still insert,
@@ -186,11 +181,81 @@ class Deployment(models.Model):
 
     @property
     def has_aws_target(self) -> bool:
-        return bool(self.aws_account_id and self.aws_regions)
+        return self.aws_accounts.exists()
+
+    @property
+    def aws_regions(self) -> list[str]:
+        """Every region any of its accounts is read in (a run may pick among them)."""
+        accounts = self.aws_accounts.order_by("account_id")
+        return list(dict.fromkeys(region for account in accounts for region in account.regions))
 
     @property
     def is_closed(self) -> bool:
         return self.state in CLOSED_STATES
+
+
+class AwsAccount(models.Model):
+    """One AWS account a deployment spans (workload, shared networking, logging, security):
+    the probes read it in its regions. Credentials are never stored: the worker uses its own
+    (for at most one account of a deployment), or assumes `role_arn` with STS for each run,
+    presenting `external_id` (the confused-deputy guard of a cross-account role)."""
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="aws_accounts"
+    )
+    account_id = models.CharField("AWS account id", max_length=12)
+    name = models.CharField(max_length=100, blank=True)
+    regions = models.JSONField("AWS regions", default=list)
+    role_arn = models.CharField("role to assume", max_length=2048, blank=True)
+    external_id = models.CharField("external id", max_length=1224, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["deployment", "account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "account_id"], name="aws_account_once_per_deployment"
+            ),
+            # Two accounts read with the worker's own credentials would read the same account.
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=Q(role_arn=""),
+                name="one_aws_account_without_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})" if self.name else self.account_id
+
+    def as_target(self) -> dict:
+        """What a run reads of this account (no external id: the run looks it up)."""
+        return {
+            "account_id": self.account_id,
+            "name": self.name,
+            "role_arn": self.role_arn,
+            "regions": list(self.regions),
+        }
+
+
+class AwsOrganizationSource(models.Model):
+    """Where a deployment's accounts can be picked from: a role in the organization's
+    management (or delegated administrator) account that may call organizations:ListAccounts,
+    and the name pattern of the role to assume in each account picked."""
+
+    deployment = models.OneToOneField(
+        Deployment, on_delete=models.CASCADE, related_name="aws_organization"
+    )
+    role_arn = models.CharField("role that lists the accounts", max_length=2048)
+    external_id = models.CharField("external id", max_length=1224, blank=True)
+    parent_id = models.CharField("organizational unit or root", max_length=100, blank=True)
+    member_role_pattern = models.CharField(max_length=2048)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Organization of {self.deployment} through {self.role_arn}"
+
+    def member_role_arn(self, account_id: str) -> str:
+        return self.member_role_pattern.replace("{account}", account_id)
 
 
 class DeploymentSection(models.Model):

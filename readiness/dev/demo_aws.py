@@ -1,7 +1,10 @@
-"""A small emulated AWS account (on a moto server) for the demo and the benchmark.
+"""A small emulated AWS organization (on a moto server) for the demo and the benchmark.
 
-It holds both compliant and non-compliant resources, so a newcomer sees probes pass and
-fail without an AWS account. Never point this at real AWS: it creates resources.
+Its management account (seed_account) holds both compliant and non-compliant resources, so
+a newcomer sees probes pass and fail without an AWS account; two member accounts
+(seed_organization) hold a networking and a logging share of the deployment, read through
+the role the probes assume in each, so that one deployment spans three accounts and a
+failure in one of them fails its item. Never point this at real AWS: it creates resources.
 """
 
 import json
@@ -11,10 +14,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
 import boto3
 
-DEMO_ACCOUNT = "123456789012"  # moto's account for any credentials
+DEMO_ACCOUNT = "123456789012"  # moto's account for any credentials: the management account
+# The member accounts of the demo organization, created in this order; the emulator numbers
+# them (readiness.dev.emulator), so they keep their ids from one start to the next.
+DEMO_MEMBERS = ("networking", "logging")
+PROBE_ROLE = "ReadinessProbe"
+ORGANIZATION_READER = "OrganizationReader"
+MEMBER_ROLE_PATTERN = "arn:aws:iam::{account}:role/" + PROBE_ROLE
 DEMO_REGIONS = ("us-east-1", "eu-west-1")
 DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "demo",
@@ -42,6 +52,122 @@ EC2_TRUST = {
         }
     ],
 }
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    account_id: str
+    name: str
+    role_arn: str  # empty: read with the worker's own credentials
+
+
+def seed_organization(endpoint_url: str, *, regions=DEMO_REGIONS) -> list[DemoAccount]:
+    """The demo organization around seed_account's account: its management account (read
+    with the worker's credentials), the role that lists its accounts, and the member accounts
+    with the role the probes assume and their share of the deployment. The networking
+    account opens SSH to the internet: one account failing, the others passing."""
+    management = boto3.Session(
+        aws_access_key_id="demo", aws_secret_access_key="demo", region_name=regions[0]
+    )
+    organizations = management.client("organizations", endpoint_url=endpoint_url)
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    production = organizations.create_organizational_unit(ParentId=root, Name="production")
+    trust_management = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{DEMO_ACCOUNT}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    management.client("iam", endpoint_url=endpoint_url).create_role(
+        RoleName=ORGANIZATION_READER, AssumeRolePolicyDocument=trust_management
+    )
+    accounts = [DemoAccount(DEMO_ACCOUNT, "workload", "")]
+    for name in DEMO_MEMBERS:
+        status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)
+        account_id = status["CreateAccountStatus"]["AccountId"]
+        organizations.move_account(
+            AccountId=account_id,
+            SourceParentId=root,
+            DestinationParentId=production["OrganizationalUnit"]["Id"],
+        )
+        session = _member_session(management, endpoint_url, account_id, regions[0])
+        iam = session.client("iam", endpoint_url=endpoint_url)
+        iam.create_role(RoleName=PROBE_ROLE, AssumeRolePolicyDocument=trust_management)
+        _seed_member(session, endpoint_url, name, account_id, regions)
+        accounts.append(
+            DemoAccount(account_id, name, MEMBER_ROLE_PATTERN.format(account=account_id))
+        )
+    return accounts
+
+
+def _member_session(management, endpoint_url: str, account_id: str, region: str):
+    """Act in a member account as its administrators do: through the role AWS
+    Organizations created there."""
+    credentials = management.client("sts", endpoint_url=endpoint_url).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+        RoleSessionName="readiness-demo-setup",
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def _seed_member(session, endpoint_url: str, name: str, account_id: str, regions) -> None:
+    def client(service: str, region: str = regions[0]):
+        return session.client(service, region_name=region, endpoint_url=endpoint_url)
+
+    iam = client("iam")
+    iam.create_user(UserName=f"{name}-automation")
+    iam.put_user_policy(
+        UserName=f"{name}-automation",
+        PolicyName="narrow",
+        PolicyDocument=json.dumps(NARROW_POLICY),
+    )
+    for region in regions:
+        kms = client("kms", region)
+        key = kms.create_key(Description=f"{name} data key")["KeyMetadata"]["KeyId"]
+        kms.enable_key_rotation(KeyId=key)
+        client("logs", region).create_log_group(logGroupName=f"/{name}/audit")
+        ec2 = client("ec2", region)
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        if name == "networking":
+            bastion = ec2.create_security_group(
+                GroupName="bastion", Description="SSH from anywhere", VpcId=vpc
+            )
+            ec2.authorize_security_group_ingress(
+                GroupId=bastion["GroupId"],
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 22,
+                        "ToPort": 22,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                    }
+                ],
+            )
+    if name == "logging":
+        bucket = f"demo-logs-{account_id}"
+        s3 = client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
 
 
 def start_moto_server(port: int, *, log_path: str | None = None) -> subprocess.Popen:

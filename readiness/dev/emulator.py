@@ -11,6 +11,13 @@ places where it behaves unlike AWS in ways that distort what the probes show.
    each of its ~250 entries (`moto.backends.list_of_moto_modules`, moto 5.2): about 1.6 ms of
    CPU per request, a quarter of the emulator's time in a probe run. The folder does not
    change while the server runs, so it is listed once.
+3. moto hands out credentials for any role ARN, even a role that does not exist; AWS answers
+   AccessDenied. Here AssumeRole of a role its account does not hold is refused the same
+   way, so one account's missing or misnamed probe role shows as it would in AWS.
+4. An account created in the emulated organization (which holds, as in AWS, the
+   OrganizationAccountAccessRole the demo sets it up through) gets its id from a fixed
+   sequence (210000000001, …), not moto's random one, so that the demo deployment names the
+   same accounts after a restart.
 
 Never a production component: the app itself talks to AWS, or to whatever AWS_ENDPOINT_URL
 names.
@@ -21,15 +28,19 @@ names.
 import argparse
 import functools
 import io
+import itertools
 import json
 import os
+import re
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import moto
 from gunicorn.app.base import BaseApplication
 from moto import backends
+from moto.iam.models import iam_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.organizations import utils as organizations_utils
 
 # Protocols whose errors are XML (query, ec2, rest-xml); the others read JSON.
 XML_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/xml", "text/xml")
@@ -106,9 +117,53 @@ def not_implemented(environ: dict, start_response) -> list[bytes]:
     return [body]
 
 
+ROLE_ARN_RE = re.compile(
+    r"^arn:aws[\w-]*:iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<name>[^/]+)$"
+)
+
+
+def _refused_role(environ: dict) -> str:
+    """The role ARN of an AssumeRole whose role does not exist in its account, else ''."""
+    form = parse_qs(environ.get("emulator.form", ""))
+    if form.get("Action") != ["AssumeRole"]:
+        return ""
+    arn = (form.get("RoleArn") or [""])[0]
+    match = ROLE_ARN_RE.match(arn)
+    if not match:
+        return ""
+    try:
+        iam_backends[match["account"]]["aws"].get_role(match["name"])
+    except Exception:  # moto's NotFoundException: no such role in that account
+        return arn
+    return ""
+
+
+def access_denied(role_arn: str, start_response) -> list[bytes]:
+    message = f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
+        "<RequestId>emulator</RequestId></ErrorResponse>"
+    ).encode()
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _numbered_accounts() -> None:
+    """Correction 4: accounts of the emulated organization are numbered in creation order."""
+    numbers = itertools.count(210000000001)
+    organizations_utils.make_random_account_id = lambda: str(next(numbers))
+
+
 class Emulator(DomainDispatcherApplication):
     def __call__(self, environ: dict, start_response):
         _keep_form(environ)
+        refused = _refused_role(environ)
+        if refused:
+            return access_denied(refused, start_response)
         try:
             return super().__call__(environ, start_response)
         except (NotImplementedError, NotEmulated):
@@ -118,6 +173,7 @@ class Emulator(DomainDispatcherApplication):
 def app() -> Emulator:
     listed = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = functools.cache(lambda: listed)
+    _numbered_accounts()
     emulator = Emulator(_backend_app)
     # moto's own server runs its apps in debug mode: Flask then lets a handler's exception
     # through to us instead of rendering its 500 page.

@@ -100,8 +100,9 @@ def worker_principal() -> str:
     return settings.PROBE_WORKER_PRINCIPAL
 
 
-def deployment_trust_policy(deployment) -> tuple[dict | None, list[str]]:
-    """(trust policy, []) for the deployment's probe role, or (None, what is missing)."""
+def account_trust_policy(account) -> tuple[dict | None, list[str]]:
+    """(trust policy, []) for the probe role of one of a deployment's accounts, or (None,
+    what is missing)."""
     principal = worker_principal()
     missing = []
     if not principal:
@@ -109,14 +110,14 @@ def deployment_trust_policy(deployment) -> tuple[dict | None, list[str]]:
             "the server does not name the principal its workers run as "
             "(PROBE_WORKER_PRINCIPAL, set by the operator)"
         )
-    if not deployment.aws_external_id:
+    if not account.external_id:
         missing.append(
-            "this deployment has no external id (set one on its AWS target page; without "
+            "this account has no external id (set one on the AWS target page; without "
             "it anyone who can name your role on the same Readiness server could read it)"
         )
     if missing:
         return None, missing
-    return trust_policy(principal=principal, external_id=deployment.aws_external_id), []
+    return trust_policy(principal=principal, external_id=account.external_id), []
 
 
 def _code_names(code: CodeType, seen: set) -> set[str]:

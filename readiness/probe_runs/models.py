@@ -30,8 +30,8 @@ class ProbeRunTrigger(models.TextChoices):
 
 
 class ProbeRun(models.Model):
-    """One click of "Run probes" or one scheduled re-probe: a task per (probe, region),
-    progress kept as done/total."""
+    """One click of "Run probes" or one scheduled re-probe: a task per (account, probe)
+    carrying its regions, progress kept as done/total."""
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="probe_runs")
     trigger = models.CharField(
@@ -43,9 +43,11 @@ class ProbeRun(models.Model):
     state = models.CharField(
         max_length=10, choices=ProbeRunState.choices, default=ProbeRunState.QUEUED
     )
+    # The union of the accounts' regions; `accounts` is the target as the run read it:
+    # [{account_id, name, role_arn, regions}] (AwsAccount.as_target), so later changes of
+    # the target never change what a run says it read.
     regions = models.JSONField(default=list)
-    account_id = models.CharField(max_length=12, blank=True)
-    role_arn = models.CharField(max_length=2048, blank=True)
+    accounts = models.JSONField(default=list)
     thresholds = models.JSONField(default=dict)
     total = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
@@ -104,7 +106,8 @@ class ProbeResultState(models.TextChoices):
 
 
 class ProbeResult(models.Model):
-    """What one probe read in one region during one run: verdict, evidence, remediation."""
+    """What one probe read in one account and region during one run: verdict, evidence,
+    remediation."""
 
     run = models.ForeignKey(ProbeRun, on_delete=models.CASCADE, related_name="results")
     item = models.ForeignKey(
@@ -114,6 +117,7 @@ class ProbeResult(models.Model):
         on_delete=models.SET_NULL,
         related_name="probe_results",
     )
+    account_id = models.CharField("AWS account id", max_length=12, blank=True)
     probe_key = models.CharField(max_length=100)
     region = models.CharField(max_length=30)
     section_title = models.CharField(max_length=200)
@@ -135,15 +139,16 @@ class ProbeResult(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["run", "section_title", "item_title", "probe_key", "region"]
+        ordering = ["run", "section_title", "item_title", "probe_key", "account_id", "region"]
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "probe_key", "region"], name="probe_result_per_region"
+                fields=["run", "account_id", "probe_key", "region"],
+                name="probe_result_per_account_region",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.probe_key} @ {self.region}: {self.status or self.state}"
+        return f"{self.probe_key} @ {self.account_id}/{self.region}: {self.status or self.state}"
 
     @property
     def failing_findings(self) -> list:

@@ -1,5 +1,6 @@
 """Reads of probe runs and their results, shared by pages, the API, sign-offs and records."""
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -65,12 +66,21 @@ def latest_finished_run_ids(deployment_ids) -> QuerySet:
 RESULT_ORDER = {**STATUS_ORDER, "": len(STATUS_ORDER)}
 
 
+def _name_accounts(run: ProbeRun, results) -> None:
+    names = {account["account_id"]: account.get("name", "") for account in run.accounts}
+    for result in results:
+        result.account_name = names.get(result.account_id, "")
+
+
 def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
     """The run's results per checklist item id, worst first."""
     if run is None:
         return {}
     grouped: dict[int, list[ProbeResult]] = {}
-    results = run.results.filter(item__isnull=False).order_by("probe_key", "region")
+    results = list(
+        run.results.filter(item__isnull=False).order_by("probe_key", "account_id", "region")
+    )
+    _name_accounts(run, results)
     for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
         grouped.setdefault(result.item_id, []).append(result)
     return grouped
@@ -98,6 +108,31 @@ def result_statuses_by_item(run: ProbeRun | None) -> dict[int, list[ResultStatus
     return grouped
 
 
+@dataclass(frozen=True)
+class AccountResults:
+    """One account's share of an item's results, as pages group evidence."""
+
+    account_id: str
+    name: str
+    results: list
+
+    @property
+    def counts(self) -> list[tuple[str, int]]:
+        return result_counts(self.results)
+
+
+def by_account(results: list[ProbeResult]) -> list[AccountResults]:
+    """Results grouped by account (in account id order), each group keeping their order:
+    any failing account fails the item, and the page says which one."""
+    grouped: dict[str, list[ProbeResult]] = {}
+    for result in results:
+        grouped.setdefault(result.account_id, []).append(result)
+    return [
+        AccountResults(account_id, getattr(group[0], "account_name", ""), group)
+        for account_id, group in sorted(grouped.items())
+    ]
+
+
 def result_counts(results: list[ProbeResult]) -> list[tuple[str, int]]:
     """[(status, count)] worst first, for a compact summary of an item's evidence."""
     counts: dict[str, int] = {}
@@ -108,8 +143,11 @@ def result_counts(results: list[ProbeResult]) -> list[tuple[str, int]]:
 
 
 def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, list]]]]:
-    """[(section, [(item, results)])] in checklist order, for the run's results page."""
-    results = list(run.results.select_related("item__section").order_by("probe_key", "region"))
+    """[(section, [(item, [AccountResults])])] in checklist order, for the run's page."""
+    results = list(
+        run.results.select_related("item__section").order_by("probe_key", "account_id", "region")
+    )
+    _name_accounts(run, results)
     order = {
         (r.section_title, r.item_title): (
             r.item.section.position if r.item else 99,
@@ -126,7 +164,10 @@ def run_results_by_section(run: ProbeRun) -> list[tuple[str, list[tuple[str, lis
         sections.setdefault(result.section_title, {}).setdefault(result.item_title, []).append(
             result
         )
-    return [(section, list(items.items())) for section, items in sections.items()]
+    return [
+        (section, [(title, by_account(results)) for title, results in items.items()])
+        for section, items in sections.items()
+    ]
 
 
 def probe_conflict(item, results: list[ProbeResult]) -> str:

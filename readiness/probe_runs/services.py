@@ -1,5 +1,5 @@
-"""State changes of probe runs: start (or join) a run, execute one (probe, region), finish,
-apply verdicts to checklist items, and sweep runs whose workers died.
+"""State changes of probe runs: start (or join) a run, execute one (account, probe, region),
+finish, apply verdicts to checklist items, and sweep runs whose workers died.
 
 Tasks call these with ids; every step is safe to run twice (conditional updates claim work).
 """
@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
+from botocore.exceptions import ClientError
 from cachetools import TTLCache
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,6 +24,7 @@ from readiness import dispatch
 from readiness.audit.services import audit_record
 from readiness.checklists.models import (
     WATCHED_STATES,
+    AwsAccount,
     ChecklistItem,
     DecisionSource,
     Deployment,
@@ -109,20 +111,38 @@ def probe_run_start(
         user = None
     else:
         require_member(team=deployment.team, user=user)
-    if not deployment.has_aws_target:
-        raise ValidationError("Set the AWS account and regions of this deployment first.")
-    run_regions = run_regions_of(deployment, regions)
+    accounts = list(deployment.aws_accounts.order_by("account_id"))
+    if not accounts:
+        raise ValidationError("Add the AWS accounts and regions of this deployment first.")
+    regionless = [str(account) for account in accounts if not account.regions]
+    if regionless:
+        raise ValidationError(f"Name the regions of account {', '.join(regionless)} first.")
+    target_regions = list(
+        dict.fromkeys(region for account in accounts for region in account.regions)
+    )
+    run_regions = run_regions_of(target_regions, regions)
+    # Each account is read in the regions picked that are its own.
+    accounts = [
+        (account, [region for region in account.regions if region in run_regions])
+        for account in accounts
+    ]
+    accounts = [(account, picked) for account, picked in accounts if picked]
     active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
     if active:
         return active, False
     thresholds = probe_settings()
     if not thresholds.approved_regions:
         # Data residency: unless policy names them, the approved regions are the ones the
-        # deployment runs in.
-        thresholds = dataclasses.replace(thresholds, approved_regions=tuple(deployment.aws_regions))
+        # deployment runs in, in any of its accounts.
+        thresholds = dataclasses.replace(thresholds, approved_regions=tuple(target_regions))
     pairs = probes_for(deployment)
     item_of = {probe.key: item for probe, item in pairs}
-    planned = plan([probe for probe, _ in pairs], run_regions)
+    probes = [probe for probe, _ in pairs]
+    planned = [
+        (account.account_id, probe, region)
+        for account, picked in accounts
+        for probe, region in plan(probes, picked)
+    ]
     try:
         with transaction.atomic():
             deployment_lock(deployment.pk)  # the lock order: the deployment's row first
@@ -131,8 +151,9 @@ def probe_run_start(
                 requested_by=user,
                 trigger=trigger,
                 regions=run_regions,
-                account_id=deployment.aws_account_id,
-                role_arn=deployment.aws_role_arn,
+                accounts=[
+                    {**account.as_target(), "regions": picked} for account, picked in accounts
+                ],
                 thresholds=thresholds_json(thresholds),
                 total=len(planned),
             )
@@ -140,6 +161,7 @@ def probe_run_start(
                 ProbeResult(
                     run=run,
                     item=item_of[probe.key],
+                    account_id=account_id,
                     probe_key=probe.key,
                     region=region,
                     section_title=probe.section,
@@ -149,7 +171,7 @@ def probe_run_start(
                     actions=list(probe.actions),
                     remediation=probe.remediation,
                 )
-                for probe, region in planned
+                for account_id, probe, region in planned
             )
             audit_record(
                 actor=user,
@@ -158,7 +180,7 @@ def probe_run_start(
                 deployment=deployment,
                 after={
                     "regions": run.regions,
-                    "account_id": run.account_id,
+                    "accounts": [account["account_id"] for account in run.accounts],
                     "checks": run.total,
                     "trigger": run.trigger,
                 },
@@ -173,11 +195,10 @@ def probe_run_start(
     return run, True
 
 
-def run_regions_of(deployment: Deployment, regions: list[str] | None) -> list[str]:
-    """The regions a run reads: the ones picked, which must be the target's, in the target's
-    order; the target's all when none are picked. The role's trust and the approved regions
-    are the target's, so a run never reaches outside it."""
-    target = list(deployment.aws_regions)
+def run_regions_of(target: list[str], regions: list[str] | None) -> list[str]:
+    """The regions a run reads: the ones picked, which must be the target's (any of its
+    accounts'), in the target's order; the target's all when none are picked. The roles'
+    trust and the approved regions are the target's, so a run never reaches outside it."""
     if regions is None:
         return target
     picked = set(regions)
@@ -195,22 +216,34 @@ def run_regions_of(deployment: Deployment, regions: list[str] | None) -> list[st
 
 
 def _enqueue(run_id: int) -> None:
-    """One task per probe, carrying its regions (probe_results_execute), stored in the run's
-    transaction (readiness.outbox) and sent after it commits, or by the outbox sweeper."""
-    by_probe: dict[str, list[int]] = defaultdict(list)
-    for result_id, key in (
-        ProbeResult.objects.filter(run_id=run_id).order_by("pk").values_list("pk", "probe_key")
+    """One task per account and probe, carrying its regions (probe_results_execute), stored
+    in the run's transaction (readiness.outbox) and sent after it commits, or by the outbox
+    sweeper. The accounts and probes spread over every worker; one account's denied role or
+    throttling stays in that account's tasks."""
+    batches: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for result_id, account_id, key in (
+        ProbeResult.objects.filter(run_id=run_id)
+        .order_by("pk")
+        .values_list("pk", "account_id", "probe_key")
     ):
-        by_probe[key].append(result_id)
+        batches[(account_id, key)].append(result_id)
     outbox_enqueue_many(
-        Intent("readiness.probe_results_execute", _intent_key(run_id, probe_key), [result_ids])
-        for probe_key, result_ids in by_probe.items()
+        Intent(
+            "readiness.probe_results_execute",
+            _intent_key(run_id, account_id, probe_key),
+            [result_ids],
+        )
+        for (account_id, probe_key), result_ids in batches.items()
     )
 
 
-def _intent_key(run_id: int, probe_key: str) -> str:
-    # The prefix `probe:<run>:` names every task of the run (probe_run_cancel revokes them).
-    return f"probe:{run_id}:{probe_key}"
+def _run_prefix(run_id: int) -> str:
+    # Names every task of the run (probe_run_cancel revokes them).
+    return f"probe:{run_id}:"
+
+
+def _intent_key(run_id: int, account_id: str, probe_key: str) -> str:
+    return f"{_run_prefix(run_id)}{account_id}:{probe_key}"
 
 
 class ProbeRunClosed(Exception):
@@ -265,7 +298,7 @@ def probe_run_cancel(*, run: ProbeRun, user) -> bool:
             deployment=deployment,
             after={"checks": run.total, "finished": run.completed, "not_run": stopped},
         )
-        task_ids = [task_id_of(key) for key in outbox_keys(_intent_key(run.pk, ""))]
+        task_ids = [task_id_of(key) for key in outbox_keys(_run_prefix(run.pk))]
         transaction.on_commit(lambda: _revoke(run.pk, task_ids))
         # This process's checks of the run stop at once; other workers' within a second.
         transaction.on_commit(lambda: _remember_cancelled(run))
@@ -320,19 +353,58 @@ _sessions: TTLCache = TTLCache(maxsize=1024, ttl=_SESSION_TTL, timer=time.monoto
 _sessions_lock = threading.Lock()
 
 
-def _session_for(run: ProbeRun):
-    external_id = run.deployment.aws_external_id if run.role_arn else ""
-    key = (run.role_arn, external_id, run.deployment_id)
+# An account whose role STS denied is not asked again by this process for a minute: its
+# other checks fail at once with the same words instead of each waiting on STS's retries.
+_REFUSAL_TTL = 60
+_refusals: TTLCache = TTLCache(maxsize=1024, ttl=_REFUSAL_TTL, timer=time.monotonic)
+
+
+class AccountUnavailable(Exception):
+    """The run's account cannot be read: its role was refused, or it left the target."""
+
+
+def run_account(run: ProbeRun, account_id: str) -> dict:
+    """The account as the run read it (ProbeRun.accounts)."""
+    for account in run.accounts:
+        if account["account_id"] == account_id:
+            return account
+    raise AccountUnavailable(f"account {account_id} is not part of probe run {run.pk}")
+
+
+def _session_for(run: ProbeRun, account_id: str):
+    account = run_account(run, account_id)
+    role_arn = account["role_arn"]
+    external_id = ""
+    if role_arn:
+        # Looked up, not copied onto the run: the external id stays in one place.
+        found = AwsAccount.objects.filter(
+            deployment_id=run.deployment_id, account_id=account_id
+        ).values_list("external_id", flat=True)
+        if not found:
+            raise AccountUnavailable(
+                f"account {account_id} was removed from the deployment's target during the run"
+            )
+        external_id = found[0]
+    key = (role_arn, external_id, run.deployment_id)
     with _sessions_lock:
         session = _sessions.get(key)
+        refused = _refusals.get(key)
     if session is not None:
         return session
-    session = target_session(
-        role_arn=run.role_arn,
-        external_id=external_id,
-        name=f"deployment-{run.deployment_id}",
-        region=run.regions[0] if run.regions else "us-east-1",
-    )
+    if refused is not None:
+        raise refused
+    try:
+        session = target_session(
+            role_arn=role_arn,
+            external_id=external_id,
+            name=f"deployment-{run.deployment_id}",
+            region=account["regions"][0] if account["regions"] else "us-east-1",
+        )
+    except ClientError as exc:
+        if "AccessDenied" in exc.response.get("Error", {}).get("Code", ""):
+            with _sessions_lock:
+                _refusals[key] = exc
+        raise
     with _sessions_lock:
         _sessions[key] = session
     return session
@@ -345,19 +417,21 @@ _run_caches: TTLCache = TTLCache(maxsize=256, ttl=_RUN_CACHE_TTL, timer=time.mon
 _run_caches_lock = threading.Lock()
 
 
-def _cache_for(run: ProbeRun) -> CallCache:
+def _cache_for(run: ProbeRun, account_id: str) -> CallCache:
+    """The answers of one account in one run: two accounts answer the same call differently."""
     with _run_caches_lock:
-        cached = _run_caches.get(run.pk)
+        cached = _run_caches.get((run.pk, account_id))
         # The creation time tells a run from an earlier one that had the same id (a test
         # database rolled back), so answers never outlive their run.
         if cached is None or cached[0] != run.created_at:
-            cached = _run_caches[run.pk] = (run.created_at, CallCache())
+            cached = _run_caches[(run.pk, account_id)] = (run.created_at, CallCache())
         return cached[1]
 
 
 def _forget_cache(run_id: int) -> None:
     with _run_caches_lock:
-        _run_caches.pop(run_id, None)
+        for key in [key for key in _run_caches if key[0] == run_id]:
+            _run_caches.pop(key, None)
 
 
 _limiters: dict[tuple, RequestLimiter] = {}
@@ -473,8 +547,8 @@ def _held_for(result_ids: list[int], claimed: list[ProbeResult], lease: timedelt
 def _outcome(
     result: ProbeResult, run: ProbeRun, thresholds: ProbeSettings, *, deadline: float
 ) -> dict:
-    """What one (probe, region) found, as stored on its result; never raises. No AWS request
-    is sent after `deadline` (time.monotonic())."""
+    """What one (account, probe, region) found, as stored on its result; never raises. No
+    AWS request is sent after `deadline` (time.monotonic())."""
     probe = registry().get(result.probe_key)
     if probe is None:
         return dict(
@@ -485,11 +559,17 @@ def _outcome(
         )
     try:
         forget_last_call()
-        session = _session_for(run)
-    except Exception as exc:  # STS refused or unreachable: every probe of the run says so
+        session = _session_for(run, result.account_id)
+    except AccountUnavailable as exc:
+        return dict(status=ProbeOutcome.ERROR, summary=f"Not read: {exc}", findings=[], facts={})
+    except Exception as exc:  # STS refused or unreachable: every probe of that account says so
         context = ProbeContext(session=None, region=result.region, settings=thresholds)
         outcome = error_result(exc, context).as_json()
-        outcome["summary"] = f"Could not get AWS credentials: {outcome['summary']}"
+        why = outcome["summary"]
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            why = f"STS refused {exc.operation_name}: {error.get('Code')} — {error.get('Message')}"
+        outcome["summary"] = f"Could not get AWS credentials for account {result.account_id}: {why}"
         return outcome
     context = ProbeContext(
         session=session,
@@ -500,9 +580,9 @@ def _outcome(
         deadline=deadline,
         cancelled=lambda: run_cancelled(run),
         limiter=request_limiter(),
-        account=run.account_id,
+        account=result.account_id,
     )
-    call_cache.use(_cache_for(run))
+    call_cache.use(_cache_for(run, result.account_id))
     try:
         return execute(probe, context).result.as_json()
     finally:
@@ -546,6 +626,7 @@ def _apply_verdicts(run: ProbeRun) -> int:
     ):
         by_item[result.item_id].append(result)
     changed = 0
+    several = len(run.accounts) > 1
     items = ChecklistItem.objects.filter(pk__in=by_item).exclude(source=DecisionSource.PERSON)
     for item in items:
         results = by_item[item.pk]
@@ -554,10 +635,14 @@ def _apply_verdicts(run: ProbeRun) -> int:
             continue
         if target == ItemStatus.FAILED:
             failing = [r for r in results if r.status == ProbeOutcome.FAIL]
-            reason = "Probe failed: " + "; ".join(_where(r) + r.summary for r in failing)
+            reason = "Probe failed: " + "; ".join(
+                _where(r, accounts=several) + r.summary for r in failing
+            )
         else:
             passing = [r for r in results if r.status == ProbeOutcome.PASS]
-            reason = "Verified by probe: " + "; ".join(_where(r) + r.summary for r in passing)
+            reason = "Verified by probe: " + "; ".join(
+                _where(r, accounts=several) + r.summary for r in passing
+            )
         reason = reason[:2000]
         if item.status == target and item.status_reason == reason:
             continue
@@ -582,12 +667,14 @@ def _report_errors(run: ProbeRun) -> list[str]:
         return []
     errors = list(
         run.results.filter(status=ProbeOutcome.ERROR)
-        .order_by("probe_key", "region")
-        .values_list("probe_key", "region", "summary")
+        .order_by("probe_key", "account_id", "region")
+        .values_list("probe_key", "account_id", "region", "summary")
     )
     if not errors:
         return []
-    lines = [f"{key} [{region}]: {summary}" for key, region, summary in errors]
+    lines = [
+        f"{key} [{account_id} {region}]: {summary}" for key, account_id, region, summary in errors
+    ]
     audit_record(
         actor=None,
         action="probe_run.errors",
@@ -602,17 +689,15 @@ def _report_errors(run: ProbeRun) -> list[str]:
 def watched_deployments() -> list[Deployment]:
     """Deployments the schedule re-probes: every approved one with an AWS target, and of the
     deployed or verified ones only the newest per team, service and environment — an older
-    release was replaced and its account now shows the new one."""
+    release was replaced and its accounts now show the new one."""
     candidates = (
-        Deployment.objects.filter(state__in=WATCHED_STATES)
-        .exclude(aws_account_id="")
+        Deployment.objects.filter(state__in=WATCHED_STATES, aws_accounts__isnull=False)
+        .distinct()
         .select_related("team")
         .order_by("team_id", "service", "environment", "-deployed_at", "-pk")
     )
     chosen, seen = [], set()
     for deployment in candidates:
-        if not deployment.has_aws_target:
-            continue
         if deployment.state == DeploymentState.APPROVED:
             chosen.append(deployment)
             continue
@@ -640,8 +725,13 @@ def reprobe_watched() -> dict:
     return outcome
 
 
-def _where(result: ProbeResult) -> str:
-    return f"[{result.region}] " if result.region != "global" else ""
+def _where(result: ProbeResult, *, accounts: bool) -> str:
+    """Where a result was read, as a reason names it: the account only when the run read
+    several (one account's failure fails the item, and the reason says which)."""
+    place = [result.account_id] if accounts and result.account_id else []
+    if result.region != "global":
+        place.append(result.region)
+    return f"[{' '.join(place)}] " if place else ""
 
 
 def probe_runs_sweep(*, now=None) -> int:
@@ -673,10 +763,10 @@ def _close_timed_out(*, run_id: int, deployment_id: int, now) -> bool:
         ProbeResult.objects.select_for_update()
         .filter(run_id=run_id)
         .exclude(state=ProbeResultState.DONE)
-        .order_by("probe_key", "region")
-        .values_list("pk", "probe_key", "region", "state")
+        .order_by("probe_key", "account_id", "region")
+        .values_list("pk", "probe_key", "account_id", "region", "state")
     )
-    never_started = [pk for pk, _, _, state in unfinished if state == ProbeResultState.PENDING]
+    never_started = [pk for pk, *_, state in unfinished if state == ProbeResultState.PENDING]
     ProbeResult.objects.filter(pk__in=never_started).update(
         state=ProbeResultState.DONE,
         status=ProbeOutcome.ERROR,
@@ -694,7 +784,7 @@ def _close_timed_out(*, run_id: int, deployment_id: int, now) -> bool:
         ),
         finished_at=now,
     )
-    names = [f"{key} [{region}]" for _, key, region, _ in unfinished]
+    names = [f"{key} [{account_id} {region}]" for _, key, account_id, region, _ in unfinished]
     shown = ", ".join(names[:_NAMED_CHECKS])
     if len(names) > _NAMED_CHECKS:
         shown += f" and {len(names) - _NAMED_CHECKS} more"
@@ -727,26 +817,26 @@ def _close_timed_out(*, run_id: int, deployment_id: int, now) -> bool:
 
 
 def _send_expired_claims(*, now) -> int:
-    """Send again, one task per probe as a run does, the checks of active runs whose claim
-    is older than PROBE_CHECK_TIMEOUT; returns how many tasks were sent."""
+    """Send again, one task per account and probe as a run does, the checks of active runs
+    whose claim is older than PROBE_CHECK_TIMEOUT; returns how many tasks were sent."""
     stale = now - timedelta(seconds=settings.PROBE_CHECK_TIMEOUT)
     active = list(ProbeRun.objects.filter(state__in=ACTIVE_RUN_STATES).values_list("pk", flat=True))
-    by_probe: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for result_id, run_id, key in (
+    by_probe: dict[tuple[int, str, str], list[int]] = defaultdict(list)
+    for result_id, run_id, account_id, key in (
         ProbeResult.objects.filter(
             run_id__in=active, state=ProbeResultState.RUNNING, started_at__lt=stale
         )
         .order_by("pk")
-        .values_list("pk", "run_id", "probe_key")
+        .values_list("pk", "run_id", "account_id", "probe_key")
     ):
-        by_probe[(run_id, key)].append(result_id)
+        by_probe[(run_id, account_id, key)].append(result_id)
     sent = 0
-    for (run_id, key), result_ids in by_probe.items():
+    for (run_id, account_id, key), result_ids in by_probe.items():
         try:
             dispatch.delay(
                 "readiness.probe_results_execute",
                 result_ids,
-                task_id=task_id_of(_intent_key(run_id, key)),
+                task_id=task_id_of(_intent_key(run_id, account_id, key)),
             )
         except Exception:  # the broker is away: these rows stay expired for the next sweep
             log.exception("could not send again %s of probe run %s", key, run_id)

@@ -1,7 +1,7 @@
 """The probe catalogue and the IAM policies the probes need (see readiness/catalogue.py)."""
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from readiness.checklists import selectors
@@ -42,20 +42,4 @@ def probe_catalogue(request: HttpRequest) -> HttpResponse:
 def probe_policy(request: HttpRequest) -> HttpResponse:
     return _json_download(
         catalogue.policy_json(catalogue.permissions_policy()), "readiness-probes-policy.json"
-    )
-
-
-@require_GET
-def deployment_trust_policy(request: HttpRequest, pk: int) -> HttpResponse:
-    """The trust policy of this deployment's probe role, with its external id."""
-    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    policy, missing = catalogue.deployment_trust_policy(deployment)
-    if policy is None:
-        return HttpResponse(
-            "No trust policy yet: " + "; and ".join(missing) + ".\n",
-            status=409,
-            content_type="text/plain; charset=utf-8",
-        )
-    return _json_download(
-        catalogue.policy_json(policy), f"readiness-deployment-{deployment.pk}-trust-policy.json"
     )

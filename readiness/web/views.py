@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from readiness.checklists import markdown_import, selectors, services
 from readiness.checklists.forms import (
     ENVIRONMENT_SUGGESTIONS,
-    AwsTargetForm,
     BulkStatusForm,
     DashboardFilterForm,
     DeploymentCreateForm,
@@ -21,7 +20,6 @@ from readiness.checklists.forms import (
 )
 from readiness.checklists.models import ChecklistTemplate
 from readiness.checklists.teams import held_role_ids, may_change_item, not_owner_message
-from readiness.probe_runs import catalogue
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.forms import ProbeRunForm
@@ -329,29 +327,6 @@ def items_bulk(request: HttpRequest, pk: int) -> HttpResponse:
 
 def deployment_url(deployment) -> str:
     return reverse("deployment_detail", kwargs={"pk": deployment.pk})
-
-
-@require_http_methods(["GET", "POST"])
-def deployment_aws(request: HttpRequest, pk: int) -> HttpResponse:
-    """The deployment's AWS target: account, regions and an optional role to assume."""
-    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    form = AwsTargetForm.for_deployment(deployment, _posted(request))
-    if request.method == "POST" and form.is_valid():
-        services.deployment_set_aws_target(
-            deployment=deployment, user=request.user, **form.cleaned_data
-        )
-        messages.success(request, "Saved the AWS target. Probes will read this account.")
-        return redirect("deployment_detail", pk=deployment.pk)
-    status = 400 if request.method == "POST" else 200
-    trust, trust_missing = catalogue.deployment_trust_policy(deployment)
-    context = {
-        "deployment": deployment,
-        "form": form,
-        "trust_policy": catalogue.policy_json(trust) if trust else "",
-        "trust_missing": trust_missing,
-        "action_count": len(catalogue.declared_actions()),
-    }
-    return render(request, "readiness/deployment_aws.html", context, status=status)
 
 
 @require_POST

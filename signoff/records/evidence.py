@@ -92,7 +92,7 @@ def probe_results(snapshot: RecordSnapshot) -> dict:
     first ones only). At most three queries; none without a run."""
     document = {"format": EVIDENCE_FORMAT, "deployment_id": snapshot.deployment_id, "run": None}
     if snapshot.probe_run is None:
-        return {**document, "results": []}
+        return {**document, "accounts": []}
     run = ProbeRun.objects.select_related("requested_by").get(pk=snapshot.probe_run.id)
     # The deployment's own numbering, in the order the record's pages number runs (by
     # creation): its first run is 1, whatever other deployments ran.
@@ -101,37 +101,48 @@ def probe_results(snapshot: RecordSnapshot) -> dict:
         .filter(Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lte=run.pk))
         .count()
     )
-    results = ProbeResult.objects.filter(run=run).order_by("probe_key", "region")
+    results = ProbeResult.objects.filter(run=run).order_by("account_id", "probe_key", "region")
     document["run"] = {
         "id": run.pk,
         "number": number,
         "state": run.state,
         "trigger": run.trigger,
         "requested_by": display_name(run.requested_by) if run.requested_by_id else None,
-        "account_id": run.account_id,
+        "accounts": list(run.accounts or ()),
         "regions": list(run.regions or ()),
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
     }
-    document["results"] = [
-        {
-            "probe": result.probe_key,
-            "region": result.region,
-            "title": result.title,
-            "section": result.section_title,
-            "item": result.item_title,
-            "severity": result.severity,
-            "state": result.state,
-            "status": result.status,
-            "summary": result.summary,
-            "findings": result.findings,
-            "remediation": result.remediation,
-            "finished_at": _iso(result.finished_at),
-        }
-        for result in results
+    names = {account["account_id"]: account.get("name", "") for account in run.accounts or ()}
+    # Grouped by account: a finding is read where it was found, and one account's denied
+    # role or failing resource is told from the others'.
+    groups: dict[str, list[dict]] = {}
+    for result in results:
+        groups.setdefault(result.account_id, []).append(_result_json(result))
+    document["accounts"] = [
+        {"account_id": account_id, "name": names.get(account_id, ""), "results": entries}
+        for account_id, entries in groups.items()
     ]
     return document
+
+
+def _result_json(result: ProbeResult) -> dict:
+    return {
+        "account": result.account_id,
+        "probe": result.probe_key,
+        "region": result.region,
+        "title": result.title,
+        "section": result.section_title,
+        "item": result.item_title,
+        "severity": result.severity,
+        "state": result.state,
+        "status": result.status,
+        "summary": result.summary,
+        "findings": result.findings,
+        "remediation": result.remediation,
+        "finished_at": _iso(result.finished_at),
+    }
 
 
 def record_evidence(snapshot: RecordSnapshot) -> RecordEvidence:

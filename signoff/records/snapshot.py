@@ -61,7 +61,8 @@ from signoff.signatures.selectors import (
 
 # 2: items say how their status was reached and what the bound run says of them; the probe
 # run is numbered within its deployment; the superseded record and replaced signatures.
-SNAPSHOT_FORMAT = 2
+# 3: the AWS accounts the deployment spans, and each probe line's account.
+SNAPSHOT_FORMAT = 3
 # A probe may judge thousands of resources; the record lists the first ones of each result
 # and says how many more the probe run holds, so one noisy account cannot make it 500 pages.
 MAX_FINDINGS_PER_RESULT = 25
@@ -85,10 +86,11 @@ class Finding:
 
 @dataclass(frozen=True)
 class ProbeLine:
-    """The latest finished run's result of one probe in one region for one item."""
+    """The latest finished run's result of one probe in one account and region for one item."""
 
     probe_key: str
     title: str
+    account_id: str
     region: str
     severity: str
     status: str
@@ -96,6 +98,10 @@ class ProbeLine:
     findings: tuple[Finding, ...]
     more_findings: int
     remediation: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.account_id} {self.region}" if self.account_id else self.region
 
     @property
     def status_label(self) -> str:
@@ -202,12 +208,12 @@ class ItemLine:
 
     @property
     def passed_summary(self) -> str:
-        """The other results on one line: "key (region, region); …"."""
+        """The other results on one line: "key (account region, account region); …"."""
         regions: dict[str, list[str]] = {}
         for probe in self.probes:
             if not probe.failing:
                 word = "" if probe.status == "pass" else f" {probe.status_label}"
-                regions.setdefault(probe.probe_key, []).append(probe.region + word)
+                regions.setdefault(probe.probe_key, []).append(probe.where + word)
         return "; ".join(f"{key} ({', '.join(where)})" for key, where in regions.items())
 
     @property
@@ -264,13 +270,22 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class AwsAccountLine:
+    """One AWS account the deployment spans, with the regions its probes read."""
+
+    account_id: str
+    name: str
+    regions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProbeRunLine:
     id: int
     # 1 for the deployment's first probe run, 2 for its second…: `id` is the server's.
     number: int
     state: str
     regions: tuple[str, ...]
-    account_id: str
+    accounts: tuple[str, ...]
     requested_by: str
     finished_at: datetime | None
     results: int
@@ -388,8 +403,7 @@ class RecordSnapshot:
     deployed_at: datetime | None
     state: str
     state_label: str
-    aws_account_id: str
-    aws_regions: tuple[str, ...]
+    aws_accounts: tuple[AwsAccountLine, ...]
     has_deployment_date: bool
     sections: tuple[SectionLine, ...]
     totals: Totals
@@ -438,6 +452,7 @@ def _probe_line(result: ProbeResult) -> ProbeLine:
     return ProbeLine(
         probe_key=result.probe_key,
         title=result.title,
+        account_id=result.account_id,
         region=result.region,
         severity=result.severity,
         status=result.status,
@@ -730,7 +745,9 @@ def _superseded_state(record: dict | None) -> dict | None:
     }
 
 
-def _canonical(deployment, sections, probe_run, signatures, post_checks, superseded=None) -> dict:
+def _canonical(
+    deployment, accounts, sections, probe_run, signatures, post_checks, superseded=None
+) -> dict:
     """What the record holds, as plain JSON values; `state_digest` is its SHA-256.
 
     `superseded` is the stored record this one supersedes (its row's values): a stored
@@ -738,7 +755,10 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks, superse
     """
     return {
         "format": SNAPSHOT_FORMAT,
-        "deployment": deployment_identity(deployment),
+        "deployment": deployment_identity(
+            deployment,
+            [{"account_id": a.account_id, "regions": sorted(a.regions)} for a in accounts],
+        ),
         "state": deployment.state,
         "planned_date": _iso(deployment.planned_date),
         "deployed_at": _iso(_utc(deployment.deployed_at)),
@@ -773,6 +793,7 @@ def _canonical(deployment, sections, probe_run, signatures, post_checks, superse
                 ),
                 "probes": [
                     {
+                        "account": probe.account_id,
                         "probe": probe.probe_key,
                         "region": probe.region,
                         "status": probe.status,
@@ -943,7 +964,7 @@ def record_snapshot(
     if run is not None:
         results = ProbeResult.objects.filter(run=run, item__isnull=False).exclude(status="")
         for result in sorted(
-            results.order_by("probe_key", "region"),
+            results.order_by("probe_key", "account_id", "region"),
             key=lambda r: RESULT_ORDER.get(r.status, 5),
         ):
             results_by_item.setdefault(result.item_id, []).append(result)
@@ -999,7 +1020,7 @@ def record_snapshot(
             number=bound_run,
             state=run.get_state_display(),
             regions=tuple(run.regions or ()),
-            account_id=run.account_id,
+            accounts=tuple(account["account_id"] for account in run.accounts or ()),
             requested_by=_name(run.requested_by),
             finished_at=_utc(run.finished_at),
             results=result_count,
@@ -1008,6 +1029,10 @@ def record_snapshot(
         else None
     )
     signatures = [_signature_row(standing, stale_events) for standing in role_standings]
+    aws_accounts = tuple(
+        AwsAccountLine(account.account_id, account.name, tuple(account.regions))
+        for account in deployment.aws_accounts.order_by("account_id")
+    )
     post_checks = [
         PostCheckLine(
             label=check.label,
@@ -1021,7 +1046,7 @@ def record_snapshot(
     superseded, holding, canonical = _choose_superseded(
         records,
         lambda superseded: _canonical(
-            deployment, section_lines, probe_run, signatures, post_checks, superseded
+            deployment, aws_accounts, section_lines, probe_run, signatures, post_checks, superseded
         ),
     )
     state_digest = digest_of(canonical)
@@ -1059,8 +1084,7 @@ def record_snapshot(
         deployed_at=_utc(deployment.deployed_at),
         state=deployment.state,
         state_label=deployment.get_state_display(),
-        aws_account_id=deployment.aws_account_id,
-        aws_regions=tuple(deployment.aws_regions or ()),
+        aws_accounts=aws_accounts,
         has_deployment_date=template.has_deployment_date,
         sections=tuple(section_lines),
         totals=_totals(section_lines),

@@ -89,7 +89,7 @@ def probe_overrides(deployment: Deployment) -> list[ProbeOverride]:
     evidence = drift_evidence({item.pk: probes[item.pk] for item in overridden})
     histories = item_histories([item.pk for item in overridden])
     failing_by_item: dict[int, list[dict]] = {}
-    for (item_id, _, _), entry in sorted(evidence.items()):
+    for (item_id, *_), entry in sorted(evidence.items()):
         if entry["status"] == ProbeOutcome.FAIL:
             failing_by_item.setdefault(item_id, []).append(entry)
     numbers = run_numbers(

@@ -1,13 +1,14 @@
 """What each role approves and where it stands: the canonical state, its digest, the changes
 since signing, the blockers. Shared by the role pages, the dashboard, services and the PDF.
 
-A sign-off binds the SHA-256 of `canonical_state()`: the deployment's identity and, per item
-the role owns, status, note, evidence, n/a reason, active waiver and the verdict of each
-probe and region. A role that owns no items (Product) signs for the whole checklist's
-summary: every item's status and whether it is waived. Changing anything in that
-serialization makes the sign-off stale; changing anything outside it does not.
+A sign-off binds the SHA-256 of `canonical_state()`: the deployment's identity (with the AWS
+accounts its probes read and their regions) and, per item the role owns, status, note,
+evidence, n/a reason, active waiver and the verdict of each probe in each account and region.
+A role that owns no items (Product) signs for the whole checklist's summary: every item's
+status and whether it is waived. Changing anything in that serialization makes the sign-off
+stale; changing anything outside it does not.
 
-Probe verdicts, not their wording, are bound (format 2): a daily re-probe that finds 13 log
+Probe verdicts, not their wording, are bound (since format 2): a daily re-probe that finds 13 log
 groups where there were 12, all passing, is not a change of what was approved, while a pass
 that turns into a failure is drift. A probe that errors (AWS unreachable, throttled, denied)
 leaves the verdict before it in force: not knowing is not a change either.
@@ -30,6 +31,7 @@ from django.utils.text import Truncator
 
 from readiness.checklists.models import (
     COMPLETE_STATUSES,
+    AwsAccount,
     ChecklistItem,
     DecisionSource,
     Deployment,
@@ -46,7 +48,12 @@ from readiness.probes.base import registry
 from signoff.signatures.models import SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
 
-CANONICAL_FORMAT = 2
+# 3: the identity holds the AWS accounts and their regions, a probe verdict its account. A
+# signature of format 2 (one account, before accounts were bound) is compared with the state
+# now written in format 2, so upgrading does not make every signature stale; a change of
+# the accounts or a run over several still does (the probe verdicts differ).
+CANONICAL_FORMAT = 3
+LEGACY_FORMAT = 2
 STATUS_WORDS = {
     ItemStatus.OPEN: "open",
     ItemStatus.DONE: "done",
@@ -61,8 +68,9 @@ def digest_of(state: dict) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def deployment_identity(deployment: Deployment) -> dict:
-    return {
+def deployment_identity(deployment: Deployment, accounts: list[dict] | None = None) -> dict:
+    """Who the deployment is; with `accounts` (aws_targets()), the AWS accounts it spans."""
+    identity = {
         "id": deployment.pk,
         "team": deployment.team.slug,
         "service": deployment.service,
@@ -70,6 +78,22 @@ def deployment_identity(deployment: Deployment) -> dict:
         "version": deployment.version,
         "template": f"{deployment.template.name} v{deployment.template.version}",
     }
+    if accounts is not None:
+        identity["aws_accounts"] = accounts
+    return identity
+
+
+def aws_targets(deployment_ids) -> dict[int, list[dict]]:
+    """{deployment id: [{account_id, regions}] by account id}: the target a signature
+    binds (the role and external id say how it is read, not what is approved)."""
+    targets: dict[int, list[dict]] = {pk: [] for pk in deployment_ids}
+    for deployment_id, account_id, regions in (
+        AwsAccount.objects.filter(deployment_id__in=deployment_ids)
+        .order_by("deployment_id", "account_id")
+        .values_list("deployment_id", "account_id", "regions")
+    ):
+        targets[deployment_id].append({"account_id": account_id, "regions": sorted(regions)})
+    return targets
 
 
 def _waiver_state(waiver: Waiver | None) -> dict | None:
@@ -91,13 +115,17 @@ def canonical_state(
     probes: dict,
     waivers: dict,
     evidence: dict | None = None,
+    accounts: list[dict] | None = None,
+    format: int = CANONICAL_FORMAT,
 ) -> dict:
     """What `role` approves on `deployment`, as plain JSON values (see the module docstring).
 
     `items` are the deployment's items with `section` loaded, `probes` {item id: [result
-    dicts]}, `waivers` {item id: active Waiver} and `evidence` {item id: the newest CI
-    evidence verdict as a dict}.
+    dicts]}, `waivers` {item id: active Waiver}, `evidence` {item id: the newest CI
+    evidence verdict as a dict} and `accounts` the deployment's aws_targets(). `format`:
+    LEGACY_FORMAT, to compare with a signature made in it.
     """
+    bound = BOUND_PROBE_FIELDS if format == CANONICAL_FORMAT else LEGACY_BOUND_PROBE_FIELDS
     owned = [item for item in items if item.owner_role_id == role.pk]
     if owned:
         entries = [
@@ -111,8 +139,7 @@ def canonical_state(
                 "na_reason": item.na_reason,
                 "waiver": _waiver_state(waivers.get(item.pk)),
                 "probes": [
-                    {key: result[key] for key in BOUND_PROBE_FIELDS}
-                    for result in probes.get(item.pk, [])
+                    {key: result[key] for key in bound} for result in probes.get(item.pk, [])
                 ],
                 "ci_evidence": (evidence or {}).get(item.pk),
             }
@@ -132,8 +159,10 @@ def canonical_state(
         ]
         scope = "summary"
     return {
-        "format": CANONICAL_FORMAT,
-        "deployment": deployment_identity(deployment),
+        "format": format,
+        "deployment": deployment_identity(
+            deployment, (accounts or []) if format == CANONICAL_FORMAT else None
+        ),
         "role": role.name,
         "scope": scope,
         "items": entries,
@@ -198,8 +227,8 @@ def state_changes(
 ) -> list[ChangeLine]:
     """What changed between the state a role signed and the state now, one ChangeLine each.
 
-    `evidence` ({(item id, probe, region): result dict of latest_results()}) dates a probe's
-    drift and names what fails. `editors(item id, field, value now)` gives the change that
+    `evidence` ({(item id, account, probe, region): result dict of latest_results()}) dates
+    a probe's drift and names what fails. `editors(item id, field, value now)` gives the change that
     gave an item's field its value now (ChangeHistory.setter), or None.
     """
     evidence = evidence or {}
@@ -215,6 +244,10 @@ def state_changes(
             changes.append(
                 ChangeLine(key, f"{before_identity.get(key)} → {after_identity.get(key)}")
             )
+    if "aws_accounts" in after_identity:
+        changes.extend(
+            _account_changes(before_identity.get("aws_accounts"), after_identity["aws_accounts"])
+        )
     before_items = {entry["id"]: entry for entry in signed.get("items", [])}
     after_items = {entry["id"]: entry for entry in current["items"]}
     for item_id, after in after_items.items():
@@ -274,17 +307,42 @@ def _waiver_change(before: dict | None, after: dict | None) -> str:
     return f"waiver changed: now {granted}"
 
 
+def _account_changes(before: list | None, after: list) -> list[ChangeLine]:
+    """The AWS target's changes: accounts added or removed, regions changed."""
+    if before is None:
+        return []
+    old = {account["account_id"]: account["regions"] for account in before}
+    new = {account["account_id"]: account["regions"] for account in after}
+    changes = []
+    for account_id in sorted(set(old) | set(new)):
+        subject = f"AWS account {account_id}"
+        if account_id not in old:
+            changes.append(ChangeLine(subject, f"added ({', '.join(new[account_id])})"))
+        elif account_id not in new:
+            changes.append(ChangeLine(subject, "removed"))
+        elif old[account_id] != new[account_id]:
+            changes.append(
+                ChangeLine(
+                    subject,
+                    f"regions {', '.join(old[account_id])} → {', '.join(new[account_id])}",
+                )
+            )
+    return changes
+
+
 def _probe_changes(before: list, after: list, evidence: dict) -> list[str]:
     def keyed(results):
-        return {(r["probe"], r["region"]): r for r in results}
+        return {(r.get("account", ""), r["probe"], r["region"]): r for r in results}
 
     old, new = keyed(before), keyed(after)
+    # A legacy (format 2) state names no account: its evidence is found by probe and region.
+    by_probe_region = {key[1:]: value for key, value in evidence.items()}
     changes = []
     for key in sorted(set(old) | set(new)):
-        probe, region = key
-        where = f"{probe} [{region}]"
+        account, probe, region = key
+        where = f"{probe} [{account} {region}]" if account else f"{probe} [{region}]"
         was, now = old.get(key), new.get(key)
-        seen = evidence.get(key) or {}
+        seen = evidence.get(key) or (by_probe_region.get(key[1:]) if not account else None) or {}
         when = f" on {seen['checked_on']}" if seen.get("checked_on") else ""
         detail = seen.get("detail") or seen.get("summary") or ""
         detail = f": {detail}" if detail else ""
@@ -431,7 +489,7 @@ class RoleStanding:
 
     @property
     def fresh(self) -> bool:
-        return self.active is not None and self.active.digest == self.digest
+        return self.active is not None and self.active.digest in (self.digest, self.legacy_digest)
 
     @property
     def approving(self) -> bool:
@@ -458,6 +516,11 @@ class RoleStanding:
     # Shared by the standings of one standings() call, so that their change lines read the
     # items' histories once.
     history: ChangeHistory | None = None
+    # The state now in LEGACY_FORMAT, for an active signature made in it (a callable: only
+    # an active signature that differs from the current format needs it), and its digest
+    # when that signature still holds in its format.
+    legacy_state: Callable[[], dict] | None = None
+    legacy_digest: str = ""
 
     @property
     def change_lines(self) -> list[ChangeLine]:
@@ -477,8 +540,11 @@ class RoleStanding:
     def _read_changes(self, drift: dict[tuple, dict]) -> None:
         history = self.history or ChangeHistory([self])
         history.read_signed_states()
+        current = self.state
+        if self.active.approved_state.get("format") == LEGACY_FORMAT and self.legacy_state:
+            current = self.legacy_state()
         self._changes = state_changes(
-            self.active.approved_state, self.state, drift, editors=history.setter
+            self.active.approved_state, current, drift, editors=history.setter
         )
 
     @property
@@ -503,11 +569,11 @@ def _signoffs(deployment_ids) -> QuerySet[SignOff]:
 
 
 def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
-    """{deployment id: {item id: [result dicts]}}: each probe and region of the deployment's
-    latest finished run, with the newest verdict it has.
+    """{deployment id: {item id: [result dicts]}}: each probe, account and region of the
+    deployment's latest finished run, with the newest verdict it has.
 
-    Where that run's result is an error, the newest earlier verdict for the same item, probe
-    and region stands in (marked `carried`, with the error kept as `error`): an outage of
+    Where that run's result is an error, the newest earlier verdict for the same item, probe,
+    account and region stands in (marked `carried`, with the error kept as `error`): an outage of
     AWS or of the worker says nothing about the resources, so it must not change what a
     signature covers.
     """
@@ -519,14 +585,14 @@ def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
         ProbeResult.objects.filter(run_id__in=Subquery(run_ids), item__isnull=False)
         .exclude(status="")
         .exclude(probe_key__in=supporting)
-        .order_by("probe_key", "region")
+        .order_by("probe_key", "account_id", "region")
         .values(*RESULT_FIELDS)
     )
     errors = [row for row in rows if row["status"] == ProbeOutcome.ERROR]
     earlier = _verdicts_before(errors) if errors else {}
     grouped: dict[int, dict[int, list[dict]]] = {}
     for row in rows:
-        key = (row["item_id"], row["probe_key"], row["region"])
+        key = (row["item_id"], row["account_id"], row["probe_key"], row["region"])
         entry = _result_entry(row)
         if row["status"] == ProbeOutcome.ERROR and key in earlier:
             entry = {**_result_entry(earlier[key]), "carried": True, "error": row["summary"]}
@@ -541,6 +607,7 @@ RESULT_FIELDS = (
     "run_id",
     "run__deployment_id",
     "item_id",
+    "account_id",
     "probe_key",
     "region",
     "status",
@@ -548,12 +615,14 @@ RESULT_FIELDS = (
     "finished_at",
 )
 # What of a probe result a signature binds; the rest is evidence shown beside it.
-BOUND_PROBE_FIELDS = ("probe", "region", "status")
+BOUND_PROBE_FIELDS = ("account", "probe", "region", "status")
+LEGACY_BOUND_PROBE_FIELDS = ("probe", "region", "status")
 
 
 def _result_entry(row: dict) -> dict:
     finished = row["finished_at"]
     return {
+        "account": row["account_id"],
         "probe": row["probe_key"],
         "region": row["region"],
         "status": row["status"],
@@ -566,7 +635,8 @@ def _result_entry(row: dict) -> dict:
 
 
 def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
-    """The newest non-error result of earlier finished runs for each erroring probe."""
+    """The newest non-error result of earlier finished runs for each erroring probe, in the
+    same account and region: one account's outage never borrows another's verdict."""
     rows = (
         ProbeResult.objects.filter(
             run__deployment_id__in={row["run__deployment_id"] for row in errors},
@@ -579,10 +649,13 @@ def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
         .order_by("-run_id")
         .values(*RESULT_FIELDS)
     )
-    wanted = {(row["item_id"], row["probe_key"], row["region"]): row["run_id"] for row in errors}
+    wanted = {
+        (row["item_id"], row["account_id"], row["probe_key"], row["region"]): row["run_id"]
+        for row in errors
+    }
     found: dict[tuple, dict] = {}
     for row in rows.iterator():
-        key = (row["item_id"], row["probe_key"], row["region"])
+        key = (row["item_id"], row["account_id"], row["probe_key"], row["region"])
         if key in wanted and key not in found and row["run_id"] < wanted[key]:
             found[key] = row
             if len(found) == len(wanted):
@@ -606,10 +679,10 @@ def read_changes(stale: list[RoleStanding]) -> None:
 
 
 def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
-    """{(item id, probe, region): result entry}, with `detail` naming the first failing
-    resource of each failing result (one query, for a stale standing only)."""
+    """{(item id, account, probe, region): result entry}, with `detail` naming the first
+    failing resource of each failing result (one query, for a stale standing only)."""
     flat = {
-        (item_id, entry["probe"], entry["region"]): dict(entry)
+        (item_id, entry["account"], entry["probe"], entry["region"]): dict(entry)
         for item_id, entries in evidence.items()
         for entry in entries
     }
@@ -747,6 +820,7 @@ def standings(
     probes: dict[int, dict] = {}
     evidence: dict[int, dict] = {}
     waivers: dict[int, Waiver] = {}
+    accounts: dict[int, list[dict]] = {}
     if ids:
         items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
         if owners_only:
@@ -756,6 +830,7 @@ def standings(
         probes = latest_results(ids)
         evidence = latest_evidence(ids)
         waivers = active_waivers(ids, now=now)
+        accounts = aws_targets(ids)
     result = {}
     history = ChangeHistory()
     for deployment in deployments:
@@ -763,7 +838,15 @@ def standings(
         deployment_probes = probes.get(deployment.pk, {})
         result[deployment.pk] = [
             _standing(
-                deployment, role, items, deployment_probes, waivers, signoffs, evidence, history
+                deployment,
+                role,
+                items,
+                deployment_probes,
+                waivers,
+                signoffs,
+                evidence,
+                history,
+                accounts=accounts.get(deployment.pk, []),
             )
             if not signed_only or (deployment.pk, role.pk) in in_force
             else RoleStanding(
@@ -817,16 +900,30 @@ def _read_stale_signed_states(standing_list: list[RoleStanding]) -> None:
 
 
 def _standing(
-    deployment, role, items, probes, waivers, signoffs, evidence, history=None
+    deployment, role, items, probes, waivers, signoffs, evidence, history=None, *, accounts
 ) -> RoleStanding:
-    state = canonical_state(
-        deployment=deployment,
-        role=role,
-        items=items,
-        probes=probes,
-        waivers=waivers,
-        evidence=evidence,
-    )
+    def state_in(format: int) -> dict:
+        return canonical_state(
+            deployment=deployment,
+            role=role,
+            items=items,
+            probes=probes,
+            waivers=waivers,
+            evidence=evidence,
+            accounts=accounts,
+            format=format,
+        )
+
+    state = state_in(CANONICAL_FORMAT)
+    digest = digest_of(state)
+    role_signoffs = signoffs.get((deployment.pk, role.pk), [])
+    legacy_digest = ""
+    latest = role_signoffs[-1] if role_signoffs else None
+    if latest is not None and not latest.revoked and latest.digest != digest:
+        # Maybe signed in the legacy format (its digest says so without reading what it
+        # approved, which list pages leave unread): does it still hold in that format?
+        legacy = digest_of(state_in(LEGACY_FORMAT))
+        legacy_digest = legacy if legacy == latest.digest else ""
     scope_ids = {entry["id"] for entry in state["items"]}
     scoped = [item for item in items if item.pk in scope_ids]
     incomplete = [
@@ -837,13 +934,15 @@ def _standing(
     return RoleStanding(
         role=role,
         state=state,
-        digest=digest_of(state),
+        digest=digest,
         items=scoped,
         blockers=[b for b in incomplete if b.waiver is None],
         waived=[b for b in incomplete if b.waiver is not None],
-        signoffs=signoffs.get((deployment.pk, role.pk), []),
+        signoffs=role_signoffs,
         evidence={item.pk: probes[item.pk] for item in scoped if item.pk in probes},
         history=history,
+        legacy_state=lambda: state_in(LEGACY_FORMAT),
+        legacy_digest=legacy_digest,
     )
 
 

@@ -5,8 +5,9 @@ endpoints were one module, api/endpoints.py). Everything in it still holds, word
 since then the schema gained the error answers each operation can give (400, 401, and
 404 where a deployment is named), which it always gave but did not document, and additions
 written into the file as such (issue 18's run control: an optional body naming a run's
-regions, a run's regions, time left and cancel address, the cancel operation); a change
-or a removal is never written into it.
+regions, a run's regions, time left and cancel address, the cancel operation; issue 18's
+accounts: a deployment's AWS accounts read and replaced, created with them, a run's
+accounts); a change or a removal is never written into it.
 """
 
 import json

@@ -6,13 +6,12 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import Page, expect
 
-from readiness.checklists import services
-from readiness.checklists.models import ChecklistItem, Deployment, ItemStatus
+from readiness.checklists.models import AwsAccount, ChecklistItem, ItemStatus
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun
 from readiness.project.celery import app as celery_app
 from tests.e2e.test_checklist_flow import item_article, log_in
-from tests.factories import TeamFactory, UserFactory, make_deployment
+from tests.factories import TeamFactory, UserFactory, make_deployment, set_aws_target
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -38,12 +37,7 @@ def test_run_probes_fills_the_bar_and_shows_evidence_on_items(page: Page, live_s
     user = UserFactory(username="sam")
     team = TeamFactory(name="Payments", slug="payments", members=[user])
     deployment = make_deployment(user=user, team=team)
-    services.deployment_set_aws_target(
-        deployment=deployment,
-        user=user,
-        aws_account_id="123456789012",
-        aws_regions=["us-east-1"],
-    )
+    set_aws_target(deployment, user=user)
     # moto loads each AWS service on its first call: a cold run takes seconds, not the
     # fraction of a second a warm one does.
     page.set_default_timeout(60_000)
@@ -90,16 +84,16 @@ def test_a_refused_start_says_why_in_the_panel(page: Page, live_server):
     user = UserFactory(username="sam")
     team = TeamFactory(name="Payments", slug="payments", members=[user])
     deployment = make_deployment(user=user, team=team)
-    Deployment.objects.filter(pk=deployment.pk).update(
-        aws_account_id="123456789012", aws_regions=["us-east-1"]
+    AwsAccount.objects.create(
+        deployment=deployment, account_id="123456789012", regions=["us-east-1"]
     )
     log_in(page, live_server.url, user)
     page.goto(f"{live_server.url}/deployments/{deployment.pk}/")
     # Someone removes the AWS target after this page was loaded: the start is refused (400)
     # and the panel says why, instead of a button that seems to do nothing.
-    Deployment.objects.filter(pk=deployment.pk).update(aws_account_id="", aws_regions=[])
+    AwsAccount.objects.filter(deployment=deployment).delete()
     page.get_by_role("button", name="Run probes", exact=True).click()
     expect(page.locator("#probe-run-panel [role=alert]")).to_have_text(
-        "Set the AWS account and regions of this deployment first."
+        "Add the AWS accounts and regions of this deployment first."
     )
     assert not ProbeRun.objects.filter(deployment=deployment).exists()

@@ -16,7 +16,14 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from readiness.api import tokens
-from readiness.api.endpoints import checklist, deployments, evidence, gate, probe_runs
+from readiness.api.endpoints import (
+    aws_accounts,
+    checklist,
+    deployments,
+    evidence,
+    gate,
+    probe_runs,
+)
 from readiness.api.models import ApiToken
 from readiness.audit.services import current_via
 from readiness.checklists.services import RecordClosed
@@ -145,5 +152,5 @@ def _closed(request, exc):
     return api.create_response(request, {"detail": str(exc)}, status=409)
 
 
-for module in (deployments, checklist, probe_runs, evidence, gate):
+for module in (deployments, aws_accounts, checklist, probe_runs, evidence, gate):
     api.add_router("", module.router)

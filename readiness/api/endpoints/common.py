@@ -2,14 +2,18 @@
 
 from datetime import date, datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination
+from pydantic import Field
 
 from readiness.checklists import selectors
+from readiness.checklists.forms import AwsAccountForm
 from readiness.checklists.models import Deployment
+from readiness.checklists.targets import AccountSpec
 
 
 class Error(Schema):
@@ -68,3 +72,52 @@ class Pages(PageNumberPagination):
         if offset > self.MAX_OFFSET:
             return {self.items_attribute: [], "count": self._items_count(queryset)}
         return super().paginate_queryset(queryset, pagination, request, **params)
+
+
+class AwsAccountIn(Schema):
+    account_id: str = Field(examples=["123456789012"])
+    regions: list[str] = Field(examples=[["eu-west-1", "us-east-1"]], max_length=20)
+    role_arn: str = Field(
+        "",
+        description="The role the workers assume in this account; empty: the worker's own "
+        "credentials (one account at most).",
+        examples=["arn:aws:iam::123456789012:role/ReadinessProbe"],
+    )
+    external_id: str = Field("", description="Presented when assuming the role.")
+    name: str = Field("", max_length=100, examples=["workload"])
+
+
+class AwsAccountOut(Schema):
+    account_id: str
+    name: str
+    regions: list[str]
+    role_arn: str
+    external_id_set: bool
+
+    @staticmethod
+    def resolve_external_id_set(obj) -> bool:
+        return bool(obj.external_id)
+
+
+def account_specs(accounts: list[AwsAccountIn], *, prefix: str) -> list[AccountSpec]:
+    """Validate each account as the AWS target page does; errors keyed `prefix.N.field`."""
+    specs, errors = [], {}
+    for index, account in enumerate(accounts):
+        form = AwsAccountForm(
+            {
+                "aws_account_id": account.account_id,
+                "aws_name": account.name,
+                "aws_regions": ", ".join(account.regions),
+                "aws_role_arn": account.role_arn,
+                "aws_external_id": account.external_id,
+            }
+        )
+        if form.is_valid():
+            specs.append(form.spec())
+            continue
+        for field, field_errors in form.errors.get_json_data().items():
+            key = f"{prefix}.{index}.{field.removeprefix('aws_')}"
+            errors[key] = [error["message"] for error in field_errors]
+    if errors:
+        raise DjangoValidationError(errors)
+    return specs

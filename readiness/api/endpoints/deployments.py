@@ -1,4 +1,4 @@
-"""/deployments: list, create (with the AWS target), read."""
+"""/deployments: list, create (with the AWS accounts), read."""
 
 from datetime import date
 
@@ -10,17 +10,19 @@ from ninja.pagination import paginate
 from pydantic import Field, field_validator
 
 from readiness.api.endpoints.common import (
+    AwsAccountIn,
     DeploymentOut,
     Error,
     Pages,
+    account_specs,
     require_writer,
     visible_deployment,
 )
 from readiness.checklists import selectors
-from readiness.checklists.forms import AwsTargetForm, DeploymentCreateForm
+from readiness.checklists.forms import DeploymentCreateForm
 from readiness.checklists.models import DeploymentState
 from readiness.checklists.services import deployment_create as create_deployment
-from readiness.checklists.services import deployment_set_aws_target
+from readiness.checklists.targets import MAX_ACCOUNTS, deployment_set_aws_target
 
 router = Router()
 
@@ -39,6 +41,7 @@ class DeploymentFilter(Schema):
         return value
 
 
+# One account, as clients built before deployments spanned accounts send it.
 class AwsTargetIn(Schema):
     account_id: str = Field(examples=["123456789012"])
     regions: list[str] = Field(examples=[["eu-west-1", "us-east-1"]])
@@ -57,6 +60,11 @@ class DeploymentIn(Schema):
     template_id: int | None = Field(None, description="Template id; the default when left out.")
     aws: AwsTargetIn | None = Field(
         None, description="The AWS account and regions the probes read (optional)."
+    )
+    aws_accounts: list[AwsAccountIn] = Field(
+        [],
+        max_length=MAX_ACCOUNTS,
+        description="The AWS accounts the probes read, each with its regions (optional).",
     )
 
     @field_validator("planned_date", mode="before")
@@ -118,29 +126,16 @@ def deployments_create(request, payload: DeploymentIn):
                 for field, errors in form.errors.get_json_data().items()
             }
         )
-    target = None
+    if payload.aws is not None and payload.aws_accounts:
+        raise DjangoValidationError({"aws": ["Name the accounts in aws or in aws_accounts."]})
+    accounts = payload.aws_accounts
     if payload.aws is not None:
-        target = AwsTargetForm(
-            {
-                "aws_account_id": payload.aws.account_id,
-                "aws_regions": ", ".join(payload.aws.regions),
-                "aws_role_arn": payload.aws.role_arn,
-                "aws_external_id": payload.aws.external_id,
-            }
-        )
-        if not target.is_valid():
-            raise DjangoValidationError(
-                {
-                    f"aws.{field}": [error["message"] for error in errors]
-                    for field, errors in target.errors.get_json_data().items()
-                }
-            )
+        accounts = [AwsAccountIn(**payload.aws.dict())]
+    specs = account_specs(accounts, prefix="aws_accounts")
     with transaction.atomic():
         deployment = create_deployment(user=request.user, **form.cleaned_data)
-        if target is not None:
-            deployment_set_aws_target(
-                deployment=deployment, user=request.user, **target.cleaned_data
-            )
+        if specs:
+            deployment_set_aws_target(deployment=deployment, user=request.user, accounts=specs)
     return Status(201, selectors.deployments_visible_to(request.user).get(pk=deployment.pk))
 
 

@@ -41,6 +41,7 @@ class ProbeRunOut(Schema):
     finished_at: datetime | None
     url: str
     regions: list[str] = Field(description="The regions this run reads")
+    accounts: list[str] = Field([], description="The AWS accounts this run reads")
     eta_seconds: float | None = Field(
         description="While active: seconds left at the pace so far (null before a check ends)"
     )
@@ -67,6 +68,7 @@ def _run_out(request, run: ProbeRun) -> dict:
             request, reverse("api-v1:probe_runs_read", args=[run.deployment_id, run.pk])
         ),
         "regions": run.regions,
+        "accounts": [account["account_id"] for account in run.accounts],
         "eta_seconds": probe_run_selectors.eta_seconds(run),
         "cancel_url": absolute_url(
             request, reverse("api-v1:probe_runs_cancel", args=[run.deployment_id, run.pk])

@@ -159,26 +159,68 @@ class Command(BaseCommand):
                     process.wait()
 
     def _start_demo_aws(self, port: int, env: dict, processes: dict) -> dict:
-        from readiness.checklists.models import Deployment
         from readiness.dev.demo_aws import (
-            DEMO_ACCOUNT,
             DEMO_ENV,
-            DEMO_REGIONS,
-            seed_account,
             start_moto_server,
         )
 
         endpoint = f"http://127.0.0.1:{port}"
         log_path = str(settings.DATA_DIR / "moto.log")
-        self.stdout.write(f"Starting the demo AWS account (moto) on {endpoint} …")
+        self.stdout.write(f"Starting the demo AWS organization (moto) on {endpoint} …")
         processes["moto"] = start_moto_server(port, log_path=log_path)
-        seed_account(endpoint)
-        updated = Deployment.objects.filter(service="payments-api", aws_account_id="").update(
-            aws_account_id=DEMO_ACCOUNT, aws_regions=list(DEMO_REGIONS)
-        )
-        if updated:
-            self.stdout.write(f"Pointed {updated} demo deployment(s) at the emulated account.")
+        pointed = demo_target(endpoint)
+        if pointed:
+            self.stdout.write(
+                f"Pointed {pointed} demo deployment(s) at the emulated organization's accounts."
+            )
         env = {**env, **DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(name, None)
         return env
+
+
+def demo_target(endpoint: str) -> int:
+    """Seed the emulated organization and point the demo deployment (a draft with no AWS
+    target, or with the one account earlier versions gave it) at its three accounts, through
+    the services (audited, as a person would); returns how many deployments were pointed."""
+    from readiness.checklists import targets
+    from readiness.checklists.models import Deployment
+    from readiness.dev.demo_aws import (
+        DEMO_ACCOUNT,
+        DEMO_REGIONS,
+        MEMBER_ROLE_PATTERN,
+        ORGANIZATION_READER,
+        seed_account,
+        seed_organization,
+    )
+
+    seed_account(endpoint)
+    accounts = seed_organization(endpoint)
+    specs = [
+        targets.AccountSpec(
+            account_id=account.account_id,
+            name=account.name,
+            regions=list(DEMO_REGIONS),
+            role_arn=account.role_arn,
+        )
+        for account in accounts
+    ]
+    demo = Deployment.objects.filter(service="payments-api", state="draft").select_related(
+        "team", "owner"
+    )
+    pointed = 0
+    for deployment in demo:
+        # No target yet, or the single emulated account an earlier version pointed it at.
+        if set(deployment.aws_accounts.values_list("account_id", flat=True)) - {DEMO_ACCOUNT}:
+            continue
+        targets.deployment_set_aws_target(
+            deployment=deployment, user=deployment.owner, accounts=specs
+        )
+        targets.aws_organization_save(
+            deployment=deployment,
+            user=deployment.owner,
+            role_arn=f"arn:aws:iam::{DEMO_ACCOUNT}:role/{ORGANIZATION_READER}",
+            member_role_pattern=MEMBER_ROLE_PATTERN,
+        )
+        pointed += 1
+    return pointed

@@ -22,7 +22,7 @@ from readiness.checklists.models import (
 from readiness.evidence.models import Evidence
 from readiness.probe_runs.models import ProbeRunTrigger
 from signoff.signatures.selectors import standing_of
-from tests.factories import make_deployment
+from tests.factories import make_deployment, set_aws_target
 from tests.readiness.api import samples
 from tests.signoff_helpers import approve_all, complete_items, signers_for
 
@@ -224,12 +224,12 @@ def test_the_checklist_reads_every_item_with_status_and_manual_flag(api, deploym
 def test_probe_runs_start_through_the_api_and_report_progress(api, deployment, aws):
     no_target = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs")
     assert no_target.status_code == 400 and "AWS account" in no_target.json()["detail"]
-    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1"]
-    deployment.save()
+    set_aws_target(deployment)
     started = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs")
     assert started.status_code == 202
     run = started.json()
     assert run["trigger"] == ProbeRunTrigger.API and run["total"] > 0
+    assert run["accounts"] == ["123456789012"]
     joined = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs")
     assert joined.status_code == 200 and joined.json()["id"] == run["id"]
     progress = api.get(run["url"])
@@ -239,8 +239,7 @@ def test_probe_runs_start_through_the_api_and_report_progress(api, deployment, a
 
 @pytest.mark.django_db
 def test_a_run_started_through_the_api_reads_the_regions_asked_for(api, deployment):
-    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1", "eu-west-1"]
-    deployment.save()
+    set_aws_target(deployment, regions=["us-east-1", "eu-west-1"])
     url = f"{BASE}/deployments/{deployment.pk}/probe-runs"
     refused = api.post(url, json={"regions": ["ap-south-1"]})
     assert refused.status_code == 400
@@ -256,8 +255,7 @@ def test_a_run_started_through_the_api_reads_the_regions_asked_for(api, deployme
 
 @pytest.mark.django_db
 def test_a_run_is_cancelled_through_the_api(api, read_api, outsider_api, deployment):
-    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1"]
-    deployment.save()
+    set_aws_target(deployment)
     run = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs").json()
     assert read_api.post(run["cancel_url"]).status_code == 403
     assert outsider_api.post(run["cancel_url"]).status_code == 404

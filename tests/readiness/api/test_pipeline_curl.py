@@ -42,7 +42,7 @@ def test_a_curl_only_pipeline_is_gated_until_four_roles_sign(
                 "service": "payments-api",
                 "environment": "production",
                 "version": "3.0.0",
-                "aws": {"account_id": "123456789012", "regions": ["us-east-1"]},
+                "aws_accounts": [{"account_id": "123456789012", "regions": ["us-east-1"]}],
             }
         ),
         f"{api}/deployments",

@@ -15,11 +15,11 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from readiness.api import tokens
-from readiness.checklists.services import deployment_set_aws_target
 from readiness.evidence.services import Upload, evidence_upload
 from readiness.probe_runs.models import ProbeRunTrigger
 from readiness.probe_runs.services import probe_run_start
 from readiness.project.wsgi import application
+from tests.factories import set_aws_target
 from tests.readiness.api import samples
 
 # 30 generated requests per operation and phase (examples and coverage cases come on top):
@@ -55,9 +55,7 @@ CONFIG = schemathesis.Config.from_dict(
 def world(member, team, deployment):
     """What the token's user can see: a deployment with items, a probe run and evidence."""
     token, raw = tokens.token_create(user=member, name="schemathesis", scope="write")
-    deployment_set_aws_target(
-        deployment=deployment, user=member, aws_account_id="123456789012", aws_regions=["eu-west-1"]
-    )
+    set_aws_target(deployment, user=member, regions=["eu-west-1"])
     run, _ = probe_run_start(deployment=deployment, user=member, trigger=ProbeRunTrigger.API)
     evidence_upload(
         deployment=deployment,

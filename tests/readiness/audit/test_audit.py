@@ -10,6 +10,7 @@ from readiness.audit.services import GENESIS, event_hash
 from readiness.audit.verification import verify_all
 from readiness.checklists import services
 from readiness.checklists.models import ChecklistItem, ItemStatus
+from tests.factories import set_aws_target
 
 
 def edit_item(deployment, user, title="MFA", status=ItemStatus.DONE, reason=""):
@@ -146,9 +147,7 @@ def test_an_edit_through_the_page_records_the_client_address(member_client, depl
 def test_probe_runs_and_aws_targets_are_audited(deployment, member):
     from readiness.probe_runs import services as probe_runs
 
-    services.deployment_set_aws_target(
-        deployment=deployment, user=member, aws_account_id="123456789012", aws_regions=["us-east-1"]
-    )
+    set_aws_target(deployment, user=member)
     probe_runs.probe_run_start(deployment=deployment, user=member)
     actions = list(
         AuditEvent.objects.filter(deployment=deployment).values_list("action", flat=True)

@@ -136,18 +136,13 @@ def test_probe_list_names_every_probe():
 
 @pytest.mark.django_db
 def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
-    from readiness.checklists import services
+    from tests.factories import set_aws_target
 
     with pytest.raises(CommandError, match="no deployment 999999"):
         call_command("run_probes", "999999")
-    with pytest.raises(CommandError, match="Set the AWS account and regions"):
+    with pytest.raises(CommandError, match="Add the AWS accounts and regions"):
         call_command("run_probes", str(deployment.pk))
-    services.deployment_set_aws_target(
-        deployment=deployment,
-        user=deployment.owner,
-        aws_account_id=DEMO_ACCOUNT,
-        aws_regions=["us-east-1"],
-    )
+    set_aws_target(deployment, account_id=DEMO_ACCOUNT)
     out = StringIO()
     call_command("run_probes", str(deployment.pk), stdout=out)
     run = ProbeRun.objects.get(deployment=deployment)

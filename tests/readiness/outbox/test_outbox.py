@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from readiness.checklists import services as checklists
+from readiness.checklists import targets
 from readiness.outbox import services as outbox
 from readiness.outbox.models import OutboxMessage
 from readiness.outbox.services import OutboxBusy, outbox_enqueue, outbox_once, outbox_sweep
@@ -256,17 +256,24 @@ def test_a_delivery_waits_while_another_is_at_work_and_takes_over_a_dead_one():
 
 
 @pytest.mark.django_db
-def test_a_probe_run_stores_one_row_per_probe_in_its_transaction(deployment, member):
-    checklists.deployment_set_aws_target(
+def test_a_probe_run_stores_one_row_per_account_and_probe_in_its_transaction(deployment, member):
+    targets.deployment_set_aws_target(
         deployment=deployment,
         user=deployment.owner,
-        aws_account_id="123456789012",
-        aws_regions=["us-east-1", "eu-west-1"],
+        accounts=[
+            targets.AccountSpec("123456789012", ["us-east-1", "eu-west-1"]),
+            targets.AccountSpec(
+                "210987654321", ["eu-west-1"], role_arn="arn:aws:iam::210987654321:role/r"
+            ),
+        ],
     )
     run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
     rows = OutboxMessage.objects.filter(task_name="readiness.probe_results_execute")
-    probes = set(run.results.values_list("probe_key", flat=True))
-    assert sorted(row.key for row in rows) == sorted(f"probe:{run.pk}:{key}" for key in probes)
+    batches = set(run.results.values_list("account_id", "probe_key"))
+    assert {account for account, _ in batches} == {"123456789012", "210987654321"}
+    assert sorted(row.key for row in rows) == sorted(
+        f"probe:{run.pk}:{account}:{key}" for account, key in batches
+    )
     assert sorted(result for row in rows for result in row.args[0]) == sorted(
         run.results.values_list("pk", flat=True)
     )

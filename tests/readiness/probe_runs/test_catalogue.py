@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from readiness.checklists.models import TemplateItem
+from readiness.checklists.models import AwsAccount, TemplateItem
 from readiness.dev.demo_aws import seed_account
 from readiness.probe_runs import catalogue
 from readiness.probes.base import (
@@ -32,8 +32,18 @@ def _urls(deployment):
     return [
         reverse("probe_catalogue"),
         reverse("probe_policy"),
-        reverse("deployment_trust_policy", args=[deployment.pk]),
+        reverse("deployment_trust_policy", args=[deployment.pk, "123456789012"]),
     ]
+
+
+def _account(deployment, account_id="123456789012", external_id=""):
+    return AwsAccount.objects.create(
+        deployment=deployment,
+        account_id=account_id,
+        regions=["us-east-1"],
+        role_arn=f"arn:aws:iam::{account_id}:role/ReadinessProbe",
+        external_id=external_id,
+    )
 
 
 @pytest.mark.django_db
@@ -117,17 +127,25 @@ def test_the_trust_policy_names_the_workers_and_the_external_id(
     member_client, deployment, settings
 ):
     settings.PROBE_WORKER_PRINCIPAL = WORKER
-    deployment.aws_account_id, deployment.aws_regions = "123456789012", ["us-east-1"]
-    deployment.aws_external_id = "readiness-7f3a"
-    deployment.save()
-    response = member_client.get(reverse("deployment_trust_policy", args=[deployment.pk]))
-    assert response.status_code == 200
-    (statement,) = json.loads(response.content)["Statement"]
-    assert statement["Principal"] == {"AWS": WORKER}
-    assert statement["Action"] == "sts:AssumeRole"
-    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "readiness-7f3a"}}
+    _account(deployment, "123456789012", external_id="readiness-7f3a")
+    _account(deployment, "210987654321", external_id="readiness-logging")
+    for account_id, external_id in (
+        ("123456789012", "readiness-7f3a"),
+        ("210987654321", "readiness-logging"),
+    ):
+        url = reverse("deployment_trust_policy", args=[deployment.pk, account_id])
+        response = member_client.get(url)
+        assert response.status_code == 200
+        assert account_id in response["Content-Disposition"]
+        (statement,) = json.loads(response.content)["Statement"]
+        assert statement["Principal"] == {"AWS": WORKER}
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": external_id}}
     page = member_client.get(reverse("deployment_aws", args=[deployment.pk])).content.decode()
-    assert "readiness-7f3a" in page and WORKER in page
+    # Each account's own trust policy, each naming the workers.
+    assert "readiness-7f3a" in page and "readiness-logging" in page
+    assert page.count(f"&quot;{WORKER}&quot;") == 2
+    assert 'id="policies-123456789012"' in page and 'id="policies-210987654321"' in page
 
 
 @pytest.mark.django_db
@@ -135,7 +153,10 @@ def test_without_principal_or_external_id_the_trust_policy_says_what_is_missing(
     member_client, deployment, settings
 ):
     settings.PROBE_WORKER_PRINCIPAL = ""
-    response = member_client.get(reverse("deployment_trust_policy", args=[deployment.pk]))
+    _account(deployment)
+    response = member_client.get(
+        reverse("deployment_trust_policy", args=[deployment.pk, "123456789012"])
+    )
     assert response.status_code == 409
     text = response.content.decode()
     assert "PROBE_WORKER_PRINCIPAL" in text and "no external id" in text
@@ -146,8 +167,20 @@ def test_without_principal_or_external_id_the_trust_policy_says_what_is_missing(
 @pytest.mark.django_db
 def test_another_teams_trust_policy_is_not_found(outsider_client, deployment, settings):
     settings.PROBE_WORKER_PRINCIPAL = WORKER
-    response = outsider_client.get(reverse("deployment_trust_policy", args=[deployment.pk]))
+    _account(deployment, external_id="readiness-7f3a")
+    response = outsider_client.get(
+        reverse("deployment_trust_policy", args=[deployment.pk, "123456789012"])
+    )
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_account_not_in_the_target_has_no_trust_policy(member_client, deployment, settings):
+    settings.PROBE_WORKER_PRINCIPAL = WORKER
+    _account(deployment, external_id="readiness-7f3a")
+    for account_id in ("999999999999", "not-an-account"):
+        url = reverse("deployment_trust_policy", args=[deployment.pk, account_id])
+        assert member_client.get(url).status_code == 404
 
 
 def test_the_workers_principal_setting_must_be_an_arn(monkeypatch):

@@ -97,7 +97,7 @@ def test_a_timed_out_run_names_its_unfinished_checks_in_its_error_and_the_audit(
     assert probe_runs.probe_runs_sweep() == 1
     run.refresh_from_db()
     assert run.state == ProbeRunState.FAILED and run.completed == run.total
-    names = [f"{r.probe_key} [{r.region}]" for r in [second, *never]]
+    names = [f"{r.probe_key} [{r.account_id} {r.region}]" for r in [second, *never]]
     assert run.error == (
         f"{len(names)} probe(s) did not finish within {settings.PROBE_RUN_TIMEOUT} s; the run "
         f"was closed by the sweeper. Unfinished: {', '.join(names[:20])} "

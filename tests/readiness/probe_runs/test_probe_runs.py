@@ -13,7 +13,7 @@ from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
 from readiness.probes.base import registry
 from readiness.project.celery import app as celery_app
-from tests.factories import make_deployment
+from tests.factories import make_deployment, set_aws_target
 
 ACCOUNT = "123456789012"  # moto's default account
 ADMIN = {
@@ -23,13 +23,7 @@ ADMIN = {
 
 
 def target(deployment, regions=("us-east-1",), **extra):
-    return services.deployment_set_aws_target(
-        deployment=deployment,
-        user=deployment.owner,
-        aws_account_id=ACCOUNT,
-        aws_regions=list(regions),
-        **extra,
-    )
+    return set_aws_target(deployment, account_id=ACCOUNT, regions=regions, **extra)
 
 
 def item(deployment, title) -> ChecklistItem:
@@ -52,7 +46,7 @@ def admin_user(aws):
 
 @pytest.mark.django_db
 def test_a_run_needs_an_aws_target(deployment, member):
-    with pytest.raises(ValidationError, match="AWS account and regions"):
+    with pytest.raises(ValidationError, match="AWS accounts and regions"):
         probe_runs.probe_run_start(deployment=deployment, user=member)
 
 
@@ -236,10 +230,10 @@ def test_a_role_is_assumed_with_a_session_name_naming_the_deployment(aws, deploy
     role = aws.client("iam").create_role(
         RoleName="readiness", AssumeRolePolicyDocument=json.dumps(trust)
     )
-    target(deployment, aws_role_arn=role["Role"]["Arn"], aws_external_id="ext-123")
+    target(deployment, role_arn=role["Role"]["Arn"], external_id="ext-123")
     probe_runs._sessions.clear()
     run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
-    session = probe_runs._session_for(run)
+    session = probe_runs._session_for(run, ACCOUNT)
     identity = session.client("sts").get_caller_identity()
     assert identity["Arn"].endswith(f"assumed-role/readiness/readiness-deployment-{deployment.pk}")
 

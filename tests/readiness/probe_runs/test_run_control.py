@@ -176,7 +176,7 @@ def test_cancelling_revokes_the_tasks_the_run_sent_by_their_ids(
 
     # The sweeper's re-send of an expired claim carries the same id as the first send.
     probe_key = registry()["iam.least_privilege"].key
-    assert task_id_of(services._intent_key(run.pk, probe_key)) in sent_ids
+    assert task_id_of(services._intent_key(run.pk, "123456789012", probe_key)) in sent_ids
 
 
 @pytest.mark.django_db

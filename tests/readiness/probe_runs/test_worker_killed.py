@@ -222,10 +222,10 @@ def test_with_no_worker_left_the_sweeper_closes_the_run_naming_the_unfinished_ch
     held = killed_mid_run(run, worker, tmp_path)
     done_before = dict(run.results.filter(state=ProbeResultState.DONE).values_list("pk", "summary"))
     unfinished = [
-        f"{key} [{region}]"
-        for key, region in run.results.exclude(state=ProbeResultState.DONE)
-        .order_by("probe_key", "region")
-        .values_list("probe_key", "region")
+        f"{key} [{account_id} {region}]"
+        for key, account_id, region in run.results.exclude(state=ProbeResultState.DONE)
+        .order_by("probe_key", "account_id", "region")
+        .values_list("probe_key", "account_id", "region")
     ]
 
     assert probe_runs.probe_runs_sweep() == 0  # before the run's time limit: still running

@@ -151,6 +151,8 @@ def run(deployment, member):
         requested_by=member,
         state=ProbeRunState.SUCCEEDED,
         regions=["us-east-1"],
-        account_id="123456789012",
+        accounts=[
+            {"account_id": "123456789012", "name": "", "role_arn": "", "regions": ["us-east-1"]}
+        ],
         finished_at=timezone.now(),
     )

@@ -139,7 +139,7 @@ def test_member_of_another_team_gets_404_for_a_deployment_page(
     item.refresh_from_db()
     deployment.refresh_from_db()
     assert (item.status, item.version) == (ItemStatus.OPEN, 1)
-    assert deployment.aws_account_id == ""
+    assert not deployment.aws_accounts.exists()
     assert list(deployment.probe_runs.all()) == [run]
 
 

@@ -13,8 +13,9 @@ from tests.factories import TeamFactory, UserFactory, make_deployment
 pytestmark = pytest.mark.django_db
 
 # Session and user; the paginator's count and the page; the page's standings (roles, items,
-# latest probe results, CI evidence, waivers in force, sign-offs); the team filter's choices.
-DASHBOARD_PAGE_MAX = 11
+# latest probe results, CI evidence, waivers in force, sign-offs, AWS accounts); the team
+# filter's choices.
+DASHBOARD_PAGE_MAX = 12
 PAGE_SIZE = 10
 
 

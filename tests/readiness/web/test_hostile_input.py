@@ -28,7 +28,9 @@ from readiness.api.token_views import TokenForm
 from readiness.audit.export import AuditFilterForm
 from readiness.audit.models import AuditEvent
 from readiness.checklists.forms import (
-    AwsTargetForm,
+    AwsAccountForm,
+    AwsOrganizationForm,
+    AwsOrganizationPickForm,
     BulkStatusForm,
     DashboardFilterForm,
     DeploymentCreateForm,
@@ -52,7 +54,9 @@ FORMS = {
     "deployment_create": [DeploymentCreateForm],
     "item_update": [ItemForm],
     "items_bulk": [BulkStatusForm],
-    "deployment_aws": [AwsTargetForm],
+    "deployment_aws": [AwsAccountForm],
+    "deployment_aws_organization": [AwsOrganizationForm],
+    "deployment_aws_organization_accounts": [AwsOrganizationPickForm],
     "template_import": [TemplateImportForm],
     "role_sign": [SignForm],
     "oidc_sign_start": [SignForm],
@@ -77,6 +81,7 @@ EXTRA_FIELDS = {
 NO_FIELDS = {
     "logout",
     "probe_run_cancel",
+    "deployment_aws_account_remove",
     "signoff_request",
     "token_revoke",
     "record_draft_retry",
@@ -89,7 +94,7 @@ QUERY_PARAMETERS = sorted(
         *DashboardFilterForm.base_fields,
         *ItemFilterForm.base_fields,
         *AuditFilterForm.base_fields,
-        *("page", "refresh", "check", "next"),
+        *("page", "refresh", "check", "next", "account"),
         *("q", "status", "service", "environment", "role", "team", "state", "version"),
     }
 )

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from readiness.checklists.models import Deployment
+from readiness.checklists.models import AwsAccount
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
 from tests.readiness.web.conftest import HTMX, detail_url, is_full_page, text
 
@@ -25,11 +25,9 @@ def test_aws_target_page_and_valid_save(member_client, deployment):
     )
     assert response.status_code == 302
     assert response["Location"] == detail_url(deployment)
-    deployment.refresh_from_db()
-    assert (deployment.aws_account_id, deployment.aws_regions) == (
-        "123456789012",
-        ["eu-west-1", "us-east-1"],
-    )
+    assert list(deployment.aws_accounts.values_list("account_id", "regions")) == [
+        ("123456789012", ["eu-west-1", "us-east-1"])
+    ]
 
 
 @pytest.mark.parametrize(
@@ -60,16 +58,14 @@ def test_invalid_aws_target_is_400_and_saves_nothing(member_client, deployment, 
     response = member_client.post(reverse("deployment_aws", args=[deployment.pk]), data)
     assert response.status_code == 400
     assert field in response.context["form"].errors
-    deployment.refresh_from_db()
-    assert (deployment.aws_account_id, deployment.aws_regions) == ("", [])
+    assert not deployment.aws_accounts.exists()
 
 
 @pytest.fixture
 def aws_deployment(deployment):
-    Deployment.objects.filter(pk=deployment.pk).update(
-        aws_account_id="123456789012", aws_regions=["us-east-1"]
+    AwsAccount.objects.create(
+        deployment=deployment, account_id="123456789012", regions=["us-east-1"]
     )
-    deployment.refresh_from_db()
     return deployment
 
 
@@ -78,11 +74,11 @@ def test_starting_probes_without_an_aws_target_explains_why(member_client, deplo
     response = member_client.post(url)
     assert response.status_code == 302
     assert response["Location"] == detail_url(deployment)
-    assert "Set the AWS account and regions" in text(member_client.get(response["Location"]))
+    assert "Add the AWS accounts and regions" in text(member_client.get(response["Location"]))
     response = member_client.post(url, headers=HTMX)
     assert response.status_code == 400
     assert not is_full_page(response)
-    assert "Set the AWS account and regions" in text(response)
+    assert "Add the AWS accounts and regions" in text(response)
     assert not ProbeRun.objects.exists()
 
 
@@ -111,10 +107,10 @@ def test_starting_probes_creates_a_run_and_a_second_click_joins_it(
     run = ProbeRun.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("probe_run_detail", args=[aws_deployment.pk, run.pk])
-    assert (run.requested_by, run.state, run.account_id) == (
+    assert (run.requested_by, run.state, [a["account_id"] for a in run.accounts]) == (
         member,
         ProbeRunState.QUEUED,
-        "123456789012",
+        ["123456789012"],
     )
     again = member_client.post(url)
     assert again["Location"] == response["Location"]
@@ -159,7 +155,7 @@ def test_an_active_probe_run_panel_keeps_polling_without_refresh(member_client, 
 
 
 def test_a_target_with_several_regions_offers_them_all_checked(member_client, aws_deployment):
-    Deployment.objects.filter(pk=aws_deployment.pk).update(aws_regions=["us-east-1", "eu-west-1"])
+    AwsAccount.objects.filter(deployment=aws_deployment).update(regions=["us-east-1", "eu-west-1"])
     page = text(member_client.get(detail_url(aws_deployment)))
     assert 'name="pick_regions"' in page
     for region in ("us-east-1", "eu-west-1"):
@@ -171,7 +167,7 @@ def test_a_target_with_one_region_has_no_picker(member_client, aws_deployment):
 
 
 def test_starting_a_run_in_the_regions_picked(member_client, aws_deployment):
-    Deployment.objects.filter(pk=aws_deployment.pk).update(aws_regions=["us-east-1", "eu-west-1"])
+    AwsAccount.objects.filter(deployment=aws_deployment).update(regions=["us-east-1", "eu-west-1"])
     url = reverse("probe_run_start", args=[aws_deployment.pk])
     response = member_client.post(url, {"pick_regions": "on", "regions": ["eu-west-1"]})
     assert response.status_code == 302

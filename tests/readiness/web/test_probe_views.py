@@ -3,23 +3,17 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from readiness.checklists import services
-from readiness.checklists.models import Deployment
+from readiness.checklists.models import AwsAccount
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
-from tests.factories import make_deployment
+from tests.factories import make_deployment, set_aws_target
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 ACCOUNT = "123456789012"
 
 
 def with_target(deployment):
-    return services.deployment_set_aws_target(
-        deployment=deployment,
-        user=deployment.owner,
-        aws_account_id=ACCOUNT,
-        aws_regions=["us-east-1"],
-    )
+    return set_aws_target(deployment, account_id=ACCOUNT)
 
 
 def finished_run(deployment, results: int) -> ProbeRun:
@@ -28,7 +22,7 @@ def finished_run(deployment, results: int) -> ProbeRun:
         requested_by=deployment.owner,
         state=ProbeRunState.SUCCEEDED,
         regions=["us-east-1"],
-        account_id=ACCOUNT,
+        accounts=[{"account_id": ACCOUNT, "name": "", "role_arn": "", "regions": ["us-east-1"]}],
         total=results,
         completed=results,
     )
@@ -76,10 +70,10 @@ def test_another_team_cannot_start_a_run(outsider_client, deployment):
 @pytest.mark.django_db
 def test_starting_without_a_target_explains_what_is_missing(member_client, deployment):
     plain = member_client.post(f"/deployments/{deployment.pk}/probes/", follow=True)
-    assert "Set the AWS account and regions" in plain.content.decode()
+    assert "Add the AWS accounts and regions" in plain.content.decode()
     htmx = member_client.post(f"/deployments/{deployment.pk}/probes/", **HTMX)
     assert htmx.status_code == 400
-    assert "Set the AWS account and regions" in htmx.content.decode()
+    assert "Add the AWS accounts and regions" in htmx.content.decode()
     assert not ProbeRun.objects.exists()
 
 
@@ -202,10 +196,11 @@ def test_a_member_saves_an_aws_target(member_client, deployment):
         },
     )
     assert response.status_code == 302
-    deployment = Deployment.objects.get(pk=deployment.pk)
-    assert deployment.aws_regions == ["eu-west-1", "us-east-1"]
-    assert deployment.aws_role_arn.endswith(":role/readiness-probe")
-    assert deployment.aws_external_id == "team-payments"
+    account = AwsAccount.objects.get(deployment=deployment)
+    assert account.account_id == ACCOUNT
+    assert account.regions == ["eu-west-1", "us-east-1"]
+    assert account.role_arn.endswith(":role/readiness-probe")
+    assert account.external_id == "team-payments"
 
 
 @pytest.mark.parametrize(
@@ -243,4 +238,4 @@ def test_a_bad_aws_target_is_refused_with_a_message(member_client, deployment, d
     response = member_client.post(f"/deployments/{deployment.pk}/aws/", data)
     assert response.status_code == 400
     assert message in response.content.decode()
-    assert Deployment.objects.get(pk=deployment.pk).aws_account_id == ""
+    assert not AwsAccount.objects.filter(deployment=deployment).exists()

@@ -204,7 +204,8 @@ def test_edits_signatures_waivers_targets_gates_and_verdicts_at_once(team):
     assert events("signoff.revoked") == mix.accepted("revoke")
     assert events("waiver.granted") == mix.accepted("waiver")
     assert events("waiver.withdrawn") == mix.accepted("withdraw")
-    assert events("deployment.aws_target_set") == mix.accepted("aws target")
+    assert events("deployment.aws_account_added") == 1  # the first save; the others change it
+    assert events("deployment.aws_account_changed") == mix.accepted("aws target") - 1
     # The gate's answer is audited whichever it is (200 approved, 409 not yet).
     assert events("api.gate_checked") == sum(mix.answers["gate"].values())
     assert Evidence.objects.filter(deployment=deployment).count() == mix.accepted("verdict")

@@ -307,8 +307,10 @@ def test_the_probe_results_inside_hold_every_result_and_finding_of_the_bound_run
 
     assert results["run"]["id"] == run.pk
     assert results["run"]["number"] == 1
-    assert len(results["results"]) == run.results.count()
-    failing = [result for result in results["results"] if result["status"] == "fail"]
+    (account,) = results["accounts"]
+    assert account["account_id"] == run.accounts[0]["account_id"]
+    assert len(account["results"]) == run.results.count()
+    failing = [result for result in account["results"] if result["status"] == "fail"]
     assert failing
     for result in failing:
         # The pages list MAX_FINDINGS_PER_RESULT of them; the file has them all.

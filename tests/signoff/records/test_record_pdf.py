@@ -114,7 +114,9 @@ def add_probe_run(deployment, *, failing_findings: int = 3) -> ProbeRun:
         deployment=deployment,
         state="succeeded",
         regions=["us-east-1", "eu-west-1"],
-        account_id="123456789012",
+        accounts=[
+            {"account_id": "123456789012", "name": "", "role_arn": "", "regions": ["us-east-1"]}
+        ],
         finished_at=now,
     )
     results = []

@@ -48,7 +48,9 @@ def finish_run(deployment, *, failing=(), erroring=()) -> ProbeRun:
         deployment=deployment,
         state="running",
         regions=list(REGIONS),
-        account_id="123456789012",
+        accounts=[
+            {"account_id": "123456789012", "name": "", "role_arn": "", "regions": ["us-east-1"]}
+        ],
         total=len(pairs) * len(REGIONS),
         completed=len(pairs) * len(REGIONS),
     )

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 
 # My sign-offs: session and user; the memberships, the roles and the templates (who signs
 # what); the paginator's count, the page's ids and their rows; the page's standings (roles,
-# items, latest probe results, CI evidence, waivers in force, sign-offs, what the stale ones
-# approved); the findings of every stale row's failing probes and the histories of their
-# changed items, once for the page; the user's own signatures.
-MY_SIGNOFFS_PAGE_MAX = 19
+# items, latest probe results, CI evidence, waivers in force, sign-offs, AWS accounts, what
+# the stale ones approved); the findings of every stale row's failing probes and the
+# histories of their changed items, once for the page; the user's own signatures.
+MY_SIGNOFFS_PAGE_MAX = 20
 
 
 def fail_mfa_by_probe(deployment) -> None:

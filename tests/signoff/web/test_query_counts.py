@@ -26,13 +26,14 @@ pytestmark = pytest.mark.django_db
 # the deployment, then the latest finished run (a member's item cards) or the role's
 # members (anyone else); the items a person marked complete, for the overrides of failing
 # probes (+1; where there are some, their probe results, findings, histories and run numbers,
-# the same for one as for six: test_overrides_and_waivers.py). The htmx panel reads the same.
-ROLE_PAGE_MAX = 14
+# the same for one as for six: test_overrides_and_waivers.py); the AWS accounts the digests
+# bind (+1). The htmx panel reads the same.
+ROLE_PAGE_MAX = 15
 # My sign-offs: session and user, the memberships, the roles and templates (who signs what),
 # the count and the page of deployments that may wait (the page's ids cut over narrow rows,
-# then their rows: +1, sorting full rows cost more), their standings (five reads for all
-# of them at once) and the user's own signatures.
-MY_SIGNOFFS_MAX = 15
+# then their rows: +1, sorting full rows cost more), their standings (six reads for all
+# of them at once, the AWS accounts the digests bind included) and the user's own signatures.
+MY_SIGNOFFS_MAX = 16
 # An htmx item save that turns two sign-offs stale: the save as in readiness/web/test_queries.py,
 # then the re-evaluation under the deployment's lock (the standings, the stale events already
 # recorded) and three more audit events (two stale, one state change), each reading the
@@ -42,8 +43,9 @@ MY_SIGNOFFS_MAX = 15
 # histories, read once for both stale events, which say who changed what, when and why (+1);
 # the deployment's progress counters recounted with the item (+1); the editor's membership
 # and roles, read once for the view and the service's ownership gate (+1). 45 before the
-# saved item, the signatures' existence and the roles stopped being read twice.
-ITEM_SAVE_WITH_SIGNOFFS_MAX = 40
+# saved item, the signatures' existence and the roles stopped being read twice. The AWS
+# accounts the digests bind, read with the standings (+1).
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 41
 
 
 def queries_of(request) -> tuple[int, object]:
