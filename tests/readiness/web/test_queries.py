@@ -26,8 +26,9 @@ HTMX = {"HX-Request": "true"}
 # probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
 # stored records (+8); the newest CI evidence, for the signatures' digests (+1). The rows read
 # the waivers in force and which items were overridden (+2), and the newest CI verdicts, to
-# flag evidence that disagrees with a person's decision (+1).
-CHECKLIST_PAGE_MAX = 19
+# flag evidence that disagrees with a person's decision (+1). The deployment's AWS accounts,
+# once for the signatures' digests and once for the probe panel (+2).
+CHECKLIST_PAGE_MAX = 21
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
