@@ -122,8 +122,8 @@ def deployment_aws_organization_accounts(request: HttpRequest, pk: int) -> HttpR
     except ValidationError as error:
         return _refused(request, deployment, error)
     except targets.OrganizationUnreadable as error:
-        # AWS answered no (or not at all): a gateway's error, said on the page.
-        return _page(request, deployment, status=502, listing_error=str(error))
+        # AWS answered no (or not at all): said on the page, a 4xx as any refused request.
+        return _page(request, deployment, status=400, listing_error=str(error))
     form = AwsOrganizationPickForm(
         request.POST if request.method == "POST" else None,
         listed=listed,

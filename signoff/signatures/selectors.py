@@ -337,10 +337,12 @@ def _probe_changes(before: list, after: list, evidence: dict) -> list[str]:
     old, new = keyed(before), keyed(after)
     # A legacy (format 2) state names no account: its evidence is found by probe and region.
     by_probe_region = {key[1:]: value for key, value in evidence.items()}
+    # The account is named where the results span several.
+    several = len({key[0] for key in set(old) | set(new)}) > 1
     changes = []
     for key in sorted(set(old) | set(new)):
         account, probe, region = key
-        where = f"{probe} [{account} {region}]" if account else f"{probe} [{region}]"
+        where = f"{probe} [{account} {region}]" if several else f"{probe} [{region}]"
         was, now = old.get(key), new.get(key)
         seen = evidence.get(key) or (by_probe_region.get(key[1:]) if not account else None) or {}
         when = f" on {seen['checked_on']}" if seen.get("checked_on") else ""

@@ -117,7 +117,7 @@ def test_the_organizations_source_lists_accounts_to_pick(aws, member_client, dep
 
 
 @pytest.mark.django_db
-def test_an_organization_that_refuses_is_a_502_saying_why(aws, member_client, deployment):
+def test_an_organization_that_refuses_is_a_400_saying_why(aws, member_client, deployment):
     member_client.post(
         reverse("deployment_aws_organization", args=[deployment.pk]),
         {
@@ -126,7 +126,7 @@ def test_an_organization_that_refuses_is_a_502_saying_why(aws, member_client, de
         },
     )
     page = member_client.get(reverse("deployment_aws_organization_accounts", args=[deployment.pk]))
-    assert page.status_code == 502
+    assert page.status_code == 400
     assert "AccessDenied" in page.content.decode()
 
 

@@ -308,7 +308,7 @@ def test_the_probe_results_inside_hold_every_result_and_finding_of_the_bound_run
     assert results["run"]["id"] == run.pk
     assert results["run"]["number"] == 1
     (account,) = results["accounts"]
-    assert account["account_id"] == run.accounts[0]["account_id"]
+    assert account["account_id"] == run.results.values_list("account_id", flat=True).first()
     assert len(account["results"]) == run.results.count()
     failing = [result for result in account["results"] if result["status"] == "fail"]
     assert failing
