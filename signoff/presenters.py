@@ -96,6 +96,7 @@ def decorate_row(item, section, results, coverage, waivers, overridden, role_ids
     item.result_counts = probe_run_selectors.result_counts(latest)
     item.result_statuses = {result.status or result.state for result in latest}
     probes = coverage.get((section.title, item.title), [])
+    item.manual = is_manual(probes)
     supporting = {probe.key for probe in probes if probe.supporting}
     item.probe_conflict = probe_run_selectors.probe_conflict(
         item, [r for r in latest if r.probe_key not in supporting]

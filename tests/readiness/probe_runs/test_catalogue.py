@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from readiness.checklists.models import AwsAccount, TemplateItem
+from readiness.checklists.models import AwsAccount, ChecklistItem, TemplateItem
 from readiness.dev.demo_aws import seed_account
 from readiness.probe_runs import catalogue
 from readiness.probes.base import (
@@ -231,13 +231,21 @@ def test_thresholds_are_found_in_the_probe_code():
 def test_the_checklist_page_marks_items_no_api_can_prove_as_manual(member_client, deployment):
     html = member_client.get(reverse("deployment_detail", args=[deployment.pk])).content.decode()
 
-    def article(title):
-        return html.split(f">{title}", 1)[1].split("</article>", 1)[0]
+    def row(title):
+        return html.split(f">{title}", 1)[1].split("</summary>", 1)[0]
 
-    assert "Manual check." in article("Penetration Test")
-    assert "Manual check." in article("On-Call Rotation")
-    assert "Manual check." not in article("IAM Policies")
-    assert "Verifiable by" in article("IAM Policies")
+    def card(title):
+        item = ChecklistItem.objects.get(section__deployment=deployment, title=title)
+        url = reverse("item_update", args=[deployment.pk, item.pk])
+        return member_client.get(url).content.decode()
+
+    # The rows flag it; the item's card says why.
+    assert "Manual check" in row("Penetration Test")
+    assert "Manual check" in row("On-Call Rotation")
+    assert "Manual check" not in row("IAM Policies")
+    assert "Manual check." in card("Penetration Test")
+    assert "Manual check." not in card("IAM Policies")
+    assert "Verifiable by" in card("IAM Policies")
 
 
 @pytest.mark.django_db

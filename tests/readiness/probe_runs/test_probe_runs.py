@@ -144,8 +144,11 @@ def test_a_person_decision_is_never_overwritten_by_a_run(aws, deployment, member
     assert decided.status == ItemStatus.DONE and decided.source == DecisionSource.PERSON
     client.force_login(member)
     page = client.get(f"/deployments/{deployment.pk}/").content.decode()
-    assert "Probe disagrees." in page
-    assert "The latest probe run failed this item; a person marked it done" in page
+    row = page.split(f'id="row-{decided.pk}-summary"', 1)[1].split("</summary>", 1)[0]
+    assert "Probe disagrees" in row
+    card = client.get(f"/deployments/{deployment.pk}/items/{decided.pk}/").content.decode()
+    assert "Probe disagrees." in card
+    assert "The latest probe run failed this item; a person marked it done" in card
 
 
 @pytest.mark.django_db

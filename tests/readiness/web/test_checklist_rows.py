@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from readiness.audit.models import AuditEvent
-from readiness.checklists import services
+from readiness.checklists import services, targets
 from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatus
 from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
 from signoff.lifecycle.services import waiver_grant
@@ -37,7 +37,7 @@ def finished_run(deployment, statuses: dict[str, str]) -> ProbeRun:
         deployment=deployment,
         state=ProbeRunState.SUCCEEDED,
         regions=["us-east-1"],
-        account_id="123456789012",
+        accounts=[{"account_id": "123456789012", "regions": ["us-east-1"]}],
         total=len(statuses),
         completed=len(statuses),
         finished_at=timezone.now(),
@@ -48,6 +48,7 @@ def finished_run(deployment, statuses: dict[str, str]) -> ProbeRun:
             run=run,
             item=item,
             probe_key=f"test.probe{number}",
+            account_id="123456789012",
             region="us-east-1",
             section_title=item.section.title,
             item_title=title,
@@ -263,8 +264,10 @@ def test_odd_filter_values_list_every_item(member_client, deployment, query):
 
 
 def test_probe_chips_filter_the_items_by_result(member_client, member, deployment):
-    services.deployment_set_aws_target(
-        deployment=deployment, user=member, aws_account_id="123456789012", aws_regions=["us-east-1"]
+    targets.deployment_set_aws_target(
+        deployment=deployment,
+        user=member,
+        accounts=[targets.AccountSpec(account_id="123456789012", regions=["us-east-1"])],
     )
     finished_run(deployment, {"MFA": "fail", "IAM Policies": "pass", "Health Checks": "error"})
     assert shown(member_client.get(detail_url(deployment), {"probe": "fail"})) == {"MFA"}

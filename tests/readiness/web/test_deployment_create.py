@@ -48,7 +48,7 @@ def test_creating_a_deployment_snapshots_all_56_default_items(member_client, mem
     assert checklist(deployment) == template_items
     page = member_client.get(response["Location"])
     assert "Created ledger-api 1.0.0 → production." in text(page)
-    assert text(page).count('<article class="item') == 56
+    assert text(page).count('<li class="item-row"') == 56
 
 
 @pytest.mark.parametrize(
