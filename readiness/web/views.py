@@ -18,7 +18,7 @@ from readiness.checklists.forms import (
     ItemForm,
     TemplateImportForm,
 )
-from readiness.checklists.models import ChecklistTemplate
+from readiness.checklists.models import ChecklistTemplate, DecisionSource
 from readiness.checklists.teams import held_role_ids, may_change_item, not_owner_message
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
@@ -151,7 +151,10 @@ def _saved_response(
 
 def _row_summary(request, deployment, item) -> str:
     """The item's compact row on the checklist page (status, probe chips, who/when)."""
-    item.overridden = bool(selectors.overridden_item_ids(deployment, item_ids=[item.pk]))
+    # Only a person's decision can be an override: the history is read only for one.
+    item.overridden = item.source == DecisionSource.PERSON and bool(
+        selectors.overridden_item_ids(deployment, item_ids=[item.pk])
+    )
     return render_to_string(
         f"{presenters.CHECKLIST_TEMPLATE}#item-summary",
         {"deployment": deployment, "item": item, "oob": True},

@@ -138,7 +138,13 @@ def test_the_progress_panel_polls_while_active_and_reloads_when_done(member_clie
 @pytest.mark.django_db
 def test_the_checklist_shows_evidence_of_the_latest_run_on_its_item(member_client, deployment):
     finished_run(deployment, 2)
-    body = member_client.get(f"/deployments/{deployment.pk}/").content.decode()
+    item = deployment.sections.get(title="Security").items.get(title="IAM Policies")
+    # The checklist's row carries the run's chips; the item's card, opened in place or on
+    # its own page, the evidence.
+    page = member_client.get(f"/deployments/{deployment.pk}/").content.decode()
+    row = page.split(f'id="row-{item.pk}-summary"', 1)[1].split("</summary>", 1)[0]
+    assert "probe-chip" in row
+    body = member_client.get(f"/deployments/{deployment.pk}/items/{item.pk}/").content.decode()
     assert "Probe evidence:" in body
     assert f"arn:aws:iam::{ACCOUNT}:user/u1" in body
 
