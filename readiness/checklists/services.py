@@ -234,6 +234,34 @@ def _item_state(item: ChecklistItem) -> dict:
     }
 
 
+def _record_person_change(
+    item: ChecklistItem, *, user, deployment, before: dict, previous_status, reason, now
+) -> None:
+    """A person's saved change in both trails: its audit event and its history row."""
+    audit_record(
+        actor=user,
+        action="item.updated",
+        obj=item,
+        deployment=deployment,
+        before=before,
+        after=_item_state(item),
+        reason=reason,
+    )
+    ItemChange.objects.create(
+        item=item,
+        version=item.version,
+        changed_by=user,
+        changed_at=now,
+        source=DecisionSource.PERSON,
+        reason=reason,
+        previous_status=previous_status,
+        status=item.status,
+        note=item.note,
+        evidence_url=item.evidence_url,
+        na_reason=item.na_reason,
+    )
+
+
 CHANGE_REASON_REQUIRED = "Say why this item changes after sign-off was requested."
 
 
@@ -358,27 +386,14 @@ def item_update(
     else:  # read at another version than the edit's: read what the row holds now
         item.refresh_from_db()
         item.section = section  # refresh_from_db drops the cached relations; keep them
-    audit_record(
-        actor=user,
-        action="item.updated",
-        obj=item,
+    _record_person_change(
+        item,
+        user=user,
         deployment=section.deployment,
         before=before,
-        after=_item_state(item),
-        reason=reason,
-    )
-    ItemChange.objects.create(
-        item=item,
-        version=item.version,
-        changed_by=user,
-        changed_at=now,
-        source=DecisionSource.PERSON,
-        reason=reason,
         previous_status=previous_status,
-        status=item.status,
-        note=item.note,
-        evidence_url=item.evidence_url,
-        na_reason=item.na_reason,
+        reason=reason,
+        now=now,
     )
     signals.checklist_changed.send(
         sender=Deployment,
@@ -457,27 +472,14 @@ def items_set_status(
                 "version",
             ]
         )
-        audit_record(
-            actor=user,
-            action="item.updated",
-            obj=item,
+        _record_person_change(
+            item,
+            user=user,
             deployment=deployment,
             before=before,
-            after=_item_state(item),
-            reason=reason,
-        )
-        ItemChange.objects.create(
-            item=item,
-            version=item.version,
-            changed_by=user,
-            changed_at=now,
-            source=DecisionSource.PERSON,
-            reason=reason,
             previous_status=previous_status,
-            status=item.status,
-            note=item.note,
-            evidence_url=item.evidence_url,
-            na_reason=item.na_reason,
+            reason=reason,
+            now=now,
         )
     if changed:
         Deployment.objects.filter(pk=deployment.pk).update(updated_at=now)
