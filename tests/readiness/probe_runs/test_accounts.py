@@ -158,9 +158,11 @@ def test_evidence_is_grouped_by_account_on_the_run_and_checklist_pages(
         AccountSpec(failing, ["us-east-1"], role_arn(failing), name="networking"),
     )
     run = execute_all(probe_runs.probe_run_start(deployment=deployment, user=member)[0])
+    iam = deployment.sections.get(title="Security").items.get(title="IAM Policies")
     for url in (
         reverse("probe_run_detail", args=[deployment.pk, run.pk]),
-        reverse("deployment_detail", args=[deployment.pk]),
+        # The checklist's item card, as its row opens it (or its own page without JS).
+        reverse("item_update", args=[deployment.pk, iam.pk]),
     ):
         page = member_client.get(url).content.decode()
         for account_id, name in ((clean, "workload"), (failing, "networking")):
