@@ -25,6 +25,36 @@ def pytest_configure(config):
             )
 
 
+def _flushes_the_database(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(
+        (marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
+        or "transactional_db" in fixtures
+        or "live_server" in fixtures
+    )
+
+
+def _reads_seeded_rows(item) -> bool:
+    return bool(item.get_closest_marker("django_db")) or "db" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_finish(session):
+    """A transactional test empties the database when it ends, the roles and template the
+    migrations seeded included; a test in a rolled-back transaction that runs after it finds
+    them gone (CI once lost 364 tests that way). pytest-django orders the former after the
+    latter, and another plugin's reordering can undo that: refuse such an order outright."""
+    flushed_by = None
+    for item in session.items:
+        if _flushes_the_database(item):
+            flushed_by = flushed_by or item
+        elif flushed_by is not None and _reads_seeded_rows(item):
+            raise pytest.UsageError(
+                f"{item.nodeid} would run after {flushed_by.nodeid}, which flushes the database; "
+                "a plugin reordered the tests (a parameter named like a fixture, such as `page`?)"
+            )
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test databases, marked as ones whose append-only tables may be flushed between
