@@ -88,6 +88,13 @@ class AuditChainHead(models.Model):
     # What the latest checkpoint committed for this chain: only the checkpoint writes it.
     checkpointed_seq = models.PositiveBigIntegerField(null=True, blank=True)
     checkpointed_hash = models.CharField(max_length=64, blank=True)
+    # Where the latest full verification (`audit_verify`) found this chain intact: the audit
+    # page walks only the events after it, so its cost stays flat in the chain's length. A
+    # shortcut like the one above: `verify_all` never reads it, and a failed verification
+    # clears it, so the page walks the whole chain again.
+    verified_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    verified_hash = models.CharField(max_length=64, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.chain} @{self.seq}"

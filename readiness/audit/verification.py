@@ -13,11 +13,11 @@ give each checkpoint's root.
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.core.files.storage import default_storage
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
@@ -29,11 +29,13 @@ from readiness.audit.services import (
     chain_of,
     chain_order,
     checkpoint_hash,
+    deployment_of,
     event_hash,
     heads_root,
 )
 
 Head = tuple[int, str]  # (seq, hash) a checkpoint committed
+Points = dict[int, tuple[str, str]]  # position → (hash, who committed it)
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,18 @@ class ChainReport:
     head: str  # the hash of the last event that verified
     problem: str = ""
     checkpointed: int | None = None  # the position a checkpoint committed, when one has
+    # Walked from here on: the events up to it were found intact by the full verification
+    # of `verified_at` (0: every event was walked now).
+    verified_from: int = 0
+    verified_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problem
+
+    @property
+    def walked(self) -> int:
+        return self.events - self.verified_from
 
 
 @dataclass
@@ -82,14 +92,16 @@ def _walk(
     points: dict[int, tuple[str, str]] | None = None,
     length: int | None = None,
     seq_chain: bool = True,
+    after: AuditEvent | None = None,
 ) -> ChainReport:
     """Walk one chain; `points` are the (hash, who vouches for it) that checkpoints and
-    records committed at some positions, `length` what its head row says."""
+    records committed at some positions, `length` what its head row says. `after`: the
+    event the walk starts after (the chain's start when None)."""
     points = points or {}
-    previous_hash, previous = GENESIS, None
-    count = 0
+    previous_hash, previous = (after.hash, after) if after else (GENESIS, None)
+    count = after.seq if after else 0
     committed_seq = max(points) if points else None
-    vouched = 0  # the last position a committed point still vouches for
+    vouched = count  # the last position a committed point (or `after`) still vouches for
 
     def broken(problem: str) -> ChainReport:
         return ChainReport(chain, count - 1, previous_hash, problem, committed_seq)
@@ -103,9 +115,9 @@ def _walk(
                 "an event before it was removed"
             )
         if event.prev_hash != previous_hash:
-            after = f"event #{previous.pk}" if previous else "the start of the chain"
+            before = f"event #{previous.pk}" if previous else "the start of the chain"
             return broken(
-                f"{where} does not follow {after}: an event between them was removed, or "
+                f"{where} does not follow {before}: an event between them was removed, or "
                 "this one was inserted out of order"
             )
         if event_hash(event) != event.hash:
@@ -146,28 +158,36 @@ def _walk(
     return ChainReport(chain, count, previous_hash, "", committed_seq)
 
 
-def verify_chain(deployment_id: int | None = None) -> ChainReport:
+def verify_chain(deployment_id: int | None = None, *, full: bool = False) -> ChainReport:
     """One deployment's chain (or the installation's, for None), against the head the
-    latest checkpoint committed for it: what the audit page shows, in time proportional to
-    the deployment's own events.
+    latest checkpoint committed for it: what the audit page shows.
 
-    The deployment's events from before chains were split are on the legacy chain: here each
-    is checked against its own hash; the legacy chain's order is checked by `verify_all`.
+    Unless `full`, the walk starts at the position the latest full verification found intact
+    (`AuditChainHead.verified_seq`), once the event there is shown to be still the one it
+    verified, so the page costs the same for a chain of a thousand events as for a million;
+    an event rewritten before that position, its hash left as it was, waits for the next full
+    verification (hourly, AUDIT_VERIFY_INTERVAL), and the page says when that last ran.
+
+    The deployment's events from before chains were split are on the legacy chain: a full
+    walk checks each against its own hash; the legacy chain's order is checked by `verify_all`.
     """
     chain = chain_of(deployment_id)
-    # One read: the legacy events (no seq) first, then the chain in order.
-    events = (
-        AuditEvent.objects.filter(deployment_id=deployment_id)
-        .order_by(F("seq").asc(nulls_first=True), "id")
-        .iterator(chunk_size=2000)
-    )
-    # The head row's copy of the committed head is only a shortcut: `verify_all` checks it
-    # against the checkpoints themselves.
+    # The head row's copies of the committed and verified heads are only shortcuts:
+    # `verify_all` checks the former against the checkpoints and walks every event.
     row = AuditChainHead.objects.filter(chain=chain).first()
     points = (
         {row.checkpointed_seq: (row.checkpointed_hash, "the latest checkpoint")}
         if row and row.checkpointed_seq
         else None
+    )
+    length = row.seq if row else None
+    if not full and row and row.verified_seq:
+        return _verify_from(row, points=points, length=length)
+    # One read: the legacy events (no seq) first, then the chain in order.
+    events = (
+        AuditEvent.objects.filter(deployment_id=deployment_id)
+        .order_by(F("seq").asc(nulls_first=True), "id")
+        .iterator(chunk_size=2000)
     )
 
     def chained() -> Iterator[AuditEvent]:
@@ -179,11 +199,58 @@ def verify_chain(deployment_id: int | None = None) -> ChainReport:
             yield event
 
     try:
-        return _walk(chain, chained(), points=points, length=row.seq if row else None)
+        return _walk(chain, chained(), points=points, length=length)
     except _LegacyEdited as edited:
         return ChainReport(
             chain, 0, GENESIS, f"{_where(edited.event)} was edited after it was written"
         )
+
+
+def _verify_from(row: AuditChainHead, *, points: Points | None, length: int | None) -> ChainReport:
+    verified = row.verified_seq
+    deployment_id = deployment_of(row.chain)
+    # One read: the verified event, a committed head before it, and every event after it.
+    positions = Q(seq__gte=verified)
+    if points and min(points) < verified:
+        positions |= Q(seq=min(points))
+    events = iter(
+        AuditEvent.objects.filter(positions, deployment_id=deployment_id, seq__isnull=False)
+        .order_by("seq")
+        .iterator(chunk_size=2000)
+    )
+    earlier = {seq: point for seq, point in (points or {}).items() if seq < verified}
+    start = next(events, None)
+    while start is not None and start.seq < verified:
+        expected, source = earlier[start.seq]
+        if start.hash != expected or event_hash(start) != start.hash:
+            return ChainReport(
+                row.chain,
+                0,
+                GENESIS,
+                f"{_where(start)} is not the event {source} committed at position "
+                f"{start.seq}: the chain was rewritten before it",
+            )
+        start = next(events, None)
+    if start is None or start.seq != verified or start.hash != row.verified_hash:
+        return ChainReport(
+            row.chain,
+            0,
+            GENESIS,
+            f"position {verified} no longer holds the event the full verification of "
+            f"{row.verified_at:%Y-%m-%d %H:%M} UTC found there: the chain was rewritten "
+            "or cut before it",
+        )
+    if event_hash(start) != start.hash:
+        problem = f"{_where(start)} was edited after it was written"
+        return ChainReport(row.chain, 0, GENESIS, problem)
+    later = {seq: point for seq, point in (points or {}).items() if seq > verified}
+    report = _walk(row.chain, events, points=later, length=length, after=start)
+    return replace(
+        report,
+        checkpointed=max(points) if points else None,
+        verified_from=verified,
+        verified_at=row.verified_at,
+    )
 
 
 class _LegacyEdited(Exception):
@@ -202,9 +269,6 @@ def _grouped(events: Iterator[AuditEvent]) -> Iterator[tuple[str, list[AuditEven
         batch.append(event)
     if batch:
         yield current, batch
-
-
-Points = dict[int, tuple[str, str]]  # position → (hash, who committed it)
 
 
 def verify_all(anchors: Iterable[tuple[str, int, str, str]] = ()) -> AuditReport:
@@ -317,7 +381,27 @@ def verification_record(report: AuditReport, *, source: str, seconds: float) -> 
 
 
 def audit_verify(*, source: str = "schedule") -> AuditVerification:
-    """Verify every chain and checkpoint (`verify_all`) and keep the outcome."""
+    """Verify every chain and checkpoint (`verify_all`) and keep the outcome, and where each
+    chain was found intact for the audit pages."""
     started = time.monotonic()
     report = verify_all()
-    return verification_record(report, source=source, seconds=time.monotonic() - started)
+    verification = verification_record(report, source=source, seconds=time.monotonic() - started)
+    remember_verified(report, at=verification.checked_at)
+    return verification
+
+
+def remember_verified(report: AuditReport, *, at: datetime) -> None:
+    """Each intact chain's verified head, for `verify_chain` to start from; a broken chain's
+    is cleared, and all of them when the checkpoints themselves are in doubt."""
+    intact = {c.chain: c for c in report.chains if c.ok and c.events and c.chain != LEGACY_CHAIN}
+    chains_broken = sum(1 for c in report.chains if not c.ok)
+    trusted = len(report.problems) == chains_broken
+    rows = list(AuditChainHead.objects.only("id", "chain"))
+    for row in rows:
+        chain = intact.get(row.chain) if trusted else None
+        row.verified_seq = chain.events if chain else None
+        row.verified_hash = chain.head if chain else ""
+        row.verified_at = at if chain else None
+    AuditChainHead.objects.bulk_update(
+        rows, ["verified_seq", "verified_hash", "verified_at"], batch_size=500
+    )

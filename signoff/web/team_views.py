@@ -210,6 +210,7 @@ def deployment_audit(request: HttpRequest, pk: int) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
+    query.pop("verify", None)
     context = {
         "deployment": deployment,
         "form": form,
@@ -219,5 +220,6 @@ def deployment_audit(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if request.htmx:
         return render(request, AUDIT_TEMPLATE + "#events", context, status=status)
-    context["chain"] = verify_chain(deployment.pk)
+    # ?verify=full rehashes every event, not only those after the last full verification.
+    context["chain"] = verify_chain(deployment.pk, full=request.GET.get("verify") == "full")
     return render(request, AUDIT_TEMPLATE, context, status=status)

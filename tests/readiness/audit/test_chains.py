@@ -4,6 +4,7 @@ import hashlib
 import io
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,11 +18,12 @@ from readiness.audit.services import (
     GENESIS,
     audit_checkpoint,
     audit_record,
+    chain_of,
     event_hash,
     heads_root,
     leaf_data,
 )
-from readiness.audit.verification import verify_all, verify_chain
+from readiness.audit.verification import audit_verify, verify_all, verify_chain
 from tests.factories import make_deployment
 from tests.readiness.audit.test_audit import edit_item, raw, rewrite_from
 
@@ -36,8 +38,8 @@ def test_each_deployment_has_its_own_chain_from_position_one(deployment, second,
     edit_item(deployment, member)
     edit_item(second, member)
     edit_item(deployment, member, "CloudTrail")
-    for chain_of, expected in ((deployment, 3), (second, 2)):
-        events = list(AuditEvent.objects.filter(deployment=chain_of).order_by("seq"))
+    for owner, expected in ((deployment, 3), (second, 2)):
+        events = list(AuditEvent.objects.filter(deployment=owner).order_by("seq"))
         assert [e.seq for e in events] == list(range(1, expected + 1))
         assert events[0].prev_hash == GENESIS
         assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
@@ -245,3 +247,78 @@ def test_verify_audit_prints_full_heads_and_the_checkpoint_root(deployment, memb
     raw("UPDATE signoff_auditevent SET reason = 'x' WHERE deployment_id = %s", [deployment.pk])
     with pytest.raises(CommandError, match="audit trail broken"):
         call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_the_audit_page_rehashes_only_the_events_after_the_last_full_verification(
+    member_client, deployment, member
+):
+    for title in ("MFA", "CloudTrail"):
+        edit_item(deployment, member, title)
+    verification = audit_verify(source="verify_audit")
+    verified = AuditChainHead.objects.get(chain=chain_of(deployment.pk))
+    assert verification.ok and verified.verified_seq == verified.seq
+    assert verified.verified_at == verification.checked_at
+    edit_item(deployment, member, "Encryption")
+    report = verify_chain(deployment.pk)
+    assert report.ok, report.problem
+    assert (report.verified_from, report.walked) == (verified.seq, 1)
+    assert report.events == verified.seq + 1
+    response = member_client.get(f"/deployments/{deployment.pk}/audit/")
+    assert response.context["chain"].walked == 1
+    assert f"Events 1\N{EN DASH}{verified.seq} were each rehashed" in response.content.decode()
+    full = member_client.get(f"/deployments/{deployment.pk}/audit/?verify=full")
+    assert full.context["chain"] == replace(report, verified_from=0, verified_at=None)
+
+
+@pytest.mark.django_db
+def test_an_event_edited_after_the_verified_position_is_caught_by_the_page(deployment, member):
+    edit_item(deployment, member, "MFA")
+    audit_verify()
+    edit_item(deployment, member, "CloudTrail")
+    last = AuditEvent.objects.filter(deployment=deployment).latest("seq")
+    raw("UPDATE signoff_auditevent SET reason = 'x' WHERE id = %s", [last.pk])
+    report = verify_chain(deployment.pk)
+    assert not report.ok and f"event #{last.pk}" in report.problem and "edited" in report.problem
+
+
+@pytest.mark.django_db
+def test_a_rewrite_before_the_verified_position_is_caught_by_the_page(deployment, member):
+    for title in ("MFA", "CloudTrail", "Encryption"):
+        edit_item(deployment, member, title)
+    audit_verify()
+    rewrite_from(deployment, 2, "never happened")  # every later hash recomputed
+    report = verify_chain(deployment.pk)
+    assert not report.ok and "no longer holds the event" in report.problem
+
+
+@pytest.mark.django_db
+def test_an_edit_the_page_cannot_see_is_named_by_the_next_full_verification(deployment, member):
+    """An event before the verified position edited with its hash left as it was: the page
+    vouches for that part by the full verification's date, which it prints; `?verify=full`
+    and the next full verification find it, and the page walks everything from then on."""
+    for title in ("MFA", "CloudTrail", "Encryption"):
+        edit_item(deployment, member, title)
+    audit_verify()
+    second_event = AuditEvent.objects.get(deployment=deployment, seq=2)
+    raw("UPDATE signoff_auditevent SET reason = 'x' WHERE id = %s", [second_event.pk])
+    assert verify_chain(deployment.pk).ok
+    assert "was edited" in verify_chain(deployment.pk, full=True).problem
+    assert not audit_verify().ok
+    assert AuditChainHead.objects.get(chain=chain_of(deployment.pk)).verified_seq is None
+    report = verify_chain(deployment.pk)
+    assert not report.ok and report.verified_from == 0 and "was edited" in report.problem
+
+
+@pytest.mark.django_db
+def test_a_verification_that_doubts_the_checkpoints_forgets_every_verified_head(
+    deployment, second, member
+):
+    edit_item(deployment, member, "MFA")
+    edit_item(second, member, "MFA")
+    audit_checkpoint()
+    audit_verify()
+    assert AuditChainHead.objects.filter(verified_seq__isnull=False).count() >= 2
+    raw("UPDATE readiness_auditcheckpoint SET events = events + 1")
+    assert not audit_verify().ok
+    assert not AuditChainHead.objects.filter(verified_seq__isnull=False).exists()
