@@ -419,13 +419,15 @@ def lost_changes(results, before: dict[str, int]) -> list[str]:
 def audit_page(port: int, events: int) -> None:
     """The audit page of a deployment before and after the installation grows to `events`
     events (flat: the page verifies its own chain only), and of a deployment that itself
-    holds a tenth of them (linear in its own events)."""
+    holds a tenth of them: linear in its own events until a full verification has run, flat
+    after it (the page rehashes only what came after)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
     from django.utils import timezone
 
     from readiness.audit.models import AuditChainHead, AuditEvent
     from readiness.audit.services import audit_checkpoint, chain_of, event_hash
+    from readiness.audit.verification import audit_verify
     from readiness.checklists.models import Deployment
 
     deployments = list(Deployment.objects.order_by("pk").values_list("pk", flat=True))
@@ -483,6 +485,19 @@ def audit_page(port: int, events: int) -> None:
     measure(
         f"deployment with {own(heavy)} events of its own",
         f"/deployments/{heavy}/audit/",
+        b"audit chain verifies",
+    )
+    # What the hourly verification leaves the pages: a verified position on every chain.
+    started = time.perf_counter()
+    verification = audit_verify(source="verify_audit")
+    print(
+        f"   full verification of {verification.events} events: "
+        f"{time.perf_counter() - started:.1f} s, {'intact' if verification.ok else 'BROKEN'}"
+    )
+    measure(f"same, {own(heavy)} events, after it", f"/deployments/{heavy}/audit/", b"rehashed")
+    measure(
+        "same, ?verify=full",
+        f"/deployments/{heavy}/audit/?verify=full",
         b"audit chain verifies",
     )
     measure("healthz?check=database (baseline)", "/healthz?check=database")
