@@ -1,19 +1,29 @@
 """Benchmark: probe runs on real Celery workers against the AWS emulator.
 
-Seeds a moto server with N emulated accounts (the demo account, scaled), starts W real Celery
-worker processes (Redis broker, PostgreSQL by default — the production stack), clicks "Run
-probes" through the same service the button calls, and waits until the run is closed.
-Reports per run the wall time from the click to the run closed, checks per second, the time
-each account took (its last check's end), and over the timed runs the emulator's CPU (cores
-busy, and its share of the CPU the emulator and the workers used together: near one core
-the emulator, a single process, is the bottleneck), the peak RSS of each worker process
-(VmHWM), and the time per check and region against Prowler's (8 checks in one region of the
-same emulated account in 18-20 s). Not run by CI.
+Seeds a moto server with an organization of N emulated accounts (the demo account, scaled,
+and N - 1 member accounts created through Organizations, each seeded the same way and read
+through the role the probes assume there, as the demo's members are), makes a deployment
+whose target spans them, starts W real Celery worker processes (Redis broker, PostgreSQL by
+default — the production stack), clicks "Run probes" through the same service the button
+calls, and waits until the run is closed. Reports per run the wall time from the click to
+the run closed, checks per second, the time per account (wall time ÷ accounts) and the
+spread of each account's own span (its first check's start to its last check's end), and
+over the timed runs the emulator's CPU (cores busy, and its share of the CPU the emulator
+and the workers used together: near one core the emulator, a single process, is the
+bottleneck), the peak RSS of each worker process (VmHWM), the load average of the machine,
+and the time per check and region against Prowler's (8 checks in one region of the same
+emulated account in 18-20 s). Not run by CI.
 
     .venv/bin/python bench/probes.py --accounts 1 --workers 2      # demo account, 2 regions
+    .venv/bin/python bench/probes.py --accounts 10 --workers 2 --runs 3
     .venv/bin/python bench/probes.py --scale 10 --workers 4 --concurrency 8
 
-N > 1 needs deployments that span accounts (issue 18); until then the bench says so.
+Measured 2026-12-06 on 2 cores shared with other sessions (load average 13-25; the table
+with every column is in README.md, Benchmark), 2 regions, scale 1:
+N = 1, W = 1: 2.9 s per account, 39.7 checks/s, emulator 33 % of the CPU, 290 MB per worker;
+N = 10, W = 1: 3.9 s per account, 29.4 checks/s, emulator 32 %, 1,247 MB per worker;
+N = 10, W = 2: 5.7 s per account, 20.0 checks/s, emulator 26 %, 1,157 and 1,170 MB;
+N = 50, W = 1: stopped, the warm-up run still open after 7 minutes, the worker at 3.5 GB.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench, created
 if missing) and REDIS_URL (default redis://127.0.0.1:6379/14).
@@ -86,13 +96,21 @@ def ensure_database(url: str) -> None:
 PROWLER_SECONDS_PER_CHECK = (18 / 8, 20 / 8)  # 8 checks, one region, 18-20 s
 
 
-def per_account_seconds(run, clicked_at) -> dict[str, float]:
-    """{account: seconds from the click to its last check's end}."""
-    ends: dict[str, float] = {}
-    for finished_at, account in run.results.values_list("finished_at", "account_id"):
-        if finished_at is not None:
-            ends[account] = max(ends.get(account, 0.0), (finished_at - clicked_at).total_seconds())
-    return ends
+def account_spans(run) -> dict[str, float]:
+    """{account: seconds from its first check's start to its last check's end}."""
+    starts, ends = {}, {}
+    for started_at, finished_at, account in run.results.values_list(
+        "started_at", "finished_at", "account_id"
+    ):
+        if started_at is None or finished_at is None:
+            continue
+        starts[account] = min(starts.get(account, started_at), started_at)
+        ends[account] = max(ends.get(account, finished_at), finished_at)
+    return {account: (ends[account] - starts[account]).total_seconds() for account in starts}
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def start_workers(count: int, pool: str, concurrency: int, queues: str) -> list:
@@ -144,20 +162,16 @@ def main() -> None:
         os.environ["PROBE_AWS_RATES"] = args.rates
     ensure_database(os.environ["DATABASE_URL"])
 
-    from readiness.dev.demo_aws import (
-        DEMO_ACCOUNT,
-        DEMO_ENV,
-        free_port,
-        seed_account,
-        start_moto_server,
-    )
+    from readiness.dev.demo_aws import DEMO_ENV, free_port, seed_copies, start_moto_server
 
+    if not 1 <= args.accounts <= 100:
+        raise SystemExit("--accounts: 1 to 100 (a deployment spans at most 100 accounts)")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = start_moto_server(port)
     started = time.monotonic()
-    counts = seed_account(endpoint, regions=regions, scale=args.scale)
-    print(f"seeded {endpoint} in {time.monotonic() - started:.1f} s: {counts}")
+    accounts = seed_copies(endpoint, members=args.accounts - 1, regions=regions, scale=args.scale)
+    print(f"seeded {len(accounts)} account(s) on {endpoint} in {time.monotonic() - started:.1f} s")
     os.environ.update({**DEMO_ENV, "AWS_ENDPOINT_URL": endpoint})
 
     import django
@@ -184,22 +198,26 @@ def main() -> None:
         version=str(int(time.time())),
         planned_date=None,
     )
-    if args.accounts != 1:
-        raise SystemExit(
-            "--accounts N > 1: deployments span accounts now (readiness.checklists.targets), "
-            "but this bench does not seed member accounts yet"
-        )
     targets.deployment_set_aws_target(
         deployment=deployment,
         user=user,
-        accounts=[targets.AccountSpec(account_id=DEMO_ACCOUNT, regions=list(regions))],
+        accounts=[
+            targets.AccountSpec(
+                account_id=account.account_id,
+                name=account.name,
+                regions=list(regions),
+                role_arn=account.role_arn,
+            )
+            for account in accounts
+        ],
     )
 
     workers = start_workers(args.workers, args.pool, args.concurrency, args.queues)
     try:
         time.sleep(4)  # worker start-up is not part of a click
-        timings, rates, account_times = [], [], []
+        timings, rates, spans, loads = [], [], [], []
         cpu_before = {}
+        limit = 300 * len(accounts)
         for number in range(args.runs + 1):
             if number == 1:  # after the warm-up
                 cpu_before = {
@@ -218,24 +236,26 @@ def main() -> None:
                 run.refresh_from_db()
                 if not run.is_active:
                     break
-                if time.monotonic() - clicked > 300:
-                    raise SystemExit(f"run #{run.pk} did not finish in 300 s")
+                if time.monotonic() - clicked > limit:
+                    raise SystemExit(f"run #{run.pk} did not finish in {limit} s")
             elapsed = (run.finished_at - clicked_at).total_seconds()
             statuses: dict[str, int] = {}
             for status in run.results.values_list("status", flat=True):
                 statuses[status] = statuses.get(status, 0) + 1
-            per_account = per_account_seconds(run, clicked_at)
+            span = account_spans(run)
             label = "warm-up" if number == 0 else f"run {number}"
             print(
                 f"{label}: {run.total} checks, {elapsed:.3f} s, "
-                f"{run.total / elapsed:.1f} checks/s, "
-                f"{run.state}, {statuses}; per account: max "
-                f"{max(per_account.values(), default=0):.3f} s"
+                f"{run.total / elapsed:.1f} checks/s, {run.state}, {statuses}; "
+                f"per account {elapsed / len(accounts):.3f} s, span of an account: min "
+                f"{min(span.values(), default=0):.3f} s, max {max(span.values(), default=0):.3f}"
+                f" s; load {load_average()}"
             )
             if number:
                 timings.append(elapsed)
                 rates.append(run.total / elapsed)
-                account_times.extend(per_account.values())
+                spans.extend(span.values())
+                loads.append(os.getloadavg()[0])
         wall = time.monotonic() - cpu_before["wall"]
         rss = [peak_rss_mb(worker.pid) for worker in workers]
         cpu = {
@@ -253,8 +273,10 @@ def main() -> None:
         )
         print(f"checks/s: median {statistics.median(rates):.1f}")
         print(
-            f"per-account time: median {statistics.median(account_times):.3f} s, "
-            f"max {max(account_times):.3f} s"
+            f"per-account time (wall ÷ {len(accounts)} accounts): "
+            f"{median / len(accounts):.3f} s; span of an account (first check's start to last "
+            f"check's end): min {min(spans):.3f} s, median {statistics.median(spans):.3f} s, "
+            f"max {max(spans):.3f} s"
         )
         print(
             f"emulator CPU: {cpu['moto'] / wall:.2f} cores busy over the timed runs, "
@@ -262,6 +284,10 @@ def main() -> None:
             "emulator and the workers used"
         )
         print(f"peak RSS per worker: {', '.join(f'{value:.0f} MB' for value in rss)}")
+        print(
+            f"load average (1 min) during the timed runs: median {statistics.median(loads):.2f}, "
+            f"max {max(loads):.2f} on {os.cpu_count()} cores"
+        )
         print(
             "CPU per run: "
             + ", ".join(f"{name} {seconds / len(timings):.2f} s" for name, seconds in cpu.items())
@@ -275,7 +301,12 @@ def main() -> None:
         for worker in workers:
             worker.terminate()
         for worker in workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # A warm shutdown on a loaded machine can outlast the wait: no stray worker.
+                worker.kill()
+                worker.wait()
         moto.terminate()
 
 

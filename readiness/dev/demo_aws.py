@@ -66,40 +66,10 @@ def seed_organization(endpoint_url: str, *, regions=DEMO_REGIONS) -> list[DemoAc
     with the worker's credentials), the role that lists its accounts, and the member accounts
     with the role the probes assume and their share of the deployment. The networking
     account opens SSH to the internet: one account failing, the others passing."""
-    management = boto3.Session(
-        aws_access_key_id="demo", aws_secret_access_key="demo", region_name=regions[0]
-    )
-    organizations = management.client("organizations", endpoint_url=endpoint_url)
-    organizations.create_organization(FeatureSet="ALL")
-    root = organizations.list_roots()["Roots"][0]["Id"]
-    production = organizations.create_organizational_unit(ParentId=root, Name="production")
-    trust_management = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{DEMO_ACCOUNT}:root"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
-    management.client("iam", endpoint_url=endpoint_url).create_role(
-        RoleName=ORGANIZATION_READER, AssumeRolePolicyDocument=trust_management
-    )
+    management, organizations, parent = _organization(endpoint_url, regions[0])
     accounts = [DemoAccount(DEMO_ACCOUNT, "workload", "")]
     for name in DEMO_MEMBERS:
-        status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)
-        account_id = status["CreateAccountStatus"]["AccountId"]
-        organizations.move_account(
-            AccountId=account_id,
-            SourceParentId=root,
-            DestinationParentId=production["OrganizationalUnit"]["Id"],
-        )
-        session = _member_session(management, endpoint_url, account_id, regions[0])
-        iam = session.client("iam", endpoint_url=endpoint_url)
-        iam.create_role(RoleName=PROBE_ROLE, AssumeRolePolicyDocument=trust_management)
+        account_id, session = _member(management, organizations, parent, endpoint_url, name)
         _seed_member(session, endpoint_url, name, account_id, regions)
         accounts.append(
             DemoAccount(account_id, name, MEMBER_ROLE_PATTERN.format(account=account_id))
@@ -107,7 +77,74 @@ def seed_organization(endpoint_url: str, *, regions=DEMO_REGIONS) -> list[DemoAc
     return accounts
 
 
-def _member_session(management, endpoint_url: str, account_id: str, region: str):
+def seed_copies(
+    endpoint_url: str, *, members: int, regions=DEMO_REGIONS, scale: int = 1
+) -> list[DemoAccount]:
+    """The benchmark's organization: seed_account's account and `members` member accounts
+    holding the same resources (seed_account in each), read through the probe role as the
+    demo's members are; an organization whose accounts all cost a run the same."""
+    seed_account(endpoint_url, regions=regions, scale=scale)
+    accounts = [DemoAccount(DEMO_ACCOUNT, "copy-0", "")]
+    if not members:
+        return accounts
+    management, organizations, parent = _organization(endpoint_url, regions[0])
+    for number in range(1, members + 1):
+        name = f"copy-{number}"
+        account_id, session = _member(management, organizations, parent, endpoint_url, name)
+        seed_account(
+            endpoint_url, regions=regions, scale=scale, session=session, account_id=account_id
+        )
+        accounts.append(
+            DemoAccount(account_id, name, MEMBER_ROLE_PATTERN.format(account=account_id))
+        )
+    return accounts
+
+
+TRUST_MANAGEMENT = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{DEMO_ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _organization(endpoint_url: str, region: str):
+    """The organization with the demo account as its management account, a production OU
+    for its members, and the role that lists its accounts: (session, client, OU id)."""
+    management = boto3.Session(
+        aws_access_key_id="demo", aws_secret_access_key="demo", region_name=region
+    )
+    organizations = management.client("organizations", endpoint_url=endpoint_url)
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    production = organizations.create_organizational_unit(ParentId=root, Name="production")
+    management.client("iam", endpoint_url=endpoint_url).create_role(
+        RoleName=ORGANIZATION_READER, AssumeRolePolicyDocument=json.dumps(TRUST_MANAGEMENT)
+    )
+    return management, organizations, production["OrganizationalUnit"]["Id"]
+
+
+def _member(management, organizations, parent: str, endpoint_url: str, name: str):
+    """A new member account in the OU, holding the role the probes assume there:
+    (account id, a session acting in it as its administrators)."""
+    status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)
+    account_id = status["CreateAccountStatus"]["AccountId"]
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    organizations.move_account(
+        AccountId=account_id, SourceParentId=root, DestinationParentId=parent
+    )
+    session = member_session(management, endpoint_url, account_id, management.region_name)
+    session.client("iam", endpoint_url=endpoint_url).create_role(
+        RoleName=PROBE_ROLE, AssumeRolePolicyDocument=json.dumps(TRUST_MANAGEMENT)
+    )
+    return account_id, session
+
+
+def member_session(management, endpoint_url: str, account_id: str, region: str):
     """Act in a member account as its administrators do: through the role AWS
     Organizations created there."""
     credentials = management.client("sts", endpoint_url=endpoint_url).assume_role(
@@ -203,11 +240,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> dict:
-    """Create the demo account's resources; `scale` multiplies the per-region resources."""
-    session = boto3.Session(
-        aws_access_key_id="demo", aws_secret_access_key="demo", region_name=regions[0]
-    )
+def seed_account(
+    endpoint_url: str,
+    *,
+    regions=DEMO_REGIONS,
+    scale: int = 1,
+    session: boto3.Session | None = None,
+    account_id: str = DEMO_ACCOUNT,
+) -> dict:
+    """Create the demo account's resources; `scale` multiplies the per-region resources.
+
+    With a session into another account (member_session), the same resources are created
+    there: the benchmark's organization is that many copies of the demo account. Bucket names
+    are global in S3 as in moto, so another account's carry its id."""
+    if session is None:
+        session = boto3.Session(
+            aws_access_key_id="demo", aws_secret_access_key="demo", region_name=regions[0]
+        )
+
+    def bucket(name: str) -> str:
+        return name if account_id == DEMO_ACCOUNT else f"{name}-{account_id}"
 
     def client(service: str, region: str = regions[0]):
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
@@ -298,7 +350,7 @@ def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> 
             else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         )
         for index in range(scale):
-            secure = f"demo-records-{region}-{index}"
+            secure = bucket(f"demo-records-{region}-{index}")
             s3.create_bucket(Bucket=secure, **location)
             s3.put_bucket_encryption(
                 Bucket=secure,
@@ -331,7 +383,7 @@ def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> 
                     }
                 ),
             )
-            s3.create_bucket(Bucket=f"demo-assets-{region}-{index}", **location)
+            s3.create_bucket(Bucket=bucket(f"demo-assets-{region}-{index}"), **location)
             count("s3 buckets", 2)
 
         dynamodb = client("dynamodb", region)
@@ -392,7 +444,7 @@ def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> 
         )
 
         if number == 0:
-            trail_bucket = f"demo-trail-{DEMO_ACCOUNT}"
+            trail_bucket = f"demo-trail-{account_id}"
             s3.create_bucket(Bucket=trail_bucket)
             s3.put_public_access_block(
                 Bucket=trail_bucket,
@@ -412,17 +464,17 @@ def seed_account(endpoint_url: str, *, regions=DEMO_REGIONS, scale: int = 1) -> 
                 KmsKeyId=rotated,
             )
             cloudtrail.start_logging(Name="org-trail")
-    _seed_operations(client, regions, scale, count)
+    _seed_operations(client, regions, scale, count, account_id=account_id, bucket=bucket)
     return counts
 
 
-def _seed_operations(client, regions, scale: int, count) -> None:
+def _seed_operations(client, regions, scale: int, count, *, account_id: str, bucket) -> None:
     """What the cost, performance, compliance and delivery probes read: a budget, a password
     policy, lifecycle rules, log retention, instances, a NAT gateway with one of its two
     gateway endpoints, a staging Auto Scaling group with and without schedules, AWS Config,
     a cache and a pipeline — a mix of compliant and not, as real accounts are."""
     client("budgets").create_budget(
-        AccountId=DEMO_ACCOUNT,
+        AccountId=account_id,
         Budget={
             "BudgetName": "monthly",
             "BudgetLimit": {"Amount": "5000", "Unit": "USD"},
@@ -448,7 +500,7 @@ def _seed_operations(client, regions, scale: int, count) -> None:
         s3 = client("s3", region)
         for index in range(scale):
             s3.put_bucket_lifecycle_configuration(
-                Bucket=f"demo-records-{region}-{index}",
+                Bucket=bucket(f"demo-records-{region}-{index}"),
                 LifecycleConfiguration={
                     "Rules": [
                         {
@@ -518,13 +570,13 @@ def _seed_operations(client, regions, scale: int, count) -> None:
         config.put_configuration_recorder(
             ConfigurationRecorder={
                 "name": "default",
-                "roleARN": f"arn:aws:iam::{DEMO_ACCOUNT}:role/config",
+                "roleARN": f"arn:aws:iam::{account_id}:role/config",
                 "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": number == 0},
             }
         )
         if number == 0:
             config.put_delivery_channel(
-                DeliveryChannel={"name": "default", "s3BucketName": f"demo-trail-{DEMO_ACCOUNT}"}
+                DeliveryChannel={"name": "default", "s3BucketName": f"demo-trail-{account_id}"}
             )
             config.start_configuration_recorder(ConfigurationRecorderName="default")
 
@@ -553,8 +605,8 @@ def _seed_operations(client, regions, scale: int, count) -> None:
             client("codepipeline", region).create_pipeline(
                 pipeline={
                     "name": "payments-api",
-                    "roleArn": f"arn:aws:iam::{DEMO_ACCOUNT}:role/codepipeline",
-                    "artifactStore": {"type": "S3", "location": f"demo-trail-{DEMO_ACCOUNT}"},
+                    "roleArn": f"arn:aws:iam::{account_id}:role/codepipeline",
+                    "artifactStore": {"type": "S3", "location": f"demo-trail-{account_id}"},
                     "stages": [
                         {
                             "name": "Source",
@@ -568,7 +620,7 @@ def _seed_operations(client, regions, scale: int, count) -> None:
                                         "version": "1",
                                     },
                                     "configuration": {
-                                        "S3Bucket": f"demo-trail-{DEMO_ACCOUNT}",
+                                        "S3Bucket": f"demo-trail-{account_id}",
                                         "S3ObjectKey": "source.zip",
                                     },
                                     "outputArtifacts": [{"name": "src"}],
