@@ -34,8 +34,11 @@ def migrator():
     migrate(latest)
 
 
-# Migrating changes the schema: a transactional test (pytest-django runs these last).
-@pytest.mark.django_db(transaction=True)
+# Migrating changes the schema: a transactional test (pytest-django runs these last), which
+# puts the seeded rows back when it ends as the suite's other transactional tests do (a plain
+# flush re-creates the content types under new ids, and the next serialized test's restore of
+# the old ids collides with them).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_migration_0019_moves_single_targets_into_accounts_and_back(migrator):
     owner = UserFactory(username="owner")
     team = TeamFactory(name="Payments", slug="payments", members=[owner])
