@@ -490,7 +490,15 @@ MATRIX: dict[str, Row] = {
         kwargs=review_pk,
         checks=(
             get(who(LOGIN, MISSING, BAD, BAD)),
+            get(who(LOGIN, MISSING, BAD, BAD), htmx=""),
             post(who(LOGIN, MISSING, BAD, BAD), data=lambda w: {"accounts": ["123456789012"]}),
+        ),
+    ),
+    "deployment_aws_organization_list": Row(
+        kwargs=review_pk,
+        checks=(
+            post(who(LOGIN, MISSING, BAD, BAD)),
+            post(who(LOGIN, MISSING, BAD, BAD), htmx=""),
         ),
     ),
     "deployment_trust_policy": Row(

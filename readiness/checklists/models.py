@@ -237,10 +237,21 @@ class AwsAccount(models.Model):
         }
 
 
+class OrganizationListingState(models.TextChoices):
+    NONE = "", "not listed"
+    PENDING = "pending", "listing"
+    DONE = "done", "listed"
+    FAILED = "failed", "failed"
+
+
 class AwsOrganizationSource(models.Model):
     """Where a deployment's accounts can be picked from: a role in the organization's
     management (or delegated administrator) account that may call organizations:ListAccounts,
-    and the name pattern of the role to assume in each account picked."""
+    and the name pattern of the role to assume in each account picked.
+
+    A worker lists the accounts (readiness.checklists.targets.aws_organization_list), never a
+    request: each listing asked for is a new `listing_attempt`, and a worker writes the
+    accounts (or the reason it could not) only for the attempt it was sent for."""
 
     deployment = models.OneToOneField(
         Deployment, on_delete=models.CASCADE, related_name="aws_organization"
@@ -250,6 +261,18 @@ class AwsOrganizationSource(models.Model):
     parent_id = models.CharField("organizational unit or root", max_length=100, blank=True)
     member_role_pattern = models.CharField(max_length=2048)
     updated_at = models.DateTimeField(auto_now=True)
+    listing_state = models.CharField(
+        max_length=10, choices=OrganizationListingState.choices, blank=True, default=""
+    )
+    listing_attempt = models.PositiveIntegerField(default=0)
+    listing_requested_at = models.DateTimeField(null=True, blank=True)
+    listed_at = models.DateTimeField(null=True, blank=True)
+    listed_accounts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{account_id, name, email, status}] as AWS listed them.",
+    )
+    listing_error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"Organization of {self.deployment} through {self.role_arn}"

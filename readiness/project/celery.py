@@ -18,6 +18,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(
     [
         "readiness.project",
+        "readiness.checklists",
         "readiness.outbox",
         "readiness.probe_runs",
         "signoff.records",

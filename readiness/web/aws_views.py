@@ -18,10 +18,29 @@ from readiness.checklists.services import RecordClosed
 from readiness.probe_runs import catalogue
 
 TEMPLATE = "readiness/deployment_aws.html"
+LISTING_POLL_SECONDS = 2
 
 
 def _deployment(request: HttpRequest, pk: int):
     return get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
+
+
+def _listing_context(deployment, source, pick_form=None) -> dict:
+    """The organization's listing panel: where the worker's listing is, and the accounts to
+    pick once it is done."""
+    listing = targets.aws_organization_listing(source) if source else None
+    if pick_form is None and listing is not None and listing.done:
+        pick_form = AwsOrganizationPickForm(
+            listed=listing.accounts,
+            initial={"pick_regions": ", ".join(_usual_regions(deployment))},
+        )
+    return {
+        "deployment": deployment,
+        "organization": source,
+        "listing": listing,
+        "pick_form": pick_form,
+        "poll_seconds": LISTING_POLL_SECONDS,
+    }
 
 
 def _page(request, deployment, *, status=200, **forms) -> HttpResponse:
@@ -31,18 +50,25 @@ def _page(request, deployment, *, status=200, **forms) -> HttpResponse:
         account.trust_policy = catalogue.policy_json(policy) if policy else ""
     source = AwsOrganizationSource.objects.filter(deployment=deployment).first()
     context = {
-        "deployment": deployment,
+        **_listing_context(deployment, source, forms.get("pick_form")),
         "accounts": accounts,
         "form": forms.get("form") or AwsAccountForm.for_account(),
-        "organization": source,
         "organization_form": forms.get("organization_form")
         or AwsOrganizationForm.for_source(source),
-        "pick_form": forms.get("pick_form"),
-        "listing_error": forms.get("listing_error", ""),
         "action_count": len(catalogue.declared_actions()),
         "max_accounts": targets.MAX_ACCOUNTS,
     }
     return render(request, TEMPLATE, context, status=status)
+
+
+def _listing_panel(request, deployment, *, status=200) -> HttpResponse:
+    """Only the listing panel: what htmx polls every few seconds (no trust policies, no
+    catalogue), never cached."""
+    source = AwsOrganizationSource.objects.filter(deployment=deployment).first()
+    context = _listing_context(deployment, source)
+    response = render(request, f"{TEMPLATE}#organization-listing", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _refused(request, deployment, error: Exception, **forms) -> HttpResponse:
@@ -105,33 +131,50 @@ def deployment_aws_organization(request: HttpRequest, pk: int) -> HttpResponse:
             external_id=data["org_external_id"],
             parent_id=data["org_parent_id"],
             member_role_pattern=data["org_member_role_pattern"],
+            list_accounts=True,
         )
     except RecordClosed as error:
         return _refused(request, deployment, error, organization_form=form)
     return redirect("deployment_aws_organization_accounts", pk=deployment.pk)
 
 
-@require_http_methods(["GET", "POST"])
-def deployment_aws_organization_accounts(request: HttpRequest, pk: int) -> HttpResponse:
-    """The organization's accounts, read through the source's role (GET), and the ones
-    picked added to the target (POST; the list is read again, so only accounts the
-    organization really holds are added, under the names it gives them)."""
+@require_POST
+def deployment_aws_organization_list(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask a worker to list the organization's accounts (again)."""
     deployment = _deployment(request, pk)
     try:
-        listed = targets.aws_organization_accounts(deployment=deployment, user=request.user)
-    except ValidationError as error:
+        targets.aws_organization_listing_request(deployment=deployment, user=request.user)
+    except (ValidationError, RecordClosed) as error:
         return _refused(request, deployment, error)
-    except targets.OrganizationUnreadable as error:
-        # AWS answered no (or not at all): said on the page, a 4xx as any refused request.
-        return _page(request, deployment, status=400, listing_error=str(error))
-    form = AwsOrganizationPickForm(
-        request.POST if request.method == "POST" else None,
-        listed=listed,
-        initial={"pick_regions": ", ".join(_usual_regions(deployment))},
-    )
-    if request.method == "GET" or not form.is_valid():
-        status = 400 if request.method == "POST" else 200
-        return _page(request, deployment, status=status, pick_form=form)
+    if request.htmx:
+        return _listing_panel(request, deployment)
+    return redirect("deployment_aws_organization_accounts", pk=deployment.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_aws_organization_accounts(request: HttpRequest, pk: int) -> HttpResponse:
+    """The organization's accounts as a worker listed them (GET: the page, or its listing
+    panel for htmx, which polls it while the worker lists), and the ones picked added to
+    the target (POST; only accounts the organization listed can be picked, under the names
+    it gives them)."""
+    deployment = _deployment(request, pk)
+    source = AwsOrganizationSource.objects.filter(deployment=deployment).first()
+    if source is None:
+        return _refused(request, deployment, ValidationError("Set the Organizations source first."))
+    if request.method == "GET":
+        if request.htmx:
+            return _listing_panel(request, deployment)
+        return _page(request, deployment)
+    listing = targets.aws_organization_listing(source)
+    if not listing.done:
+        messages.error(
+            request,
+            "The organization's accounts are not listed yet: wait for the list, then pick.",
+        )
+        return _page(request, deployment, status=409)
+    form = AwsOrganizationPickForm(request.POST, listed=listing.accounts)
+    if not form.is_valid():
+        return _page(request, deployment, status=400, pick_form=form)
     try:
         added = targets.aws_accounts_add_from_organization(
             deployment=deployment,

@@ -27,6 +27,11 @@ urlpatterns = [
         name="deployment_aws_organization",
     ),
     path(
+        "deployments/<int:pk>/aws/organization/list/",
+        aws_views.deployment_aws_organization_list,
+        name="deployment_aws_organization_list",
+    ),
+    path(
         "deployments/<int:pk>/aws/organization/accounts/",
         aws_views.deployment_aws_organization_accounts,
         name="deployment_aws_organization_accounts",

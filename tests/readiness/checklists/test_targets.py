@@ -2,6 +2,8 @@
 hand or from an AWS organization (moto's); and the migration from the single target."""
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +13,8 @@ from readiness.checklists import targets
 from readiness.checklists.models import AwsAccount, AwsOrganizationSource, ChecklistItem
 from readiness.checklists.services import RecordClosed
 from readiness.checklists.targets import AccountSpec
+from readiness.checklists.tasks import aws_organization_list
+from readiness.outbox.models import OutboxMessage
 from readiness.probes.organizations import organization_accounts
 from signoff.signatures.models import SignOff
 from signoff.signatures.selectors import digest_of, standings
@@ -253,6 +257,15 @@ def reader_role(aws):
     )
 
 
+def listed(deployment, member, *, throw=True) -> targets.OrganizationListing:
+    """Ask for a listing, and run what the outbox sends as a worker would (a retry runs at
+    once, in this thread, when the task is not told to throw)."""
+    targets.aws_organization_listing_request(deployment=deployment, user=member)
+    message = OutboxMessage.objects.filter(task_name=targets.LISTING_TASK).latest("id")
+    aws_organization_list.apply(args=message.args, throw=throw)
+    return targets.aws_organization_listing(AwsOrganizationSource.objects.get())
+
+
 @pytest.mark.django_db
 def test_the_organizations_source_lists_every_account_or_one_ous(
     aws, organization, deployment, member
@@ -264,8 +277,30 @@ def test_the_organizations_source_lists_every_account_or_one_ous(
     }
     reader_role(aws)
     source(deployment, member, parent_id=organization["prod"])
-    listed = targets.aws_organization_accounts(deployment=deployment, user=member)
-    assert sorted(a.name for a in listed) == ["networking", "workload"]
+    listing = listed(deployment, member)
+    assert listing.done and sorted(a.name for a in listing.accounts) == ["networking", "workload"]
+
+
+@pytest.mark.django_db
+def test_a_request_only_asks_a_worker_to_list_the_accounts(aws, organization, deployment, member):
+    reader_role(aws)
+    source(deployment, member)
+    assert targets.aws_organization_listing(AwsOrganizationSource.objects.get()).state == ""
+    saved = targets.aws_organization_save(
+        deployment=deployment,
+        user=member,
+        role_arn=f"arn:aws:iam::{WORKLOAD}:role/OrganizationReader",
+        member_role_pattern="arn:aws:iam::{account}:role/ReadinessProbe",
+        list_accounts=True,
+    )
+    listing = targets.aws_organization_listing(saved)
+    assert listing.pending and not listing.accounts
+    (message,) = OutboxMessage.objects.filter(task_name=targets.LISTING_TASK)
+    assert message.args == [saved.pk, 1]
+    assert aws_organization_list.apply(args=message.args, throw=True).result == "done"
+    assert len(targets.aws_organization_listing(AwsOrganizationSource.objects.get()).accounts) == 4
+    # A second delivery of the same message finds the attempt finished: nothing to do.
+    assert aws_organization_list.apply(args=message.args, throw=True).result == ""
 
 
 @pytest.mark.django_db
@@ -274,13 +309,11 @@ def test_picked_organization_accounts_are_added_with_the_role_pattern(
 ):
     reader_role(aws)
     source(deployment, member, external_id="org-ext")
-    listed = {
-        a.name: a for a in targets.aws_organization_accounts(deployment=deployment, user=member)
-    }
+    found = {a.name: a for a in listed(deployment, member).accounts}
     targets.aws_accounts_add_from_organization(
         deployment=deployment,
         user=member,
-        accounts=[listed["workload"], listed["networking"]],
+        accounts=[found["workload"], found["networking"]],
         regions=["eu-west-1"],
     )
     workload, networking = (
@@ -303,8 +336,91 @@ def test_picked_organization_accounts_are_added_with_the_role_pattern(
 def test_an_organization_that_cannot_be_read_says_why(aws, organization, deployment, member):
     # The reader role does not exist: AWS (and the emulator) refuse to assume it.
     source(deployment, member)
-    with pytest.raises(targets.OrganizationUnreadable, match="AccessDenied"):
-        targets.aws_organization_accounts(deployment=deployment, user=member)
+    listing = listed(deployment, member)
+    assert listing.failed and not listing.accounts
+    assert "AccessDenied" in listing.error and "trust policy" in listing.error
     AwsOrganizationSource.objects.all().delete()
     with pytest.raises(ValidationError, match="Organizations source first"):
-        targets.aws_organization_accounts(deployment=deployment, user=member)
+        targets.aws_organization_listing_request(deployment=deployment, user=member)
+
+
+@pytest.mark.django_db
+def test_a_stranger_cannot_ask_for_a_listing(aws, organization, deployment, member, outsider):
+    reader_role(aws)
+    source(deployment, member)
+    with pytest.raises(PermissionDenied):
+        targets.aws_organization_listing_request(deployment=deployment, user=outsider)
+    assert not OutboxMessage.objects.filter(task_name=targets.LISTING_TASK).exists()
+
+
+class Refusing(BaseHTTPRequestHandler):
+    """AWS Organizations answering every request with one error (moto lists accounts for any
+    caller, and never throttles); STS stays the emulator's."""
+
+    code = ""
+    requests = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).requests += 1
+        body = json.dumps({"__type": self.code, "Message": f"{self.code} here"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def organizations_refusing(aws, monkeypatch):
+    """Point Organizations (only) at a server that answers `code`: call it with the code."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Refusing.requests = 0
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ORGANIZATIONS", f"http://127.0.0.1:{server.server_port}")
+
+    def refusing(code: str) -> type[Refusing]:
+        Refusing.code = code
+        return Refusing
+
+    yield refusing
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [
+        ("AccessDeniedException", "management account or a delegated administrator"),
+        ("AWSOrganizationsNotInUseException", "not in an AWS organization"),
+        ("ParentNotFoundException", "No organizational unit or root has that id"),
+    ],
+)
+@pytest.mark.django_db
+def test_an_organizations_refusal_says_what_to_do(
+    organizations_refusing, aws, deployment, member, code, advice
+):
+    organizations_refusing(code)
+    reader_role(aws)
+    source(deployment, member)
+    listing = listed(deployment, member)
+    assert listing.failed
+    assert f"AWS refused ListAccounts: {code}" in listing.error and advice in listing.error
+
+
+@pytest.mark.django_db
+def test_throttling_is_retried_by_the_task_then_said(
+    organizations_refusing, aws, deployment, member
+):
+    server = organizations_refusing("TooManyRequestsException")
+    reader_role(aws)
+    source(deployment, member)
+    listing = listed(deployment, member, throw=False)
+    assert listing.failed
+    assert "TooManyRequestsException" in listing.error and "again in a minute" in listing.error
+    # botocore's own attempts, then the task's: once, and LISTING_THROTTLE_RETRIES more.
+    tries = targets.LISTING_THROTTLE_RETRIES + 1
+    assert server.requests > tries and server.requests % tries == 0

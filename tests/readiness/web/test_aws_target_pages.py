@@ -2,15 +2,32 @@
 its accounts picked (against moto's organization); each account's policies."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from readiness.checklists.models import AwsAccount, Deployment
+from readiness.checklists import targets
+from readiness.checklists.models import AwsAccount, AwsOrganizationSource, Deployment
+from readiness.checklists.targets import LISTING_TASK
+from readiness.checklists.tasks import aws_organization_list
+from readiness.outbox.models import OutboxMessage
 from tests.factories import set_aws_target
 
 WORKLOAD = "123456789012"
 PATTERN = "arn:aws:iam::{account}:role/ReadinessProbe"
+LISTING = "Listing accounts…"
+
+
+def polls(html: str) -> bool:
+    return 'hx-trigger="every' in html
+
+
+def work() -> str:
+    """What a worker does with the newest listing the outbox sends; the state it wrote."""
+    message = OutboxMessage.objects.filter(task_name=LISTING_TASK).latest("id")
+    return aws_organization_list.apply(args=message.args, throw=True).result
 
 
 def page_of(deployment) -> str:
@@ -93,9 +110,25 @@ def test_the_organizations_source_lists_accounts_to_pick(aws, member_client, dep
     )
     listing = reverse("deployment_aws_organization_accounts", args=[deployment.pk])
     assert saved.status_code == 302 and saved["Location"] == listing
+    # The request only asked: the page says a worker is listing, and htmx polls the panel.
     page = member_client.get(listing)
     assert page.status_code == 200
     html = page.content.decode()
+    assert LISTING in html and polls(html)
+    assert 'id="organization-accounts"' not in html
+    early = member_client.post(listing, {"accounts": [ids["logging"]], "pick_regions": "eu-west-1"})
+    assert early.status_code == 409 and "not listed yet" in early.content.decode()
+    panel = member_client.get(listing, headers={"HX-Request": "true"})
+    assert panel.status_code == 200 and panel["Cache-Control"] == "no-store"
+    fragment = panel.content.decode()
+    assert fragment.lstrip().startswith('<div id="organization-listing"')
+    assert LISTING in fragment and polls(fragment) and "<html" not in fragment
+    assert work() == "done"
+    # The next poll brings the accounts to pick, and stops polling.
+    fragment = member_client.get(listing, headers={"HX-Request": "true"}).content.decode()
+    assert LISTING not in fragment and not polls(fragment)
+    assert f"workload ({ids['workload']})" in fragment and f"logging ({ids['logging']})" in fragment
+    html = member_client.get(listing).content.decode()
     assert f"workload ({ids['workload']})" in html and f"logging ({ids['logging']})" in html
     # An account the organization does not list is not a choice.
     refused = member_client.post(
@@ -117,7 +150,9 @@ def test_the_organizations_source_lists_accounts_to_pick(aws, member_client, dep
 
 
 @pytest.mark.django_db
-def test_an_organization_that_refuses_is_a_400_saying_why(aws, member_client, deployment):
+def test_an_organization_that_refuses_shows_why_and_offers_to_list_again(
+    aws, member_client, deployment
+):
     member_client.post(
         reverse("deployment_aws_organization", args=[deployment.pk]),
         {
@@ -125,9 +160,65 @@ def test_an_organization_that_refuses_is_a_400_saying_why(aws, member_client, de
             "org_member_role_pattern": PATTERN,
         },
     )
-    page = member_client.get(reverse("deployment_aws_organization_accounts", args=[deployment.pk]))
-    assert page.status_code == 400
-    assert "AccessDenied" in page.content.decode()
+    assert work() == "failed"
+    listing = reverse("deployment_aws_organization_accounts", args=[deployment.pk])
+    fragment = member_client.get(listing, headers={"HX-Request": "true"}).content.decode()
+    assert "Could not list the organization's accounts." in fragment
+    assert "AccessDenied" in fragment and "trust policy" in fragment and not polls(fragment)
+    assert "List accounts again" in fragment
+    # Listing again (htmx): a new attempt, polled again; the old attempt's worker is too late.
+    again = member_client.post(
+        reverse("deployment_aws_organization_list", args=[deployment.pk]),
+        headers={"HX-Request": "true"},
+    )
+    assert again.status_code == 200 and LISTING in again.content.decode()
+    assert polls(again.content.decode())
+    first, second = OutboxMessage.objects.filter(task_name=LISTING_TASK).order_by("id")
+    assert aws_organization_list.apply(args=first.args, throw=True).result == ""
+    assert aws_organization_list.apply(args=second.args, throw=True).result == "failed"
+
+
+@pytest.mark.django_db
+def test_a_listing_no_worker_took_is_reported_failed_after_the_timeout(
+    member_client, deployment, member
+):
+    targets.aws_organization_save(
+        deployment=deployment,
+        user=member,
+        role_arn=f"arn:aws:iam::{WORKLOAD}:role/OrganizationReader",
+        member_role_pattern=PATTERN,
+        list_accounts=True,
+    )
+    listing = reverse("deployment_aws_organization_accounts", args=[deployment.pk])
+    assert polls(member_client.get(listing, headers={"HX-Request": "true"}).content.decode())
+    AwsOrganizationSource.objects.update(
+        listing_requested_at=timezone.now() - targets.LISTING_TIMEOUT - timedelta(seconds=1)
+    )
+    fragment = member_client.get(listing, headers={"HX-Request": "true"}).content.decode()
+    assert "No worker listed the accounts" in fragment and not polls(fragment)
+
+
+@pytest.mark.django_db
+def test_the_listing_panel_reads_a_bounded_number_of_queries(
+    member_client, deployment, member, django_assert_max_num_queries
+):
+    targets.aws_organization_save(
+        deployment=deployment,
+        user=member,
+        role_arn=f"arn:aws:iam::{WORKLOAD}:role/OrganizationReader",
+        member_role_pattern=PATTERN,
+    )
+    AwsOrganizationSource.objects.update(
+        listing_state="done",
+        listed_accounts=[
+            {"account_id": f"{n:012d}", "name": f"a{n}", "email": "", "status": "ACTIVE"}
+            for n in range(200)
+        ],
+    )
+    listing = reverse("deployment_aws_organization_accounts", args=[deployment.pk])
+    with django_assert_max_num_queries(8):
+        panel = member_client.get(listing, headers={"HX-Request": "true"})
+    assert panel.content.decode().count('type="checkbox"') == 200
 
 
 @pytest.mark.parametrize(

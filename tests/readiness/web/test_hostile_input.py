@@ -82,6 +82,7 @@ NO_FIELDS = {
     "logout",
     "probe_run_cancel",
     "deployment_aws_account_remove",
+    "deployment_aws_organization_list",
     "signoff_request",
     "token_revoke",
     "record_draft_retry",
