@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from cachetools import LRUCache
 
 from readiness.probes import call_cache
 from readiness.probes.throttle import RequestLimiter
@@ -255,9 +255,14 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
     return [value for value, _, _ in outcomes]
 
 
-# boto3 clients are expensive to build (tens of ms of CPU each) and thread-safe to use, so
-# they are kept per session for as long as the session lives, not rebuilt per probe.
-_clients: weakref.WeakKeyDictionary[boto3.Session, dict] = weakref.WeakKeyDictionary()
+# boto3 clients cost a few ms of CPU to build and are thread-safe to use, so the probes of a
+# worker process share them, the most recently used first. Each holds ~0.13 MB (its copy of
+# the session's event handlers, endpoint rules, connection pool) and a run needs ~65 per
+# account (its services in its regions): kept for as long as their sessions live, a worker
+# reading 50 accounts held over 400 MB of them. The bound keeps a few accounts' worth, which
+# is what a worker's threads work on at once (a run sends its checks account by account).
+CLIENT_CACHE_SIZE = 256
+_clients: LRUCache = LRUCache(maxsize=CLIENT_CACHE_SIZE)
 _client_lock = threading.Lock()
 
 
@@ -288,29 +293,38 @@ class ProbeContext:
     def last_call(self) -> tuple[str, str] | None:
         return getattr(_calls, "last", None)
 
-    def client(self, service: str, region: str | None = None):
+    def client(self, service: str, region: str | None = None, *, keep: bool = True):
+        """A client of the session in `region` (default: the context's). `keep=False` for a
+        region the run reads once (data residency's sweep of every other region): built
+        for the call and not kept, so that it never displaces the clients the run reuses."""
         region = region or self.api_region
-        key = (service, region, self.max_attempts, self.timeout_seconds, self.endpoint_url)
+        key = (self.session, service, region, self.max_attempts, self.timeout_seconds)
+        key += (self.endpoint_url,)
         # boto3 sessions are not thread-safe when creating clients; clients themselves are.
         with _client_lock:
-            cached = _clients.setdefault(self.session, {})
-            if key not in cached:
-                config = Config(
-                    region_name=region,
-                    # Adaptive: standard's backoff, plus a client-side rate that drops
-                    # when AWS throttles this client and recovers as calls succeed.
-                    retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
-                    connect_timeout=self.timeout_seconds,
-                    read_timeout=self.timeout_seconds,
-                    user_agent_extra="readiness-probe",
-                    max_pool_connections=20,
-                )
-                client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
-                client.meta.events.register_first("provide-client-params", _remember_call)
-                client.meta.events.register("before-send", _before_send)
-                call_cache.register(client)
-                cached[key] = client
-            return cached[key]
+            client = _clients.get(key)
+            if client is None:
+                client = self._new_client(service, region)
+                if keep:
+                    _clients[key] = client
+            return client
+
+    def _new_client(self, service: str, region: str):
+        config = Config(
+            region_name=region,
+            # Adaptive: standard's backoff, plus a client-side rate that drops when AWS
+            # throttles this client and recovers as calls succeed.
+            retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
+            connect_timeout=self.timeout_seconds,
+            read_timeout=self.timeout_seconds,
+            user_agent_extra="readiness-probe",
+            max_pool_connections=20,
+        )
+        client = self.session.client(service, config=config, endpoint_url=self.endpoint_url)
+        client.meta.events.register_first("provide-client-params", _remember_call)
+        client.meta.events.register("before-send", _before_send)
+        call_cache.register(client)
+        return client
 
     def paginate(self, service: str, operation: str, key: str, **kwargs) -> Iterator[Any]:
         """Every element of `key` across all pages of a paginated call."""

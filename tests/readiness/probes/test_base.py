@@ -11,7 +11,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from cachetools import LRUCache
 
+from readiness.probes import base
 from readiness.probes.base import (
     Finding,
     Probe,
@@ -147,3 +149,27 @@ def test_every_probe_points_at_an_item_of_the_default_template_and_declares_its_
         assert (probe.section, probe.item) in items, probe.key
         assert probe.actions and all(":" in action for action in probe.actions), probe.key
         assert probe.remediation.strip(), probe.key
+
+
+def test_the_process_keeps_a_bounded_number_of_clients(aws, monkeypatch):
+    # A worker reading many accounts would otherwise keep every account's clients for as long
+    # as its session lives (~8 MB per account).
+    monkeypatch.setattr(base, "_clients", LRUCache(maxsize=2))
+    context = ProbeContext(session=aws, region="us-east-1", max_attempts=1)
+    sts = context.client("sts")
+    assert context.client("sts") is sts
+    context.client("iam")
+    context.client("s3")
+    assert len(base._clients) == 2
+    assert context.client("sts") is not sts  # the least recently used went first
+
+
+def test_a_client_not_kept_leaves_the_shared_ones_alone(aws, monkeypatch):
+    monkeypatch.setattr(base, "_clients", LRUCache(maxsize=2))
+    context = ProbeContext(session=aws, region="us-east-1", max_attempts=1)
+    kept = context.client("ec2")
+    once = context.client("ec2", "sa-east-1", keep=False)
+    assert once.meta.region_name == "sa-east-1"
+    assert once is not context.client("ec2", "sa-east-1", keep=False)
+    assert list(base._clients.values()) == [kept]
+    assert context.client("ec2", keep=False) is kept  # a kept one serves when there is one

@@ -1,5 +1,7 @@
 """Sessions of one worker share the API models they load."""
 
+import boto3
+
 from readiness.probes.session import new_session, target_session
 
 
@@ -26,3 +28,23 @@ def test_services_whose_endpoints_read_documentation_still_work(aws):
     session = new_session(region_name="eu-west-1")
     assert session.client("s3").list_buckets()["Buckets"] == []
     assert session.client("acm").list_certificates()["CertificateSummaryList"] == []
+
+
+def test_clients_of_a_service_share_one_class_and_model_across_sessions(aws):
+    # botocore builds both per client otherwise: ~1.3 MB per EC2 client, and a worker holds
+    # one per account, service and region.
+    first = new_session(region_name="us-east-1").client("ec2")
+    second = new_session(region_name="eu-west-1").client("ec2", region_name="eu-west-1")
+    assert type(first) is type(second)
+    assert first.meta.service_model is second.meta.service_model
+    assert first.meta.region_name == "us-east-1" and second.meta.region_name == "eu-west-1"
+    assert second.describe_vpcs()["Vpcs"]  # the default VPC of its own region
+
+
+def test_sessions_of_other_code_keep_their_own_models(aws):
+    # The sharing is for the probes' loader only: any other botocore session in the process
+    # (boto3's default, the demo's seeding) builds its clients as botocore always did.
+    shared = new_session(region_name="us-east-1").client("sts")
+    plain = boto3.Session(region_name="us-east-1").client("sts")
+    assert type(plain) is not type(shared)
+    assert plain.meta.service_model is not shared.meta.service_model
