@@ -182,19 +182,20 @@ def decorate_item(
 def single_item(deployment, item, form=None, *, user, role_ids=None):
     """Decorate one item the way the checklist page does, for its fragment. `role_ids`: the
     roles `user` holds in the team, when the caller read them."""
+    only = [item.pk]
     results = probe_run_selectors.results_by_item(
-        probe_run_selectors.latest_finished_run(deployment)
+        probe_run_selectors.latest_finished_run(deployment), item_ids=only
     )
     decorate_item(
         item,
         item.section,
         results,
         probes_by_item(),
-        _waivers(deployment),
+        active_waivers([deployment.pk], now=timezone.now(), item_ids=only),
         deployment=deployment,
         role_ids=(held_role_ids(team=deployment.team, user=user) if role_ids is None else role_ids),
     )
-    item.ci_evidence = latest_verdicts([deployment.pk]).get(item.pk)
+    item.ci_evidence = latest_verdicts([deployment.pk], item_ids=only).get(item.pk)
     if form is not None and item.can_change:
         item.form = form
     return item

@@ -13,9 +13,13 @@ def verdicts_newest_first(deployment_ids) -> QuerySet[EvidenceVerdict]:
     )
 
 
-def latest_verdicts(deployment_ids) -> dict[int, EvidenceVerdict]:
-    """{item id: its newest evidence verdict} for the deployments' items, in one query."""
+def latest_verdicts(deployment_ids, *, item_ids=None) -> dict[int, EvidenceVerdict]:
+    """{item id: its newest evidence verdict} for the deployments' items (only those of
+    `item_ids` if given), in one query."""
     latest: dict[int, EvidenceVerdict] = {}
-    for verdict in verdicts_newest_first(deployment_ids).select_related("evidence__uploaded_by"):
+    verdicts = verdicts_newest_first(deployment_ids)
+    if item_ids is not None:
+        verdicts = verdicts.filter(item_id__in=item_ids)
+    for verdict in verdicts.select_related("evidence__uploaded_by"):
         latest.setdefault(verdict.item_id, verdict)
     return latest

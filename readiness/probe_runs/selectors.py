@@ -1,5 +1,6 @@
 """Reads of probe runs and their results, shared by pages, the API, sign-offs and records."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -72,14 +73,18 @@ def _name_accounts(run: ProbeRun, results) -> None:
         result.account_name = names.get(result.account_id, "")
 
 
-def results_by_item(run: ProbeRun | None) -> dict[int, list[ProbeResult]]:
-    """The run's results per checklist item id, worst first."""
+def results_by_item(
+    run: ProbeRun | None, *, item_ids: Collection[int] | None = None
+) -> dict[int, list[ProbeResult]]:
+    """The run's results per checklist item id, worst first; only those items' with
+    `item_ids` (one item's card need not read the findings of the whole run)."""
     if run is None:
         return {}
     grouped: dict[int, list[ProbeResult]] = {}
-    results = list(
-        run.results.filter(item__isnull=False).order_by("probe_key", "account_id", "region")
-    )
+    results = run.results.filter(item__isnull=False)
+    if item_ids is not None:
+        results = results.filter(item_id__in=item_ids)
+    results = list(results.order_by("probe_key", "account_id", "region"))
     _name_accounts(run, results)
     for result in sorted(results, key=lambda r: RESULT_ORDER.get(r.status, 5)):
         grouped.setdefault(result.item_id, []).append(result)

@@ -721,17 +721,17 @@ def latest_evidence(deployment_ids) -> dict[int, dict]:
     return latest
 
 
-def active_waivers(deployment_ids, *, now: datetime) -> dict[int, Waiver]:
-    """{item id: the newest waiver in force} over the given deployments."""
-    waivers = (
-        Waiver.objects.filter(
-            item__section__deployment_id__in=deployment_ids,
-            withdrawn_at__isnull=True,
-            expires_at__gt=now,
-        )
-        .select_related("granted_by")
-        .order_by("item_id", "granted_at")
-    )
+def active_waivers(
+    deployment_ids, *, now: datetime, item_ids: Collection[int] | None = None
+) -> dict[int, Waiver]:
+    """{item id: the newest waiver in force} over the given deployments (only those items'
+    with `item_ids`)."""
+    waivers = Waiver.objects.filter(withdrawn_at__isnull=True, expires_at__gt=now)
+    if item_ids is not None:
+        waivers = waivers.filter(item_id__in=item_ids)
+    else:
+        waivers = waivers.filter(item__section__deployment_id__in=deployment_ids)
+    waivers = waivers.select_related("granted_by").order_by("item_id", "granted_at")
     return {waiver.item_id: waiver for waiver in waivers}
 
 
@@ -921,7 +921,12 @@ def _standing(
     role_signoffs = signoffs.get((deployment.pk, role.pk), [])
     legacy_digest = ""
     latest = role_signoffs[-1] if role_signoffs else None
-    if latest is not None and not latest.revoked and latest.digest != digest:
+    if (
+        latest is not None
+        and not latest.revoked
+        and latest.digest != digest
+        and _may_be_legacy(latest)
+    ):
         # Maybe signed in the legacy format (its digest says so without reading what it
         # approved, which list pages leave unread): does it still hold in that format?
         legacy = digest_of(state_in(LEGACY_FORMAT))
@@ -946,6 +951,15 @@ def _standing(
         legacy_state=lambda: state_in(LEGACY_FORMAT),
         legacy_digest=legacy_digest,
     )
+
+
+def _may_be_legacy(signoff: SignOff) -> bool:
+    """Whether a signature could have been made in LEGACY_FORMAT: where what it approved is
+    read, its format says (an edit of a signed deployment, stale after the first change,
+    would otherwise compute the state twice on every save)."""
+    if "approved_state" in signoff.get_deferred_fields():
+        return True
+    return signoff.approved_state.get("format") == LEGACY_FORMAT
 
 
 def standing_of(deployment: Deployment, role: Role) -> RoleStanding:
