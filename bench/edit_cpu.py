@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=40, help="edits per batch")
     parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--sql", action="store_true", help="print the statements of one edit")
     parser.add_argument(
         "--profile",
         type=int,
@@ -88,6 +89,8 @@ def main() -> None:
         for query in captured.captured_queries
         if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
     ]
+    if args.sql:
+        print("\n\n".join(statements))
     per_edit = []
     for _ in range(args.batches):
         started = time.process_time()
