@@ -16,6 +16,7 @@ stack) measured in the same run. Not run by CI; it asserts nothing.
     .venv/bin/python bench/pages.py                        # 10,000 deployments
     .venv/bin/python bench/pages.py --deployments 2000 --requests 20
     .venv/bin/python bench/pages.py --checklist-only       # the checklist page alone
+    .venv/bin/python bench/pages.py --seed-only; .venv/bin/python bench/pages.py --reuse
 
 --checklist-only seeds 50 deployments, skips the list pages, and measures the checklist
 page at 56 items and at 224 (one deployment holding every section four times, with its own
@@ -27,6 +28,7 @@ recreated) and REDIS_URL (default redis://127.0.0.1:6379/12, flushed).
 
 import argparse
 import http.client
+import json
 import os
 import random
 import statistics
@@ -436,48 +438,11 @@ def report(results: list[Measured], bare: Measured) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--deployments", type=int, help="10,000 (50 with --checklist-only) unless given"
-    )
-    parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
-    parser.add_argument(
-        "--checklist-only",
-        action="store_true",
-        help="seed 50 deployments (unless --deployments says) and measure the checklist "
-        "page only, at 56 and 224 items",
-    )
-    args = parser.parse_args()
-    if args.deployments is None:
-        args.deployments = 50 if args.checklist_only else 10_000
-
-    os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
-    )
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    recreate_database(os.environ["DATABASE_URL"])
-    subprocess.run(
-        ["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=False, capture_output=True
-    )
-    import django
-
-    django.setup()
+def seed_dataset(args) -> dict:
+    """Seed, and return what the measurement needs of it (kept for --reuse)."""
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
-    from django.urls import reverse
 
-    use_bench_urls()  # the in-process query counts go through the same URLs
-
-    sys.stdout.reconfigure(line_buffering=True)
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
     started = time.monotonic()
     reader, roles = seed(args.deployments)
     seeded = time.monotonic() - started
@@ -517,11 +482,95 @@ def main() -> None:
     waiting_pages = -(-Deployment.objects.filter(state__in=["in_review", "approved"]).count() // 25)
     last_dashboard = -(-args.deployments // settings.DASHBOARD_PAGE_SIZE)
 
+    return {
+        "reader": reader.pk,
+        "checklist": checklist.pk,
+        "results": results_count,
+        "large": large,
+        "large_results": large_results,
+        "waiting_pages": waiting_pages,
+        "last_dashboard": last_dashboard,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--deployments", type=int, help="10,000 (50 with --checklist-only) unless given"
+    )
+    parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
+    parser.add_argument(
+        "--checklist-only",
+        action="store_true",
+        help="seed 50 deployments (unless --deployments says) and measure the checklist "
+        "page only, at 56 and 224 items",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the dataset a previous run with the same arguments seeded (seeding "
+        "takes minutes and its timing does not matter: seed on a busy machine, measure on a "
+        "quiet one)",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed, then stop")
+    args = parser.parse_args()
+    if args.deployments is None:
+        args.deployments = 50 if args.checklist_only else 10_000
+
+    os.environ.setdefault(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
+    )
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    seeded_file = Path(tempfile.gettempdir()) / (
+        f"readiness-bench-pages-{os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}-"
+        f"{args.deployments}-{'checklist' if args.checklist_only else 'all'}.json"
+    )
+    reuse = args.reuse and seeded_file.exists()
+    if not reuse:
+        seeded_file.unlink(missing_ok=True)
+        recreate_database(os.environ["DATABASE_URL"])
+    subprocess.run(
+        ["redis-cli", "-u", os.environ["REDIS_URL"], "flushdb"], check=False, capture_output=True
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    use_bench_urls()  # the in-process query counts go through the same URLs
+
+    sys.stdout.reconfigure(line_buffering=True)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if reuse:
+        dataset = json.loads(seeded_file.read_text())
+        print(f"reusing the dataset of {seeded_file}")
+    else:
+        call_command("migrate", verbosity=0)
+        dataset = seed_dataset(args)
+        seeded_file.write_text(json.dumps(dataset))
+    if args.seed_only:
+        return
+    from django.contrib.auth import get_user_model
+
+    from readiness.checklists.models import ChecklistItem
+
+    reader = get_user_model().objects.get(pk=dataset["reader"])
+    items = ChecklistItem.objects.count()
+    checklist_pk, results_count = dataset["checklist"], dataset["results"]
+    large, large_results = dataset["large"], dataset["large_results"]
+    waiting_pages, last_dashboard = dataset["waiting_pages"], dataset["last_dashboard"]
+
     with gunicorn_as_deployed("pages:wsgi_application()", f"{BENCH}:{ROOT}") as gunicorn:
         port = gunicorn.port
         cookie = f"sessionid={session_for(reader)}"
         mine = reverse("my_signoffs")
-        checklist_path = reverse("deployment_detail", args=[checklist.pk])
+        checklist_path = reverse("deployment_detail", args=[checklist_pk])
         list_pages = [
             ("dashboard, first page", "/"),
             ("dashboard, filter state=in_review", "/?state=in_review"),
