@@ -48,6 +48,10 @@ class ProbeRun(models.Model):
     # the target never change what a run says it read.
     regions = models.JSONField(default=list)
     accounts = models.JSONField(default=list)
+    # Read only some of the target's accounts or regions (picked for this run): its failures
+    # fail items, but it never marks one done nor stands for the checklist's probe state,
+    # since it says nothing of what it did not read.
+    partial = models.BooleanField(default=False)
     thresholds = models.JSONField(default=dict)
     total = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)

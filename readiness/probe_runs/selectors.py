@@ -4,14 +4,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from readiness.checklists.models import COMPLETE_STATUSES, DecisionSource, Deployment, ItemStatus
 from readiness.probe_runs.models import (
     ACTIVE_RUN_STATES,
     JUDGED_RUN_STATES,
+    ProbeOutcome,
     ProbeResult,
+    ProbeResultState,
     ProbeRun,
 )
 from readiness.probe_runs.verdicts import item_verdict
@@ -23,9 +25,13 @@ def active_probe_run(deployment) -> ProbeRun | None:
 
 
 def finished_runs() -> QuerySet[ProbeRun]:
-    """Runs that judged their whole plan, newest first: the newest is the one the checklist
-    shows and signatures and records bind (a cancelled run is not one of them)."""
-    return ProbeRun.objects.filter(state__in=JUDGED_RUN_STATES).order_by("-created_at", "-pk")
+    """Runs that judged their whole plan over the whole target, newest first: the newest is
+    the one the checklist shows and signatures and records bind (a cancelled run is not one
+    of them, nor a partial one: it says nothing of the accounts and regions it did not
+    read)."""
+    return ProbeRun.objects.filter(state__in=JUDGED_RUN_STATES, partial=False).order_by(
+        "-created_at", "-pk"
+    )
 
 
 def last_run(deployment) -> ProbeRun | None:
@@ -213,7 +219,55 @@ def eta_seconds(run: ProbeRun, *, now=None) -> float | None:
 
 
 def with_progress(run: ProbeRun | None) -> ProbeRun | None:
-    """Attach `eta_seconds` to an active run (no query)."""
+    """Attach `eta_seconds` and, to an active run, `account_progress` (one query)."""
     if run is not None:
         run.eta_seconds = eta_seconds(run)
+        run.account_progress = account_progress(run) if run.is_active else []
     return run
+
+
+@dataclass(frozen=True)
+class AccountProgress:
+    """One account's share of a run: checks done of its total, and how many failed or
+    could not be read."""
+
+    account_id: str
+    name: str
+    done: int
+    total: int
+    failed: int
+    errors: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+
+def account_progress(run: ProbeRun) -> list[AccountProgress]:
+    """Per account the run reads (in its order): done/total checks, failures and errors, in
+    one grouped query whatever the number of accounts."""
+    rows = {
+        row["account_id"]: row
+        for row in run.results.order_by()
+        .values("account_id")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(state=ProbeResultState.DONE)),
+            failed=Count("id", filter=Q(status=ProbeOutcome.FAIL)),
+            errors=Count("id", filter=Q(status=ProbeOutcome.ERROR)),
+        )
+    }
+    progress = []
+    for account in run.accounts:
+        row = rows.get(account["account_id"], {})
+        progress.append(
+            AccountProgress(
+                account_id=account["account_id"],
+                name=account.get("name", ""),
+                done=row.get("done", 0),
+                total=row.get("total", 0),
+                failed=row.get("failed", 0),
+                errors=row.get("errors", 0),
+            )
+        )
+    return progress

@@ -101,32 +101,43 @@ def probe_run_start(
     user,
     trigger: str = ProbeRunTrigger.PERSON,
     regions: list[str] | None = None,
+    accounts: list[str] | None = None,
 ) -> tuple[ProbeRun, bool]:
     """Start a run, or return the active one (a second click joins it): (run, created).
 
-    `regions`: the target's regions this run reads (None: all of them). A scheduled re-probe
-    has no user: the schedule is the app's own, not anyone's request.
+    `regions` and `accounts` (account ids): the part of the target this run reads (None:
+    all of it). A run over part of the target is `partial`. A scheduled re-probe has no
+    user: the schedule is the app's own, not anyone's request.
     """
     if trigger == ProbeRunTrigger.SCHEDULE:
         user = None
     else:
         require_member(team=deployment.team, user=user)
-    accounts = list(deployment.aws_accounts.order_by("account_id"))
-    if not accounts:
+    target = list(deployment.aws_accounts.order_by("account_id"))
+    if not target:
         raise ValidationError("Add the AWS accounts and regions of this deployment first.")
-    regionless = [str(account) for account in accounts if not account.regions]
+    regionless = [str(account) for account in target if not account.regions]
     if regionless:
         raise ValidationError(f"Name the regions of account {', '.join(regionless)} first.")
-    target_regions = list(
-        dict.fromkeys(region for account in accounts for region in account.regions)
-    )
+    target_regions = list(dict.fromkeys(region for account in target for region in account.regions))
     run_regions = run_regions_of(target_regions, regions)
-    # Each account is read in the regions picked that are its own.
-    accounts = [
+    run_account_ids = run_accounts_of([account.account_id for account in target], accounts)
+    # Each account picked is read in the regions picked that are its own.
+    picks = [
         (account, [region for region in account.regions if region in run_regions])
-        for account in accounts
+        for account in target
+        if account.account_id in run_account_ids
     ]
-    accounts = [(account, picked) for account, picked in accounts if picked]
+    picks = [(account, picked) for account, picked in picks if picked]
+    if not picks:
+        raise ValidationError(
+            {"accounts": "None of the accounts picked is read in the regions picked."}
+        )
+    partial = len(picks) < len(target) or any(
+        picked != list(account.regions) for account, picked in picks
+    )
+    # The regions the run reads: those of the accounts it reads.
+    run_regions = [region for region in run_regions if any(region in picked for _, picked in picks)]
     active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
     if active:
         return active, False
@@ -140,7 +151,7 @@ def probe_run_start(
     probes = [probe for probe, _ in pairs]
     planned = [
         (account.account_id, probe, region)
-        for account, picked in accounts
+        for account, picked in picks
         for probe, region in plan(probes, picked)
     ]
     try:
@@ -151,9 +162,8 @@ def probe_run_start(
                 requested_by=user,
                 trigger=trigger,
                 regions=run_regions,
-                accounts=[
-                    {**account.as_target(), "regions": picked} for account, picked in accounts
-                ],
+                accounts=[{**account.as_target(), "regions": picked} for account, picked in picks],
+                partial=partial,
                 thresholds=thresholds_json(thresholds),
                 total=len(planned),
             )
@@ -181,6 +191,7 @@ def probe_run_start(
                 after={
                     "regions": run.regions,
                     "accounts": [account["account_id"] for account in run.accounts],
+                    "partial": run.partial,
                     "checks": run.total,
                     "trigger": run.trigger,
                 },
@@ -213,6 +224,25 @@ def run_regions_of(target: list[str], regions: list[str] | None) -> list[str]:
     if not picked:
         raise ValidationError({"regions": "Pick at least one region to probe."})
     return [region for region in target if region in picked]
+
+
+def run_accounts_of(target: list[str], accounts: list[str] | None) -> list[str]:
+    """The accounts a run reads: the ids picked, which must be the target's, in the target's
+    order; the target's all when none are picked."""
+    if accounts is None:
+        return target
+    picked = {str(account) for account in accounts}
+    unknown = sorted(picked - set(target))
+    if unknown:
+        raise ValidationError(
+            {
+                "accounts": "Not an account of this deployment's AWS target: "
+                f"{', '.join(unknown)}. Pick among {', '.join(target)}."
+            }
+        )
+    if not picked:
+        raise ValidationError({"accounts": "Pick at least one account to probe."})
+    return [account for account in target if account in picked]
 
 
 def _enqueue(run_id: int) -> None:
@@ -626,16 +656,23 @@ def _apply_verdicts(run: ProbeRun) -> int:
     ):
         by_item[result.item_id].append(result)
     changed = 0
-    several = len(run.accounts) > 1
+    several = len(run.accounts) > 1 or run.partial
     items = ChecklistItem.objects.filter(pk__in=by_item).exclude(source=DecisionSource.PERSON)
     for item in items:
         results = by_item[item.pk]
         target = item_verdict([r.status for r in results])
         if target is None:
             continue
+        if run.partial and target != ItemStatus.FAILED:
+            # A failure read anywhere fails the item; a pass says nothing of the accounts
+            # and regions the run did not read, so only a run over the whole target
+            # verifies one.
+            continue
         if target == ItemStatus.FAILED:
             failing = [r for r in results if r.status == ProbeOutcome.FAIL]
-            reason = "Probe failed: " + "; ".join(
+            # A partial run says what it read first, where truncation cannot cut it off.
+            scope = f" (a run over part of the AWS target: {_scope(run)})" if run.partial else ""
+            reason = f"Probe failed{scope}: " + "; ".join(
                 _where(r, accounts=several) + r.summary for r in failing
             )
         else:
@@ -657,6 +694,13 @@ def _apply_verdicts(run: ProbeRun) -> int:
         ):
             changed += 1
     return changed
+
+
+def _scope(run: ProbeRun) -> str:
+    """What a partial run read, as a reason names it."""
+    return "; ".join(
+        f"{account['account_id']} in {', '.join(account['regions'])}" for account in run.accounts
+    )
 
 
 def _report_errors(run: ProbeRun) -> list[str]:

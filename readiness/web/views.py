@@ -340,7 +340,10 @@ def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
         if not form.is_valid():
             raise ValidationError([m for messages in form.errors.values() for m in messages])
         run, created = probe_runs.probe_run_start(
-            deployment=deployment, user=request.user, regions=form.picked_regions()
+            deployment=deployment,
+            user=request.user,
+            regions=form.picked_regions(),
+            accounts=form.picked_accounts(),
         )
     except ValidationError as error:
         if request.htmx:

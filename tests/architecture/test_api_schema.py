@@ -7,7 +7,8 @@ since then the schema gained the error answers each operation can give (400, 401
 written into the file as such (issue 18's run control: an optional body naming a run's
 regions, a run's regions, time left and cancel address, the cancel operation; issue 18's
 accounts: a deployment's AWS accounts read and replaced, created with them, a run's
-accounts); a change or a removal is never written into it.
+accounts; a run's accounts picked, its progress per account and whether it was partial); a
+change or a removal is never written into it.
 """
 
 import json

@@ -1,6 +1,7 @@
-"""/deployments/{id}/probe-runs: start or join a run (optionally in some of the target's
-regions), poll it, cancel it."""
+"""/deployments/{id}/probe-runs: start or join a run (optionally over some of the target's
+accounts and regions), poll it with its progress per account, cancel it."""
 
+import dataclasses
 from datetime import datetime
 
 from django.db.models import Count
@@ -25,6 +26,20 @@ class ProbeRunIn(Schema):
     regions: list[str] | None = Field(
         None, description="Some of the AWS target's regions; omitted: all of them."
     )
+    accounts: list[str] | None = Field(
+        None,
+        description="Some of the AWS target's account ids; omitted: all of them. A run over "
+        "part of the target is partial: its failures fail items, but it marks none done.",
+    )
+
+
+class AccountProgressOut(Schema):
+    account_id: str
+    name: str
+    done: int = Field(description="Checks of this account finished")
+    total: int = Field(description="Checks of this account in the run")
+    failed: int = Field(description="Checks that failed")
+    errors: int = Field(description="Checks that could not read AWS")
 
 
 class ProbeRunOut(Schema):
@@ -42,6 +57,19 @@ class ProbeRunOut(Schema):
     url: str
     regions: list[str] = Field(description="The regions this run reads")
     accounts: list[str] = Field([], description="The AWS accounts this run reads")
+    # Beside `accounts`, not in place of its ids: the schema is a contract with generated
+    # clients (tests/architecture/test_api_schema.py), so a field is added, never changed.
+    account_progress: list[AccountProgressOut] = Field(
+        [],
+        description="Per account this run reads (in `accounts` order): checks done of its "
+        "total, failures and errors",
+    )
+    partial: bool = Field(
+        False,
+        description="The run reads only some of the target's accounts or regions: its "
+        "failures fail items, it marks none done, and the checklist keeps the verdicts of "
+        "the last run over the whole target",
+    )
     eta_seconds: float | None = Field(
         description="While active: seconds left at the pace so far (null before a check ends)"
     )
@@ -69,6 +97,10 @@ def _run_out(request, run: ProbeRun) -> dict:
         ),
         "regions": run.regions,
         "accounts": [account["account_id"] for account in run.accounts],
+        "account_progress": [
+            dataclasses.asdict(progress) for progress in probe_run_selectors.account_progress(run)
+        ],
+        "partial": run.partial,
         "eta_seconds": probe_run_selectors.eta_seconds(run),
         "cancel_url": absolute_url(
             request, reverse("api-v1:probe_runs_cancel", args=[run.deployment_id, run.pk])
@@ -91,6 +123,7 @@ def probe_runs_start(request, deployment_id: int, payload: ProbeRunIn | None = N
         user=request.user,
         trigger=ProbeRunTrigger.API,
         regions=payload.regions if payload is not None else None,
+        accounts=payload.accounts if payload is not None else None,
     )
     return Status(202 if created else 200, _run_out(request, run))
 

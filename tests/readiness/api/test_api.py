@@ -254,6 +254,70 @@ def test_a_run_started_through_the_api_reads_the_regions_asked_for(api, deployme
 
 
 @pytest.mark.django_db
+def test_a_run_started_through_the_api_reads_the_accounts_asked_for(api, deployment, member):
+    from readiness.checklists.targets import AccountSpec, deployment_set_aws_target
+
+    workload, logging = "123456789012", "210987654321"
+    deployment_set_aws_target(
+        deployment=deployment,
+        user=member,
+        accounts=[
+            AccountSpec(workload, ["us-east-1"], name="workload"),
+            AccountSpec(logging, ["us-east-1"], f"arn:aws:iam::{logging}:role/R", name="logging"),
+        ],
+    )
+    url = f"{BASE}/deployments/{deployment.pk}/probe-runs"
+    refused = api.post(url, json={"accounts": ["999999999999"]})
+    assert refused.status_code == 400
+    assert "999999999999" in refused.json()["detail"]
+    assert refused.json()["errors"] == {"accounts": [refused.json()["detail"]]}
+    assert api.post(url, json={"accounts": []}).status_code == 400
+    assert api.post(url, json={"accounts": logging}).status_code == 400
+    assert api.post(url, json={"accounts": [{"id": 1}]}).status_code == 400
+    started = api.post(url, json={"accounts": [logging]})
+    assert started.status_code == 202
+    run = started.json()
+    assert run["accounts"] == [logging] and run["partial"] is True
+    (progress,) = run["account_progress"]
+    assert progress == {
+        "account_id": logging,
+        "name": "logging",
+        "done": 0,
+        "total": run["total"],
+        "failed": 0,
+        "errors": 0,
+    }
+    assert AuditEvent.objects.get(action="probe_run.started").after["accounts"] == [logging]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accounts", [1, 3])
+def test_reading_a_run_through_the_api_queries_stay_flat_in_the_accounts(
+    api, deployment, member, django_assert_num_queries, accounts
+):
+    from readiness.checklists.targets import AccountSpec, deployment_set_aws_target
+    from readiness.probe_runs.services import probe_run_start
+
+    ids = ["111111111111", "222222222222", "333333333333"][:accounts]
+    deployment_set_aws_target(
+        deployment=deployment,
+        user=member,
+        accounts=[AccountSpec(i, ["us-east-1"], f"arn:aws:iam::{i}:role/R") for i in ids],
+    )
+    run, _ = probe_run_start(deployment=deployment, user=member)
+    url = f"{BASE}/deployments/{deployment.pk}/probe-runs/{run.pk}"
+    api.get(url)  # the token's last use is written once a while: not part of the count
+    with django_assert_num_queries(READ_RUN_QUERIES):
+        body = api.get(url).json()
+    assert [p["account_id"] for p in body["account_progress"]] == ids
+
+
+# Token, deployment, run, counts, progress per account (one grouped query), and the API
+# read's audit event (deployment lock, savepoint, chain head, insert, head update, release).
+READ_RUN_QUERIES = 11
+
+
+@pytest.mark.django_db
 def test_a_run_is_cancelled_through_the_api(api, read_api, outsider_api, deployment):
     set_aws_target(deployment)
     run = api.post(f"{BASE}/deployments/{deployment.pk}/probe-runs").json()

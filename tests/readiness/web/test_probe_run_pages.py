@@ -267,3 +267,125 @@ def test_cancel_is_post_only_and_hides_other_teams_runs(
     assert member_client.post(missing).status_code == 404
     active_run.refresh_from_db()
     assert active_run.is_active
+
+
+# Run control: accounts per run, progress per account
+
+WORKLOAD, LOGGING = "123456789012", "210987654321"
+
+
+@pytest.fixture
+def two_accounts(aws_deployment):
+    AwsAccount.objects.filter(deployment=aws_deployment).update(name="workload")
+    AwsAccount.objects.create(
+        deployment=aws_deployment,
+        account_id=LOGGING,
+        name="logging",
+        regions=["us-east-1"],
+        role_arn=f"arn:aws:iam::{LOGGING}:role/ReadinessProbe",
+    )
+    return aws_deployment
+
+
+def test_a_target_with_several_accounts_offers_them_all_checked(member_client, two_accounts):
+    page = text(member_client.get(detail_url(two_accounts)))
+    assert 'name="pick_accounts"' in page
+    for account_id, name in ((WORKLOAD, "workload"), (LOGGING, "logging")):
+        assert f'name="accounts" value="{account_id}" checked> {account_id} ({name})' in page
+
+
+def test_a_target_with_one_account_has_no_account_picker(member_client, aws_deployment):
+    assert 'name="accounts"' not in text(member_client.get(detail_url(aws_deployment)))
+
+
+def test_starting_a_run_in_the_accounts_picked(member_client, two_accounts):
+    url = reverse("probe_run_start", args=[two_accounts.pk])
+    response = member_client.post(url, {"pick_accounts": "on", "accounts": [LOGGING]})
+    assert response.status_code == 302
+    run = ProbeRun.objects.get()
+    assert [account["account_id"] for account in run.accounts] == [LOGGING]
+    assert run.partial
+    # The panel shows each account's progress while it runs.
+    panel = text(member_client.get(response["Location"]))
+    assert "Progress per account" not in panel  # one account read: the bar says it all
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"pick_accounts": "on"}, "Pick at least one account"),
+        ({"pick_accounts": "on", "accounts": ["999999999999"]}, "999999999999 is not an account"),
+        ({"accounts": [WORKLOAD, "<script>"]}, "is not an account of this"),
+    ],
+)
+def test_a_bad_account_pick_is_refused_with_a_reason(member_client, two_accounts, data, message):
+    url = reverse("probe_run_start", args=[two_accounts.pk])
+    response = member_client.post(url, data, headers=HTMX)
+    assert response.status_code == 400
+    assert message in text(response) and "<script>" not in text(response)
+    response = member_client.post(url, data)
+    assert response.status_code == 302
+    assert message in text(member_client.get(response["Location"]))
+    assert not ProbeRun.objects.exists()
+
+
+def test_the_panel_shows_progress_per_account(member_client, two_accounts, member):
+    from readiness.probe_runs import services
+    from readiness.probe_runs.models import ProbeOutcome, ProbeResultState
+
+    run, _ = services.probe_run_start(deployment=two_accounts, user=member)
+    first = run.results.filter(account_id=LOGGING).order_by("pk")[:2]
+    run.results.filter(pk__in=[r.pk for r in first]).update(
+        state=ProbeResultState.DONE, status=ProbeOutcome.FAIL
+    )
+    per_account = run.results.filter(account_id=LOGGING).count()
+    url = reverse("probe_run_detail", args=[two_accounts.pk, run.pk])
+    panel = text(member_client.get(url, headers={**HTMX, "HX-Target": "probe-run-panel"}))
+    rows = re.findall(r"<tr><td><code>(\d+)</code> · (\w+)</td><td>(\d+) of (\d+)</td>", panel)
+    assert rows == [
+        (WORKLOAD, "workload", "0", str(per_account)),
+        (LOGGING, "logging", "2", str(per_account)),
+    ]
+    assert "2 failed" in panel
+
+
+def test_a_partial_run_says_what_it_read_and_what_it_may_claim(member_client, two_accounts, member):
+    run = ProbeRun.objects.create(
+        deployment=two_accounts,
+        requested_by=member,
+        state=ProbeRunState.SUCCEEDED,
+        regions=["us-east-1"],
+        accounts=[
+            {"account_id": LOGGING, "name": "logging", "role_arn": "", "regions": ["us-east-1"]}
+        ],
+        partial=True,
+    )
+    page = text(member_client.get(reverse("probe_run_detail", args=[two_accounts.pk, run.pk])))
+    assert f"account <code>{LOGGING}</code> · logging in us-east-1" in page
+    assert "A run over part of the AWS target:" in page
+    checklist = text(member_client.get(detail_url(two_accounts)))
+    assert f"It read part of the AWS target ({LOGGING} in us-east-1)" in checklist
+
+
+@pytest.mark.parametrize("accounts", [1, 3])
+def test_the_polled_panel_queries_stay_flat_in_the_accounts(
+    member_client, aws_deployment, member, django_assert_num_queries, accounts
+):
+    from readiness.probe_runs import services
+
+    for n in range(1, accounts):
+        AwsAccount.objects.create(
+            deployment=aws_deployment,
+            account_id=f"{n}" * 12,
+            regions=["us-east-1"],
+            role_arn=f"arn:aws:iam::{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}:role/ReadinessProbe",
+        )
+    run, _ = services.probe_run_start(deployment=aws_deployment, user=member)
+    url = reverse("probe_run_detail", args=[aws_deployment.pk, run.pk])
+    member_client.get(url, headers={**HTMX, "HX-Target": "probe-run-panel"})  # session warmed
+    with django_assert_num_queries(PANEL_QUERIES):
+        member_client.get(url, headers={**HTMX, "HX-Target": "probe-run-panel"})
+
+
+# Session and user, deployment, run, counts, progress per account.
+PANEL_QUERIES = 6
