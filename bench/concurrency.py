@@ -2,7 +2,8 @@
 
 Seeds N deployments, each approved by four signers (so every item edit makes a sign-off
 stale and re-evaluates the standings, the expensive case), starts gunicorn as the compose
-file does (3 workers x 4 threads, PostgreSQL, Redis), and drives it over HTTP with
+file does (4 threads per worker; 3 workers, where the image defaults to WEB_CONCURRENCY=2:
+the issue's figures were taken with 3; PostgreSQL, Redis), and drives it over HTTP with
 virtual users who edit items of their deployment and re-sign their role when it went
 stale. Prints requests, 409s, 5xx, p50/p95 per kind, what was lost (an accepted change
 missing from the history or the audit trail) and `verify_audit`'s verdict. Not run by CI.
@@ -67,7 +68,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn_as_deployed(app: str, pythonpath: str):
-    """gunicorn serving `app` as the compose file runs it (3 workers x 4 threads), on a free
+    """gunicorn serving `app` as the compose file runs it (threads 4; workers 3, as the
+    issue measured, where the image's WEB_CONCURRENCY defaults to 2), on a free
     port, until the block ends; yields the process with its `port`. Tracebacks it logged are
     printed at the end."""
     port = free_port()

@@ -91,6 +91,18 @@ def main() -> None:
     ]
     if args.sql:
         print("\n\n".join(statements))
+    import gc
+
+    pauses = {0: [], 1: [], 2: []}
+    began = {}
+
+    def timed(phase, info):
+        if phase == "start":
+            began["at"] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - began["at"])
+
+    gc.callbacks.append(timed)
     per_edit = []
     for _ in range(args.batches):
         started = time.process_time()
@@ -106,6 +118,16 @@ def main() -> None:
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(45)
+    gc.callbacks.remove(timed)
+    edits = args.batches * args.edits
+    print(
+        "garbage collection per edit: "
+        + ", ".join(
+            f"gen{gen} {len(times) / edits:.2f}x {1000 * sum(times) / edits:.2f} ms"
+            + (f" (longest {1000 * max(times):.1f} ms)" if times else "")
+            for gen, times in pauses.items()
+        )
+    )
     # The bench's own read of the item's version is one of the statements counted.
     print(f"statements per edit: {len(statements) - 1} (transaction statements aside)")
     print(

@@ -6,9 +6,10 @@ a few hundred through the services (some then made stale by an item edit the sta
 see), gives every row of the dashboard's first page a signature of every role (as a
 deployed deployment has: each badge then needs its role's digest, the page's worst case;
 the rows seeded in bulk have none), adds a finished two-region probe run to one
-deployment, starts gunicorn as the compose file does (3 workers x 4 threads, PostgreSQL)
-and requests each page in turn with one keep-alive connection. Prints per page: p50 and
-p95 over HTTP, server CPU per request (the gunicorn process tree, from /proc), HTML bytes,
+deployment, starts gunicorn as the compose file does (3 workers, the image has 2, x 4
+threads, PostgreSQL) and requests each page in turn with one keep-alive connection. Prints
+per page: p50 and p95 over HTTP, server CPU per request (the gunicorn process tree, from
+/proc), HTML bytes,
 and the queries the same request makes (counted in this process through Django's test
 client); and the ratio of p50 and CPU to a bare Django view (through the whole middleware
 stack) measured in the same run. Not run by CI; it asserts nothing.
