@@ -317,8 +317,12 @@ def add_probe_run(deployment_id: int) -> int:
     rng = random.Random(3)
     regions = ["eu-west-1", "us-east-1"]
     now = timezone.now()
+    account = "123456789012"
     run = ProbeRun.objects.create(
-        deployment_id=deployment_id, state="succeeded", regions=regions, account_id="123456789012"
+        deployment_id=deployment_id,
+        state="succeeded",
+        regions=regions,
+        accounts=[{"account_id": account, "name": "bench", "role_arn": "", "regions": regions}],
     )
     keyed = probes_by_item()
     results = []
@@ -340,6 +344,7 @@ def add_probe_run(deployment_id: int) -> int:
                     ProbeResult(
                         run=run,
                         item=item,
+                        account_id=account,
                         probe_key=probe.key,
                         region=region,
                         section_title=item.section.title,
