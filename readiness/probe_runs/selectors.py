@@ -119,6 +119,23 @@ def result_statuses_by_item(run: ProbeRun | None) -> dict[int, list[ResultStatus
     return grouped
 
 
+def result_statuses_and_counts(
+    run: ProbeRun,
+) -> tuple[dict[int, list[ResultStatus]], dict[str, int]]:
+    """result_statuses_by_item(run) and the `counts` with_counts(run) attaches, from one
+    read: the checklist page shows both when its newest run is the one that judged it."""
+    grouped: dict[int, list[ResultStatus]] = {}
+    counts: dict[str, int] = {}
+    for item_id, probe_key, status, state in run.results.values_list(
+        "item_id", "probe_key", "status", "state"
+    ):
+        if status:
+            counts[status] = counts.get(status, 0) + 1
+        if item_id is not None:
+            grouped.setdefault(item_id, []).append(ResultStatus(probe_key, status, state))
+    return grouped, dict(sorted(counts.items(), key=lambda pair: RESULT_ORDER.get(pair[0], 5)))
+
+
 @dataclass(frozen=True)
 class AccountResults:
     """One account's share of an item's results, as pages group evidence."""

@@ -155,6 +155,7 @@ def _row_summary(request, deployment, item) -> str:
     item.overridden = item.source == DecisionSource.PERSON and bool(
         selectors.overridden_item_ids(deployment, item_ids=[item.pk])
     )
+    presenters.summarize_row(item)
     return render_to_string(
         f"{presenters.CHECKLIST_TEMPLATE}#item-summary",
         {"deployment": deployment, "item": item, "oob": True},

@@ -712,13 +712,32 @@ def latest_evidence(deployment_ids) -> dict[int, dict]:
     ):
         latest.setdefault(
             row["item_id"],
-            {
-                "sha256": row["evidence__sha256"],
-                "kind": row["evidence__kind"],
-                "passed": row["passed"],
-            },
+            _bound_evidence(row["evidence__sha256"], row["evidence__kind"], row["passed"]),
         )
     return latest
+
+
+def _bound_evidence(sha256: str, kind: str, passed: bool) -> dict:
+    return {"sha256": sha256, "kind": kind, "passed": passed}
+
+
+@dataclass(frozen=True)
+class DeploymentReads:
+    """What a page already read of one deployment that its standings bind too, so that
+    `standings(..., reads=)` does not read it again: its items in checklist order (model
+    instances with their section), the waivers in force by item id (active_waivers) and
+    the newest CI evidence verdict by item id (evidence.selectors.latest_verdicts)."""
+
+    items: list[ChecklistItem]
+    waivers: dict[int, Waiver]
+    verdicts: dict
+
+    def evidence(self) -> dict[int, dict]:
+        """As latest_evidence reads it."""
+        return {
+            item_id: _bound_evidence(verdict.evidence.sha256, verdict.evidence.kind, verdict.passed)
+            for item_id, verdict in self.verdicts.items()
+        }
 
 
 def active_waivers(
@@ -793,6 +812,7 @@ def standings(
     owners_only: bool = False,
     rows: bool = False,
     signed_only: bool = False,
+    reads: DeploymentReads | None = None,
 ) -> dict:
     """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
 
@@ -807,7 +827,8 @@ def standings(
     the first change line is. `signed_only` computes the state of a role only where its
     latest signature is in force (whether it is fresh needs the digest); the other standings
     say not signed or revoked, with no state, digest, items or blockers, and a deployment
-    with no signature in force reads no item (the dashboard's badges).
+    with no signature in force reads no item (the dashboard's badges). `reads`: what the
+    caller read of the one deployment given (the checklist page), read once, not twice.
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
@@ -823,15 +844,22 @@ def standings(
     evidence: dict[int, dict] = {}
     waivers: dict[int, Waiver] = {}
     accounts: dict[int, list[dict]] = {}
-    if ids:
+    if ids and reads is not None:
+        if len(ids) != 1 or owners_only or rows:
+            raise ValueError("reads= is what was read of one deployment, all its items")
+        items_by_deployment = {ids[0]: reads.items}
+        evidence = reads.evidence()
+        waivers = reads.waivers
+    elif ids:
         items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
         if owners_only:
             items = items.filter(owner_role_id__in=role_ids or ())
         items = items.order_by("section__position", "position")
         items_by_deployment = _item_rows(items) if rows else _item_instances(items)
-        probes = latest_results(ids)
         evidence = latest_evidence(ids)
         waivers = active_waivers(ids, now=now)
+    if ids:
+        probes = latest_results(ids)
         accounts = aws_targets(ids)
     result = {}
     history = ChangeHistory()

@@ -2,6 +2,7 @@
 URL and applied by the server, the probe result chips as filters, an item's own page (the
 row's card without JavaScript), the bulk status change, and queries flat in the items."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -14,9 +15,13 @@ from django.utils import timezone
 from readiness.audit.models import AuditEvent
 from readiness.checklists import services, targets
 from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatus
+from readiness.evidence.services import Upload, evidence_upload
 from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
+from signoff import presenters
 from signoff.lifecycle.services import waiver_grant
+from signoff.signatures.selectors import standings
 from tests.factories import UserFactory, make_deployment
+from tests.readiness.api import samples
 from tests.readiness.web.conftest import HTMX, detail_url, item_form, item_of, save_item, text
 from tests.signoff_helpers import give_role
 
@@ -375,3 +380,31 @@ def test_filtered_page_queries_do_not_grow_with_the_items(member_client, member,
 
     page(small)()
     assert queries_of(page(small)) == queries_of(page(large))
+
+
+# The sign-off block reuses what the rows read
+
+
+def test_the_sign_off_block_binds_what_the_rows_read_as_its_own_read_would(member, deployment):
+    """The page's standings take the items, waivers in force and newest CI evidence its rows
+    read (DeploymentReads) rather than reading them again: the same states and digests."""
+    finished_run(deployment, {"MFA": "fail", "Health Checks": "pass"})
+    waiver_grant(
+        item=item_of(deployment, "MFA"),
+        user=member,
+        reason="accepted until the audit",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    evidence_upload(
+        deployment=deployment,
+        user=member,
+        kind="cobertura",
+        upload=Upload("coverage.xml", samples.cobertura(850, 1000)),
+    )
+    page = presenters.checklist_context(deployment, user=member)["standings"]
+    own = standings([deployment])[deployment.pk]
+    assert [(s.role.pk, s.state, s.digest) for s in page] == [
+        (s.role.pk, s.state, s.digest) for s in own
+    ]
+    bound = json.dumps([s.state for s in page])
+    assert '"ci_evidence": {' in bound and '"waiver": {' in bound and "test.probe0" in bound

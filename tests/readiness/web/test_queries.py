@@ -22,13 +22,14 @@ HTMX = {"HX-Request": "true"}
 
 # Ceilings measured on SQLite and PostgreSQL, which run the same statements (savepoints
 # included); raise one only with a reason, never to make room for a query per row.
-# The checklist page's Final Sign-Off block reads, once for all roles: roles, items, latest
-# probe results, waivers, sign-offs, the viewer's roles, the post-deployment checks and the
-# stored records (+8); the newest CI evidence, for the signatures' digests (+1). The rows read
-# the waivers in force and which items were overridden (+2), and the newest CI verdicts, to
-# flag evidence that disagrees with a person's decision (+1). The deployment's AWS accounts,
-# once for the signatures' digests and once for the probe panel (+2).
-CHECKLIST_PAGE_MAX = 21
+# The checklist page's Final Sign-Off block reads, once for all roles: roles, latest probe
+# results, sign-offs, the viewer's roles, the post-deployment checks and the stored records
+# (+6); its digests bind the items, waivers and newest CI evidence the rows read (not read
+# again). The rows read the waivers in force and which items were overridden (+2), and the
+# newest CI verdicts, to flag evidence that disagrees with a person's decision (+1). The
+# deployment's AWS accounts, once for the signatures' digests and once for the probe panel
+# (+2). The newest run is read once for the panel and, when it judged the items, the rows.
+CHECKLIST_PAGE_MAX = 17
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
