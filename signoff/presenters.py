@@ -5,6 +5,7 @@ and the sign-off block (this layer). Edges of both apps render it through these 
 never through each other's views.
 """
 
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,6 +35,9 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     ItemFilterForm.of(query)) let through, the count each filter would list, and the
     sign-off block. `bulk_form`: a refused bulk change, its selection and errors kept."""
     filters = filters or ItemFilterForm.of({})
+    # The probe panel lists the AWS accounts and their regions, and the signatures bind
+    # them: one read for both (the panel and Deployment.aws_regions use the prefetched rows).
+    prefetch_related_objects([deployment], "aws_accounts")
     sections = selectors.deployment_sections(deployment)
     items = [item for section in sections for item in section.items.all()]
     # The panel reports the newest run (active, or cancelled too); the items show the
@@ -98,7 +102,12 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
             deployment,
             user=user,
             held=role_ids,
-            reads=DeploymentReads(items=items, waivers=waivers, verdicts=verdicts),
+            reads=DeploymentReads(
+                items=items,
+                waivers=waivers,
+                verdicts=verdicts,
+                accounts=list(deployment.aws_accounts.all()),
+            ),
         ),
     }
 

@@ -186,7 +186,8 @@ class Deployment(models.Model):
     @property
     def aws_regions(self) -> list[str]:
         """Every region any of its accounts is read in (a run may pick among them)."""
-        accounts = self.aws_accounts.order_by("account_id")
+        # Sorted here, not by the query: a page that prefetched the accounts reads no more.
+        accounts = sorted(self.aws_accounts.all(), key=lambda account: account.account_id)
         return list(dict.fromkeys(region for account in accounts for region in account.regions))
 
     @property

@@ -92,8 +92,12 @@ def aws_targets(deployment_ids) -> dict[int, list[dict]]:
         .order_by("deployment_id", "account_id")
         .values_list("deployment_id", "account_id", "regions")
     ):
-        targets[deployment_id].append({"account_id": account_id, "regions": sorted(regions)})
+        targets[deployment_id].append(_bound_target(account_id, regions))
     return targets
+
+
+def _bound_target(account_id: str, regions: list[str]) -> dict:
+    return {"account_id": account_id, "regions": sorted(regions)}
 
 
 def _waiver_state(waiver: Waiver | None) -> dict | None:
@@ -726,11 +730,18 @@ class DeploymentReads:
     """What a page already read of one deployment that its standings bind too, so that
     `standings(..., reads=)` does not read it again: its items in checklist order (model
     instances with their section), the waivers in force by item id (active_waivers) and
-    the newest CI evidence verdict by item id (evidence.selectors.latest_verdicts)."""
+    the newest CI evidence verdict by item id (evidence.selectors.latest_verdicts) and its
+    AWS accounts (AwsAccount)."""
 
     items: list[ChecklistItem]
     waivers: dict[int, Waiver]
     verdicts: dict
+    accounts: list
+
+    def targets(self) -> list[dict]:
+        """As aws_targets reads them."""
+        ordered = sorted(self.accounts, key=lambda account: account.account_id)
+        return [_bound_target(account.account_id, account.regions) for account in ordered]
 
     def evidence(self) -> dict[int, dict]:
         """As latest_evidence reads it."""
@@ -850,6 +861,7 @@ def standings(
         items_by_deployment = {ids[0]: reads.items}
         evidence = reads.evidence()
         waivers = reads.waivers
+        accounts = {ids[0]: reads.targets()}
     elif ids:
         items = ChecklistItem.objects.filter(section__deployment_id__in=ids)
         if owners_only:
@@ -858,9 +870,9 @@ def standings(
         items_by_deployment = _item_rows(items) if rows else _item_instances(items)
         evidence = latest_evidence(ids)
         waivers = active_waivers(ids, now=now)
+        accounts = aws_targets(ids)
     if ids:
         probes = latest_results(ids)
-        accounts = aws_targets(ids)
     result = {}
     history = ChangeHistory()
     for deployment in deployments:

@@ -27,9 +27,9 @@ HTMX = {"HX-Request": "true"}
 # (+6); its digests bind the items, waivers and newest CI evidence the rows read (not read
 # again). The rows read the waivers in force and which items were overridden (+2), and the
 # newest CI verdicts, to flag evidence that disagrees with a person's decision (+1). The
-# deployment's AWS accounts, once for the signatures' digests and once for the probe panel
-# (+2). The newest run is read once for the panel and, when it judged the items, the rows.
-CHECKLIST_PAGE_MAX = 17
+# deployment's AWS accounts, once for the probe panel, its regions and the digests (+1).
+# The newest run is read once for the panel and, when it judged the items, the rows.
+CHECKLIST_PAGE_MAX = 16
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
