@@ -20,7 +20,6 @@ from readiness.checklists.models import (
 from readiness.checklists.teams import held_role_ids, may_change_item
 from readiness.evidence.selectors import latest_verdicts
 from readiness.probe_runs import selectors as probe_run_selectors
-from readiness.probe_runs.models import JUDGED_RUN_STATES
 from readiness.probes.base import is_manual, probes_by_item
 from readiness.templatetags.readiness_tags import probe_label
 from signoff.lifecycle.forms import DeployedForm, PostCheckForm
@@ -45,7 +44,7 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     run = probe_run_selectors.last_run(deployment)
     if run is None:
         results = {}
-    elif run.state in JUDGED_RUN_STATES:
+    elif probe_run_selectors.stands_for_the_checklist(run):
         results, run.counts = probe_run_selectors.result_statuses_and_counts(run)
     else:
         latest_run = probe_run_selectors.latest_finished_run(deployment)

@@ -34,6 +34,11 @@ def finished_runs() -> QuerySet[ProbeRun]:
     )
 
 
+def stands_for_the_checklist(run: ProbeRun) -> bool:
+    """Whether `run` is one finished_runs() lists (the same rule, on a run already read)."""
+    return run.state in JUDGED_RUN_STATES and not run.partial
+
+
 def last_run(deployment) -> ProbeRun | None:
     """The deployment's newest run, whatever its state: what its probe panel reports."""
     return deployment.probe_runs.select_related("requested_by", "cancelled_by").first()

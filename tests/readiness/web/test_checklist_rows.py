@@ -408,3 +408,15 @@ def test_the_sign_off_block_binds_what_the_rows_read_as_its_own_read_would(membe
     ]
     bound = json.dumps([s.state for s in page])
     assert '"ci_evidence": {' in bound and '"waiver": {' in bound and "test.probe0" in bound
+
+
+def test_rows_show_the_newest_whole_run_not_a_newer_partial_one(member_client, deployment):
+    """The panel reports the newest run; the rows' chips come from the newest run over the
+    whole target (finished_runs), never from a newer partial run."""
+    finished_run(deployment, {"MFA": "pass"})
+    partial = finished_run(deployment, {"MFA": "fail"})
+    ProbeRun.objects.filter(pk=partial.pk).update(partial=True)
+    row = text(member_client.get(detail_url(deployment)))
+    mfa = row[row.index(f'id="row-{item_of(deployment, "MFA").pk}"') :]
+    chips = mfa[: mfa.index("</summary>")]
+    assert "probe-pass" in chips and "probe-fail" not in chips
