@@ -1,4 +1,5 @@
 import os
+import subprocess
 import urllib.request
 
 import boto3
@@ -134,7 +135,13 @@ def moto_server():
         pytest.fail(f"{exc} (pip install 'moto[server]')")
     yield f"http://127.0.0.1:{port}"
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        # A busy machine can take longer to stop it than the tests took to use it: that says
+        # nothing about them, and the process must not outlive the session.
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture
