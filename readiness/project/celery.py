@@ -1,7 +1,13 @@
+import gc
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, task_postrun, task_prerun
+from celery.signals import (
+    after_setup_logger,
+    task_postrun,
+    task_prerun,
+    worker_before_create_process,
+)
 
 from readiness.project.logs import WorkerLogStep, json_after_celery_logging
 
@@ -63,3 +69,10 @@ def _close_old_connections(task=None, **kwargs) -> None:
 
 task_prerun.connect(_close_old_connections, weak=False)
 task_postrun.connect(_close_old_connections, weak=False)
+
+
+# A prefork child shares its parent's pages until it writes to them, and the garbage
+# collector writes to every object it examines: the first collections in a child copied most
+# of what the parent had imported (a child held ~58 MB of its own before its first task).
+# Objects frozen before the fork are left out of collections (gc.freeze, made for this).
+worker_before_create_process.connect(lambda **kwargs: gc.freeze(), weak=False)

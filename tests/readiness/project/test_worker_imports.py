@@ -1,6 +1,7 @@
 """What a Celery worker imports when it starts: the probes' worker memory budget (docs,
 bench/worker_memory.py) holds only while the record and emulator libraries stay out."""
 
+import gc
 import json
 import os
 import subprocess
@@ -41,3 +42,18 @@ def test_a_worker_starts_without_the_record_or_emulator_libraries(tmp_path):
     assert {"readiness.probe_results_execute", "signoff.record_generate"} <= set(loaded["tasks"])
     top_level = {name.partition(".")[0] for name in loaded["modules"]}
     assert not top_level & set(HEAVY), sorted(top_level & set(HEAVY))
+
+
+def test_a_prefork_pool_freezes_the_parents_objects_before_each_child():
+    # Left to the garbage collector, a child's first collections write to every object it
+    # inherited and copy those pages: ~45 MB more per child (bench/worker_memory.py).
+    from celery.signals import worker_before_create_process
+
+    import readiness.project.celery  # noqa: F401  (connects the receiver)
+
+    gc.unfreeze()
+    try:
+        worker_before_create_process.send(sender=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
