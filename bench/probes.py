@@ -18,12 +18,13 @@ emulated account in 18-20 s). Not run by CI.
     .venv/bin/python bench/probes.py --accounts 10 --workers 2 --runs 3
     .venv/bin/python bench/probes.py --scale 10 --workers 4 --concurrency 8
 
-Measured 2026-12-06 on 2 cores shared with other sessions (load average 13-25; the table
-with every column is in README.md, Benchmark), 2 regions, scale 1:
-N = 1, W = 1: 2.9 s per account, 39.7 checks/s, emulator 33 % of the CPU, 290 MB per worker;
-N = 10, W = 1: 3.9 s per account, 29.4 checks/s, emulator 32 %, 1,247 MB per worker;
-N = 10, W = 2: 5.7 s per account, 20.0 checks/s, emulator 26 %, 1,157 and 1,170 MB;
-N = 50, W = 1: stopped, the warm-up run still open after 7 minutes, the worker at 3.5 GB.
+Measured 2026-12-06 on 2 quiet cores (the table with every column is in README.md,
+Benchmark), 2 regions, scale 1, after the worker-memory fixes:
+N = 1, W = 1: 3.45 s per account, 33.3 checks/s, emulator 0.32 core, 207 MB per worker;
+N = 10, W = 1: 4.19 s per account, 27.5 checks/s, 245 MB;
+N = 10, W = 2: 2.61 s per account, 44.1 checks/s, emulator 0.37 core, 242-243 MB;
+N = 10, W = 4: 2.92 s per account, 39.4 checks/s (the 2 cores were full at W = 2);
+N = 50, W = 2: 3.32 s per account, 34.7 checks/s, 288-314 MB.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench, created
 if missing) and REDIS_URL (default redis://127.0.0.1:6379/14).
