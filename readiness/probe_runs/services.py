@@ -441,9 +441,16 @@ def _session_for(run: ProbeRun, account_id: str):
 
 
 # The probes of one run share their AWS answers within this worker process (call_cache);
-# a run's cache goes when the run closes here, or after the TTL if it closed elsewhere.
+# a run's cache goes when the run closes here, or after the TTL if it closed elsewhere, or
+# when more accounts are being read than the cache holds: the least recently used goes (a
+# run sends its tasks account by account, so a process reads a few accounts at a time and
+# one it evicted is done; kept for every account of a 50-account run, the answers took a
+# worker past 300 MB).
 _RUN_CACHE_TTL = 15 * 60
-_run_caches: TTLCache = TTLCache(maxsize=256, ttl=_RUN_CACHE_TTL, timer=time.monotonic)
+RUN_CACHE_ACCOUNTS = 32
+_run_caches: TTLCache = TTLCache(
+    maxsize=RUN_CACHE_ACCOUNTS, ttl=_RUN_CACHE_TTL, timer=time.monotonic
+)
 _run_caches_lock = threading.Lock()
 
 
