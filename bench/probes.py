@@ -43,6 +43,42 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def bench_deployment(service: str, accounts, regions):
+    """(user, deployment): a new deployment of the default template whose AWS target is
+    `accounts` (each read in `regions`), made through the services as a person would."""
+    from django.contrib.auth import get_user_model
+
+    from readiness.checklists import selectors, services, targets
+    from readiness.checklists.models import Team
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    team, _ = Team.objects.get_or_create(name="Bench", defaults={"slug": "bench"})
+    team.members.add(user)
+    deployment = services.deployment_create(
+        user=user,
+        team=team,
+        template=selectors.default_template(),
+        service=service,
+        environment="production",
+        version=str(int(time.time())),
+        planned_date=None,
+    )
+    targets.deployment_set_aws_target(
+        deployment=deployment,
+        user=user,
+        accounts=[
+            targets.AccountSpec(
+                account_id=account.account_id,
+                name=account.name,
+                regions=list(regions),
+                role_arn=account.role_arn,
+            )
+            for account in accounts
+        ],
+    )
+    return user, deployment
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set (VmHWM) of a process and its children, the largest one, in MB."""
     peaks = []
@@ -178,40 +214,13 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
-    from readiness.checklists import selectors, services, targets
-    from readiness.checklists.models import Team
     from readiness.probe_runs import services as probe_runs
 
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    team, _ = Team.objects.get_or_create(name="Bench", defaults={"slug": "bench"})
-    team.members.add(user)
-    deployment = services.deployment_create(
-        user=user,
-        team=team,
-        template=selectors.default_template(),
-        service="bench",
-        environment="production",
-        version=str(int(time.time())),
-        planned_date=None,
-    )
-    targets.deployment_set_aws_target(
-        deployment=deployment,
-        user=user,
-        accounts=[
-            targets.AccountSpec(
-                account_id=account.account_id,
-                name=account.name,
-                regions=list(regions),
-                role_arn=account.role_arn,
-            )
-            for account in accounts
-        ],
-    )
+    user, deployment = bench_deployment("bench", accounts, regions)
 
     workers = start_workers(args.workers, args.pool, args.concurrency, args.queues)
     try:

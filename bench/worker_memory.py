@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from probes import children, cpu_seconds, ensure_database  # noqa: E402
+from probes import bench_deployment, children, cpu_seconds, ensure_database  # noqa: E402
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -139,39 +139,12 @@ def measure(args, accounts, regions) -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from readiness.checklists import selectors, services, targets
-    from readiness.checklists.models import Team
     from readiness.probe_runs import services as probe_runs
 
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    team, _ = Team.objects.get_or_create(name="Bench", defaults={"slug": "bench"})
-    team.members.add(user)
-    deployment = services.deployment_create(
-        user=user,
-        team=team,
-        template=selectors.default_template(),
-        service="bench-memory",
-        environment="production",
-        version=str(int(time.time())),
-        planned_date=None,
-    )
-    targets.deployment_set_aws_target(
-        deployment=deployment,
-        user=user,
-        accounts=[
-            targets.AccountSpec(
-                account_id=account.account_id,
-                name=account.name,
-                regions=list(regions),
-                role_arn=account.role_arn,
-            )
-            for account in accounts
-        ],
-    )
+    user, deployment = bench_deployment("bench-memory", accounts, regions)
 
     command = [sys.executable, "-m", "celery", "-A", "readiness", "worker", "--pool", args.pool]
     command += ["--concurrency", str(args.concurrency), "--loglevel", "WARNING"]
