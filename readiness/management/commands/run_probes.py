@@ -11,16 +11,23 @@ from readiness.probe_runs.models import ProbeRun
 class Command(BaseCommand):
     help = (
         "Start a probe run for a deployment on the Celery workers (or join the active one); "
-        "--wait follows it to the end."
+        "--wait follows it to the end. --account and --region (each repeatable) read part of "
+        "the target: such a run is partial (its failures fail items, its passes mark none done)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("deployment_id", type=int)
         parser.add_argument("--user", help="Team member the run is recorded for (default: owner)")
+        parser.add_argument(
+            "--account", action="append", dest="accounts", help="an account id of the target"
+        )
+        parser.add_argument(
+            "--region", action="append", dest="regions", help="a region of the target"
+        )
         parser.add_argument("--wait", action="store_true")
         parser.add_argument("--timeout", type=float, default=300.0)
 
-    def handle(self, *args, deployment_id, user, wait, timeout, **options):
+    def handle(self, *args, deployment_id, user, accounts, regions, wait, timeout, **options):
         try:
             deployment = Deployment.objects.select_related("owner", "team").get(pk=deployment_id)
         except Deployment.DoesNotExist:
@@ -31,14 +38,18 @@ class Command(BaseCommand):
             if requester is None:
                 raise CommandError(f"{user} is not in team {deployment.team}", returncode=2)
         try:
-            run, created = probe_runs.probe_run_start(deployment=deployment, user=requester)
+            run, created = probe_runs.probe_run_start(
+                deployment=deployment, user=requester, accounts=accounts, regions=regions
+            )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(
                 " ".join(getattr(exc, "messages", [str(exc)])), returncode=2
             ) from exc
         verb = "Started" if created else "Joined active"
+        read = ", ".join(account["account_id"] for account in run.accounts)
         self.stdout.write(
-            f"{verb} probe run #{run.pk}: {run.total} checks in {', '.join(run.regions)}"
+            f"{verb} probe run #{run.pk}: {run.total} checks in {', '.join(run.regions)} "
+            f"of {read}" + (" (partial: part of the target)" if run.partial else "")
         )
         if not wait:
             return

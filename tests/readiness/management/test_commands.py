@@ -151,6 +151,29 @@ def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
         call_command("run_probes", str(deployment.pk), "--user", "nobody")
 
 
+@pytest.mark.django_db
+def test_run_probes_reads_the_accounts_and_regions_picked(deployment):
+    from tests.factories import set_aws_target
+
+    set_aws_target(deployment, account_id=DEMO_ACCOUNT, regions=("us-east-1", "eu-west-1"))
+    with pytest.raises(CommandError, match="999999999999") as caught:
+        call_command("run_probes", str(deployment.pk), "--account", "999999999999")
+    assert caught.value.returncode == 2
+    out = StringIO()
+    call_command(
+        "run_probes",
+        str(deployment.pk),
+        "--account",
+        DEMO_ACCOUNT,
+        "--region",
+        "eu-west-1",
+        stdout=out,
+    )
+    run = ProbeRun.objects.get(deployment=deployment)
+    assert (run.regions, run.partial) == (["eu-west-1"], True)
+    assert f"in eu-west-1 of {DEMO_ACCOUNT} (partial" in out.getvalue()
+
+
 def test_sharing_answers_within_a_run_changes_no_verdict(demo_account, aws):
     """Every probe of the demo account, run together (answers shared) and one by one with no
     cache at all: the same status, summary and resources, region by region."""
