@@ -420,6 +420,8 @@ def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
         return response
     context = {
         "deployment": deployment,
+        # The deployment's own numbering, as the checklist, the record and signatures name it.
+        "number": probe_run_selectors.run_numbers([run.pk]).get(run.pk),
         "run": _with_progress(run) if run.is_active else run,
         "sections": probe_run_selectors.run_results_by_section(run) if not run.is_active else [],
     }

@@ -126,7 +126,10 @@ def test_probe_run_page_and_its_htmx_panel(member_client, deployment, run):
     page = member_client.get(url)
     assert page.status_code == 200
     assert is_full_page(page)
-    assert f"Probe run #{run.pk}" in text(page)
+    first = ProbeRun.objects.filter(deployment=deployment).order_by("created_at", "pk").first()
+    assert first == run  # the deployment's first run, whatever its id on the server
+    assert "<title>Probe run 1 ·" in text(page)
+    assert f"of this deployment · #{run.pk} on this server" in text(page)
     panel = member_client.get(
         url, {"refresh": "1"}, headers={**HTMX, "HX-Target": "probe-run-panel"}
     )
