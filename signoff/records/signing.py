@@ -417,6 +417,9 @@ def trusted_time() -> TrustedTime:
 
 # A TSA answers in well under a second; past this it is down for signing purposes.
 TSA_TIMEOUT_SECONDS = 10
+# Tries of one timestamp request when the connection drops without an answer (not on a
+# timeout or an answer that refuses: those say the TSA is down or says no).
+TSA_CONNECTION_ATTEMPTS = 3
 
 
 class _TimeStamper(timestamps.HTTPTimeStamper):
@@ -426,15 +429,18 @@ class _TimeStamper(timestamps.HTTPTimeStamper):
 
     async def async_timestamp(self, message_digest, md_algorithm):
         try:
-            try:
-                return await super().async_timestamp(message_digest, md_algorithm)
-            except TimestampRequestError as error:
-                if not isinstance(error.__cause__, aiohttp.ClientConnectionError):
-                    raise
-                # A keep-alive connection the TSA closed between two requests (pyHanko asks
-                # twice: once to size the signature, once to sign) fails the second write;
-                # a timestamp request may be repeated, so one more try on a new connection.
-                return await super().async_timestamp(message_digest, md_algorithm)
+            for attempt in range(TSA_CONNECTION_ATTEMPTS):
+                try:
+                    return await super().async_timestamp(message_digest, md_algorithm)
+                except TimestampRequestError as error:
+                    cause = error.__cause__
+                    dropped = isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+                        cause, asyncio.TimeoutError
+                    )
+                    if not dropped or attempt == TSA_CONNECTION_ATTEMPTS - 1:
+                        raise
+                    # A connection the TSA (or a proxy before it) dropped before answering:
+                    # a timestamp request may be repeated, each on a new connection.
         except Exception as error:
             cause = error.__cause__ if isinstance(error, TimestampRequestError) else None
             detail = _detail(error) + (f": {_detail(cause)}" if cause else "")

@@ -105,8 +105,8 @@ def garbage_tsa():
 
 @pytest.fixture
 def dropping_tsa(pki):
-    """The PKI's TSA behind a TCP relay that drops its first connection without an answer,
-    as a TSA does when it closes a keep-alive connection a client is about to reuse."""
+    """The PKI's TSA behind a TCP relay that drops its first two connections without an
+    answer, as a TSA or a proxy before it does when it closes a connection under load."""
     target = urlsplit(pki.tsa_url())
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = []
@@ -125,7 +125,7 @@ def dropping_tsa(pki):
             except OSError:
                 return
             accepted.append(client)
-            if len(accepted) == 1:
+            if len(accepted) <= 2:  # two in a row: the third try gets through
                 client.close()
                 continue
             upstream = socket.create_connection((target.hostname, target.port))
@@ -137,12 +137,12 @@ def dropping_tsa(pki):
     listener.close()
 
 
-def test_a_connection_the_tsa_drops_is_tried_once_more(trusted_time, dropping_tsa, document):
+def test_connections_the_tsa_drops_are_tried_again(trusted_time, dropping_tsa, document):
     url, accepted = dropping_tsa
     trusted_time.SIGNING_TSA_URL = url
     report = verify_pdf(sign_pdf(document, reason="record").data)
     assert report.ok and report.pades_level == "B-T", report.problems
-    assert len(accepted) >= 2
+    assert len(accepted) >= 3
 
 
 @pytest.fixture
