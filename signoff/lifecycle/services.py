@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from readiness.audit.models import AuditEvent
 from readiness.audit.services import audit_record, current_ip
 from readiness.checklists.models import (
     ChecklistItem,
@@ -85,6 +84,13 @@ def _transition(deployment: Deployment, *, to: str, actor, reason: str = "") -> 
 
 def _standings(deployment: Deployment) -> list[RoleStanding]:
     return standings([deployment])[deployment.pk]
+
+
+def _bound_standings(deployment: Deployment) -> list[RoleStanding]:
+    """The standings as a re-evaluation needs them: digests, blockers and who signed, over
+    the bound fields of the items only (no model instances, no signers' users): it runs on
+    every edit of a signed deployment."""
+    return standings([deployment], rows=True, stale_recorded=True)[deployment.pk]
 
 
 @transaction.atomic
@@ -337,22 +343,14 @@ def deployment_reevaluate(
         return []
     all_standings = None
     if changed_item is None:
-        considered = all_standings = _standings(deployment)
+        considered = all_standings = _bound_standings(deployment)
     else:
         considered = _touched_standings(deployment, changed_item, status_changed=status_changed)
-    stale = [s for s in considered if s.active is not None and not s.fresh]
-    already = (
-        set(
-            AuditEvent.objects.filter(
-                object_type="signoff.signoff",
-                object_id__in=[str(s.active.pk) for s in stale],
-                action="signoff.stale",
-            ).values_list("object_id", flat=True)
-        )
-        if stale
-        else set()
-    )
-    turned = [s for s in stale if str(s.active.pk) not in already]
+    turned = [
+        s
+        for s in considered
+        if s.active is not None and not s.fresh and not s.active.stale_recorded
+    ]
     for standing in turned:
         audit_record(
             actor=actor,
@@ -379,7 +377,7 @@ def deployment_reevaluate(
         if deployment.state == DeploymentState.APPROVED and not touched_approve:
             all_standings = considered
         elif deployment.state == DeploymentState.IN_REVIEW and touched_approve:
-            all_standings = _standings(deployment)
+            all_standings = _bound_standings(deployment)
         else:
             return turned
     _settle(deployment, all_standings, actor=actor)
@@ -394,11 +392,13 @@ def _touched_standings(deployment: Deployment, item, *, status_changed: bool):
         if item.owner_role_id is None:
             return []
         owner = {item.owner_role_id}
-        return standings([deployment], role_ids=owner, owners_only=True)[deployment.pk]
+        return standings(
+            [deployment], role_ids=owner, owners_only=True, rows=True, stale_recorded=True
+        )[deployment.pk]
     # The roles that own nothing read every item, so nothing is saved on the reading.
     return [
         standing
-        for standing in _standings(deployment)
+        for standing in _bound_standings(deployment)
         if standing.role.pk == item.owner_role_id or standing.summary_scope
     ]
 

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from django.db.models import QuerySet, Subquery
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from readiness.audit.models import AuditEvent
 from readiness.checklists.models import (
     COMPLETE_STATUSES,
     AwsAccount,
@@ -824,6 +826,7 @@ def standings(
     rows: bool = False,
     signed_only: bool = False,
     reads: DeploymentReads | None = None,
+    stale_recorded: bool = False,
 ) -> dict:
     """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
 
@@ -840,13 +843,16 @@ def standings(
     say not signed or revoked, with no state, digest, items or blockers, and a deployment
     with no signature in force reads no item (the dashboard's badges). `reads`: what the
     caller read of the one deployment given (the checklist page), read once, not twice.
+    `stale_recorded` sets `stale_recorded` on each signature: whether its signoff.stale
+    event is in the audit trail (asked in the statement that reads the signatures; a
+    re-evaluation records each stale signature once).
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
     if not ids:
         return {}
     roles = list(Role.objects.all())
-    signoffs = _signoffs_by_role(ids, roles, rows=rows)
+    signoffs = _signoffs_by_role(ids, roles, rows=rows, stale_recorded=stale_recorded)
     in_force = {key for key, signed in signoffs.items() if not signed[-1].revoked}
     if signed_only:
         ids = [pk for pk in ids if any((pk, role.pk) in in_force for role in roles)]
@@ -907,10 +913,22 @@ def standings(
     return result
 
 
-def _signoffs_by_role(ids, roles: list[Role], *, rows: bool) -> dict[tuple[int, int], list]:
+def _signoffs_by_role(
+    ids, roles: list[Role], *, rows: bool, stale_recorded: bool = False
+) -> dict[tuple[int, int], list]:
     """{(deployment id, role id): its signatures, oldest first, each with `revoked`}."""
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
     signoff_rows = _signoffs(ids)
+    if stale_recorded:
+        signoff_rows = signoff_rows.annotate(
+            stale_recorded=Exists(
+                AuditEvent.objects.filter(
+                    object_type="signoff.signoff",
+                    object_id=Cast(OuterRef("pk"), CharField()),
+                    action="signoff.stale",
+                )
+            )
+        )
     if rows:
         # A list page shows who signed, how and when, not what they approved: the signed
         # states (a JSON document each) are read for the stale signatures only, and only

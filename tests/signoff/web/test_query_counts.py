@@ -34,18 +34,21 @@ ROLE_PAGE_MAX = 15
 # then their rows: +1, sorting full rows cost more), their standings (six reads for all
 # of them at once, the AWS accounts the digests bind included) and the user's own signatures.
 MY_SIGNOFFS_MAX = 16
-# An htmx item save that turns two sign-offs stale: the save as in readiness/web/test_queries.py,
-# then the re-evaluation under the deployment's lock (the standings, the stale events already
-# recorded) and three more audit events (two stale, one state change), each reading the
-# chain head and, on PostgreSQL, taking the advisory lock; the item card reads its waiver
-# (37 there, 33 on SQLite); the newest CI evidence, for the digests and the item card (+2);
-# the outbox row of each stale sign-off's mail, one INSERT each (+2); the changed items'
-# histories, read once for both stale events, which say who changed what, when and why (+1);
-# the deployment's progress counters recounted with the item (+1); the editor's membership
-# and roles, read once for the view and the service's ownership gate (+1). 45 before the
-# saved item, the signatures' existence and the roles stopped being read twice. The AWS
-# accounts the digests bind, read with the standings (+1); whether the person's decision
-# overrode a probe, for the checklist row's flag (+1).
+# An htmx item save that turns two sign-offs stale: the save as in
+# readiness/web/test_queries.py, then the re-evaluation under the deployment's lock (the
+# standings, each signature with whether its stale event is recorded already) and three more
+# audit events (two stale, one state change), each reading the chain head and, on PostgreSQL,
+# taking the advisory lock; the item card reads its waiver (37 there, 33 on SQLite); the
+# newest CI evidence, for the digests and the item card (+2); the outbox row of each stale
+# sign-off's mail, one INSERT each (+2); the changed items' histories, read once for both
+# stale events, which say who changed what, when and why (+1); the deployment's progress
+# counters recounted with the item (+1); the editor's membership and roles, read once for the
+# view and the service's ownership gate (+1). 45 before the saved item, the signatures'
+# existence and the roles stopped being read twice. The AWS accounts the digests bind, read
+# with the standings (+1); whether the person's decision overrode a probe, for the checklist
+# row's flag (+1). What the stale signatures approved, read for their change lines only,
+# where the re-evaluation reads the standings' bound fields (+1); whether their stale events
+# were recorded, asked with the signatures (-1).
 ITEM_SAVE_WITH_SIGNOFFS_MAX = 42
 
 
@@ -275,11 +278,12 @@ def test_stale_explanations_read_the_changes_in_one_batch_1_vs_10_changed_items(
 # deployment, the item and the editor's access; the deployment's and the item's UPDATE; the
 # audit append (head, event, head) and the item's change row; the re-evaluation (the
 # deployment locked with whether a signature stands; roles, the owner's items, probe
-# results, CI evidence, waivers, sign-offs; stale events already recorded); the card's
-# latest run, waiver and CI evidence; the accounts the target spans, for the digests (+1);
-# whether a person's decision overrode a probe, for the row's flag (+1). 25 on SQLite and
-# PostgreSQL, transaction statements aside (31 before the reads were shared, without those).
-NOTE_EDIT_SIGNED_MAX = 25
+# results, CI evidence, waivers, sign-offs with whether their stale events are recorded);
+# the card's latest run, waiver and CI evidence; the accounts the target spans, for the
+# digests (+1); whether a person's decision overrode a probe, for the row's flag (+1, when
+# it was a person's). 22 on SQLite and PostgreSQL, transaction statements aside (31 before
+# the reads were shared, 25 before the stale events were asked with the signatures).
+NOTE_EDIT_SIGNED_MAX = 22
 
 
 def test_a_note_edit_on_a_signed_deployment_reads_each_thing_once(member, signers, small_and_large):
