@@ -192,3 +192,30 @@ def test_saving_an_item_through_htmx_works_under_the_policy(new_context, live_se
     violations = page.evaluate("window.__cspViolations")
     assert violations == [], violations
     assert browser.console == [], browser.console
+
+
+def test_the_api_docs_in_use_stay_inside_the_policy(new_context, live_server, world):
+    # Swagger UI draws its copy, select and toggle icons from data: URLs, which img-src
+    # refuses, and only once an operation is opened: static/css/api-docs.css serves them.
+    browser = Watched(new_context, live_server.url)
+    page: Page = browser.page
+    assert browser.visit(reverse("api-v1:openapi-view")) == []
+    # Listing deployments: its parameters include a choice (the state), a select.
+    operation = page.locator(".opblock-get").filter(
+        has=page.locator('.opblock-summary-path[data-path="/api/v1/deployments"]')
+    )
+    operation.first.locator(".opblock-summary-control").click()
+    operation.first.get_by_role("button", name="Try it out").click()
+    operation.first.get_by_role("button", name="Execute").click()
+    expect(operation.first.locator(".live-responses-table")).to_be_visible()
+    expect(operation.first.locator(".copy-to-clipboard button").first).to_be_visible()
+    page.locator(".models .model-toggle, .models .json-schema-2020-12-accordion").first.click()
+
+    violations = page.evaluate("window.__cspViolations")
+    assert violations == [], violations
+    assert browser.console == [], browser.console
+    # Each icon is a file of this site, loaded rather than refused.
+    icon = page.evaluate(
+        "getComputedStyle(document.querySelector('.copy-to-clipboard button')).backgroundImage"
+    )
+    assert "/static/img/api-docs/copy.svg" in icon, icon

@@ -9,7 +9,7 @@ team's deployment does not exist (404); a missing or wrong token is a 401, not a
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -98,6 +98,7 @@ api = ReadinessApi(
     ),
     urls_namespace="api-v1",
     auth=TokenAuth(),
+    docs=Swagger(settings={"deepLinking": False}),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
