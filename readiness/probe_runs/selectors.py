@@ -40,8 +40,27 @@ def stands_for_the_checklist(run: ProbeRun) -> bool:
 
 
 def last_run(deployment) -> ProbeRun | None:
-    """The deployment's newest run, whatever its state: what its probe panel reports."""
-    return deployment.probe_runs.select_related("requested_by", "cancelled_by").first()
+    """The deployment's newest run, whatever its state, with its `number`: what its probe
+    panel reports."""
+    return numbered(deployment.probe_runs.select_related("requested_by", "cancelled_by")).first()
+
+
+def numbered(runs: QuerySet[ProbeRun]) -> QuerySet[ProbeRun]:
+    """`runs`, each with its `number` among its deployment's own runs (as run_numbers counts
+    them) read in the same query, for the pages that name a run the way the deployment
+    does."""
+    up_to_this = (
+        ProbeRun.objects.filter(deployment=OuterRef("deployment"))
+        .filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__lte=OuterRef("pk"))
+        )
+        .order_by()
+        .values("deployment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return runs.annotate(number=Subquery(up_to_this))
 
 
 def latest_finished_run(deployment) -> ProbeRun | None:

@@ -373,7 +373,8 @@ def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
 def probe_run_cancel(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
     """Cancel an active run (any member who may start one); a closed run answers 409."""
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    run = get_object_or_404(deployment.probe_runs, pk=run_id)
+    # Numbered: the panel that answers names the run as the deployment does.
+    run = get_object_or_404(probe_run_selectors.numbered(deployment.probe_runs), pk=run_id)
     try:
         cancelled = probe_runs.probe_run_cancel(run=run, user=request.user)
     except probe_runs.ProbeRunClosed as closed:
@@ -406,7 +407,10 @@ def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
     """A run's results grouped by section; htmx polls its progress panel while it runs."""
     deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
     run = get_object_or_404(
-        deployment.probe_runs.select_related("requested_by", "cancelled_by"), pk=run_id
+        probe_run_selectors.numbered(
+            deployment.probe_runs.select_related("requested_by", "cancelled_by")
+        ),
+        pk=run_id,
     )
     if request.htmx and request.htmx.target == "probe-run-panel":
         response = render(
@@ -421,7 +425,7 @@ def probe_run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
     context = {
         "deployment": deployment,
         # The deployment's own numbering, as the checklist, the record and signatures name it.
-        "number": probe_run_selectors.run_numbers([run.pk]).get(run.pk),
+        "number": run.number,
         "run": _with_progress(run) if run.is_active else run,
         "sections": probe_run_selectors.run_results_by_section(run) if not run.is_active else [],
     }

@@ -65,7 +65,7 @@ def test_run_probes_fills_the_bar_and_shows_evidence_on_items(page: Page, live_s
     # expect() keeps its own 5 s default; on a busy machine the first answer takes longer.
     expect(page.get_by_role("progressbar", name="Probe run progress")).to_be_visible(timeout=60_000)
     # The panel polls while the run is active, then reloads the page with the results.
-    expect(page.get_by_text("Last run #")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Last run: probe run 1")).to_be_visible(timeout=60_000)
     run = ProbeRun.objects.get(deployment=deployment)
     assert run.state == "succeeded" and run.completed == run.total
 

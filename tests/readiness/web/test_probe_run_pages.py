@@ -4,9 +4,11 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from readiness.checklists.models import AwsAccount
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
+from tests.factories import make_deployment
 from tests.readiness.web.conftest import HTMX, detail_url, is_full_page, text
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +140,39 @@ def test_probe_run_page_and_its_htmx_panel(member_client, deployment, run):
     assert text(panel).lstrip().startswith('<div id="probe-run-panel"')
     # The run finished while the page polled: the checklist reloads to show the verdicts.
     assert panel["HX-Refresh"] == "true"
+
+
+def test_the_panel_names_the_last_run_by_the_deployments_numbering(
+    member_client, member, team, aws_deployment
+):
+    other = make_deployment(user=member, team=team)
+    finished = {
+        "state": ProbeRunState.SUCCEEDED,
+        "finished_at": timezone.now(),
+        "requested_by": member,
+    }
+    ProbeRun.objects.create(deployment=aws_deployment, **finished)
+    ProbeRun.objects.create(deployment=other, **finished)  # ids count every deployment's
+    last = ProbeRun.objects.create(deployment=aws_deployment, **finished)
+    link = reverse("probe_run_detail", args=[aws_deployment.pk, last.pk])
+    said = (
+        f'Last run: <a href="{link}">probe run 2</a> '
+        f'<span class="muted">(#{last.pk} on this server)</span>, finished'
+    )
+    assert last.pk != 2
+    assert said in text(member_client.get(detail_url(aws_deployment)))
+    # The run's own page and its polled panel say the same.
+    assert said in text(member_client.get(link))
+    panel = member_client.get(link, headers={**HTMX, "HX-Target": "probe-run-panel"})
+    assert said in text(panel)
+
+
+def test_a_cancelled_runs_panel_names_it_by_the_deployments_numbering(
+    member_client, aws_deployment, active_run
+):
+    url = reverse("probe_run_cancel", args=[aws_deployment.pk, active_run.pk])
+    panel = text(member_client.post(url, headers=HTMX))
+    assert f'probe run 1</a> <span class="muted">(#{active_run.pk} on this server)' in panel
 
 
 def test_an_active_probe_run_panel_keeps_polling_without_refresh(member_client, aws_deployment):
