@@ -391,9 +391,18 @@ def _touched_standings(deployment: Deployment, item, *, status_changed: bool):
     if not status_changed:
         if item.owner_role_id is None:
             return []
-        owner = {item.owner_role_id}
+        # The owning role was read with the item. Named by the template's sign-off table, it
+        # is required here; otherwise whether it is (as every role, where the table names
+        # none that exists) takes reading them all.
+        owner = item.owner_role
+        named = owner.name in (deployment.template.sign_off_roles or [])
         return standings(
-            [deployment], role_ids=owner, owners_only=True, rows=True, stale_recorded=True
+            [deployment],
+            role_ids={owner.pk},
+            roles=[owner] if named else None,
+            owners_only=True,
+            rows=True,
+            stale_recorded=True,
         )[deployment.pk]
     # The roles that own nothing read every item, so nothing is saved on the reading.
     return [

@@ -827,6 +827,7 @@ def standings(
     signed_only: bool = False,
     reads: DeploymentReads | None = None,
     stale_recorded: bool = False,
+    roles: list[Role] | None = None,
 ) -> dict:
     """{deployment id: [RoleStanding per required role]} in a fixed number of queries.
 
@@ -845,14 +846,21 @@ def standings(
     caller read of the one deployment given (the checklist page), read once, not twice.
     `stale_recorded` sets `stale_recorded` on each signature: whether its signoff.stale
     event is in the audit trail (asked in the statement that reads the signatures; a
-    re-evaluation records each stale signature once).
+    re-evaluation records each stale signature once). `roles`: the roles to look at, where
+    the caller knows them to be required here (read with what it read), with `role_ids`
+    naming them all; otherwise every role is read to find the required ones.
     """
     now = now or timezone.now()
     ids = [deployment.pk for deployment in deployments]
     if not ids:
         return {}
-    roles = list(Role.objects.all())
-    signoffs = _signoffs_by_role(ids, roles, rows=rows, stale_recorded=stale_recorded)
+    if roles is None:
+        roles = list(Role.objects.all())
+    elif role_ids is None or {role.pk for role in roles} != set(role_ids):
+        raise ValueError("roles= are the roles of role_ids, all of them")
+    signoffs = _signoffs_by_role(
+        ids, roles, rows=rows, stale_recorded=stale_recorded, role_ids=role_ids
+    )
     in_force = {key for key, signed in signoffs.items() if not signed[-1].revoked}
     if signed_only:
         ids = [pk for pk in ids if any((pk, role.pk) in in_force for role in roles)]
@@ -914,11 +922,14 @@ def standings(
 
 
 def _signoffs_by_role(
-    ids, roles: list[Role], *, rows: bool, stale_recorded: bool = False
+    ids, roles: list[Role], *, rows: bool, stale_recorded: bool = False, role_ids=None
 ) -> dict[tuple[int, int], list]:
-    """{(deployment id, role id): its signatures, oldest first, each with `revoked`}."""
+    """{(deployment id, role id): its signatures, oldest first, each with `revoked`} (only
+    the roles of `role_ids` with them)."""
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
     signoff_rows = _signoffs(ids)
+    if role_ids is not None:
+        signoff_rows = signoff_rows.filter(role_id__in=role_ids)
     if stale_recorded:
         signoff_rows = signoff_rows.annotate(
             stale_recorded=Exists(

@@ -12,7 +12,12 @@ from django.test.utils import CaptureQueriesContext
 
 from readiness.audit.models import AuditEvent
 from readiness.checklists import services as checklist
-from readiness.checklists.models import ChecklistItem, DeploymentState, ItemStatus
+from readiness.checklists.models import (
+    ChecklistItem,
+    ChecklistTemplate,
+    DeploymentState,
+    ItemStatus,
+)
 from signoff.lifecycle import services
 from signoff.signatures.models import SignOff
 from signoff.signatures.selectors import all_approving, standings
@@ -146,3 +151,21 @@ def test_random_edits_end_where_reading_every_role_ends(approved, member, signer
             with contextlib.suppress(ValidationError, services.SignOffConflict):
                 sign(approved, signers[slug], slug)
         assert_as_if_every_role_was_read(approved)
+
+
+def test_a_role_the_sign_off_table_leaves_out_is_not_made_stale(approved, member):
+    # The owning role comes with the item; one the table does not name signs only where
+    # the table names no role that exists, which takes reading them all.
+    ChecklistTemplate.objects.filter(pk=approved.template_id).update(sign_off_roles=["Security"])
+    approved.refresh_from_db()
+    edit(owned(approved, "devops"), member, note="DevOps does not sign here")
+    edit(owned(approved, "security"), member, note="Security does")
+    assert stale_roles(approved) == ["security"]
+
+
+def test_where_the_table_names_no_role_that_exists_every_role_signs(approved, member):
+    ChecklistTemplate.objects.filter(pk=approved.template_id).update(sign_off_roles=["Nobody"])
+    approved.refresh_from_db()
+    edit(owned(approved, "devops"), member, note="every role signs here")
+    assert stale_roles(approved) == ["devops"]
+    assert_as_if_every_role_was_read(approved)
