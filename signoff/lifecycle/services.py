@@ -31,7 +31,12 @@ from signoff.notifications import services as notifications
 from signoff.records.services import record_enqueue
 from signoff.signatures import facts
 from signoff.signatures.models import Meaning, Revocation, SignOff, Waiver
-from signoff.signatures.selectors import RoleStanding, all_approving, standings
+from signoff.signatures.selectors import (
+    RoleStanding,
+    all_approving,
+    stale_event_recorded,
+    standings,
+)
 from signoff.teams import authentication, oidc
 from signoff.teams.models import Role, RoleMembership
 
@@ -341,6 +346,13 @@ def deployment_reevaluate(
     )
     if not deployment.signed:
         return []
+    if (
+        changed_item is not None
+        and not status_changed
+        and deployment.state != DeploymentState.APPROVED
+        and _edit_keeps_its_role_unapproved(deployment, changed_item)
+    ):
+        return []
     all_standings = None
     if changed_item is None:
         considered = all_standings = _bound_standings(deployment)
@@ -382,6 +394,43 @@ def deployment_reevaluate(
             return turned
     _settle(deployment, all_standings, actor=actor)
     return turned
+
+
+# What of an item a role that owns it approves, besides its waiver and evidence: the fields
+# an edit writes.
+EDITED_ITEM_FIELDS = ("status", "note", "evidence_url", "na_reason")
+
+
+def _edit_keeps_its_role_unapproved(deployment: Deployment, item) -> bool:
+    """Whether an edit of `item` that kept its status (only its owning role's approval
+    covers it then) certainly leaves that role's standing as it was, stale and recorded so,
+    or unsigned, so that there is nothing to record and no role to read: the role's latest
+    signature was revoked (or there is none), or it is recorded stale already and approved
+    the item other than it is now, so the state can no longer hash to its digest (in any
+    format: the item's fields are in each). One read, where the standings take six; the
+    edits of a stale signed checklist, made one after the other while it is in review,
+    are this case.
+    """
+    if item.owner_role_id is None:
+        return False  # no role owns it: every role's standing decides, as below
+    latest = (
+        SignOff.objects.filter(deployment_id=deployment.pk, role_id=item.owner_role_id)
+        .select_related("revocation")
+        .annotate(stale_recorded=stale_event_recorded())
+        .order_by("-sequence")
+        .first()
+    )
+    if latest is None or getattr(latest, "revocation", None) is not None:
+        return True
+    if not latest.stale_recorded:
+        return False
+    signed = next(
+        (entry for entry in latest.approved_state.get("items", []) if entry["id"] == item.pk),
+        None,
+    )
+    return signed is None or any(
+        signed.get(field) != getattr(item, field) for field in EDITED_ITEM_FIELDS
+    )
 
 
 def _touched_standings(deployment: Deployment, item, *, status_changed: bool):

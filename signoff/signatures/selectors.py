@@ -921,6 +921,17 @@ def standings(
     return result
 
 
+def stale_event_recorded() -> Exists:
+    """For a query of signatures: whether each one's signoff.stale event is in the trail."""
+    return Exists(
+        AuditEvent.objects.filter(
+            object_type="signoff.signoff",
+            object_id=Cast(OuterRef("pk"), CharField()),
+            action="signoff.stale",
+        )
+    )
+
+
 def _signoffs_by_role(
     ids, roles: list[Role], *, rows: bool, stale_recorded: bool = False, role_ids=None
 ) -> dict[tuple[int, int], list]:
@@ -931,15 +942,7 @@ def _signoffs_by_role(
     if role_ids is not None:
         signoff_rows = signoff_rows.filter(role_id__in=role_ids)
     if stale_recorded:
-        signoff_rows = signoff_rows.annotate(
-            stale_recorded=Exists(
-                AuditEvent.objects.filter(
-                    object_type="signoff.signoff",
-                    object_id=Cast(OuterRef("pk"), CharField()),
-                    action="signoff.stale",
-                )
-            )
-        )
+        signoff_rows = signoff_rows.annotate(stale_recorded=stale_event_recorded())
     if rows:
         # A list page shows who signed, how and when, not what they approved: the signed
         # states (a JSON document each) are read for the stale signatures only, and only
