@@ -53,5 +53,6 @@ USER readiness
 VOLUME ["/data"]
 
 EXPOSE 8000
-# gunicorn reads its worker count from WEB_CONCURRENCY.
-CMD ["gunicorn", "readiness.project.wsgi", "--bind", "0.0.0.0:8000", "--threads", "4", "--access-logfile", "-"]
+# gunicorn reads its worker count from WEB_CONCURRENCY; threads and hooks from the config
+# module (readiness/project/gunicorn_conf.py), shared with compose and `manage.py serve`.
+CMD ["gunicorn", "readiness.project.wsgi", "--bind", "0.0.0.0:8000", "--config", "python:readiness.project.gunicorn_conf", "--access-logfile", "-"]

@@ -30,6 +30,7 @@ import http.client
 import os
 import random
 import re
+import shlex
 import signal
 import socket
 import statistics
@@ -45,7 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from probes import cpu_seconds  # noqa: E402  (the same /proc reading as the probe bench)
+from probes import (  # noqa: E402  (the same /proc reading as the probe bench)
+    children,
+    cpu_seconds,
+)
 
 PASSWORD = "bench-password-1"
 ROLES = ("tech-lead", "security", "devops", "product")
@@ -67,7 +71,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn_as_deployed(app: str, pythonpath: str):
+def gunicorn_as_deployed(app: str, pythonpath: str, extra: tuple[str, ...] = ()):
     """gunicorn serving `app` as the compose file runs it (threads 4; workers 3, as the
     issue measured, where the image's WEB_CONCURRENCY defaults to 2), on a free
     port, until the block ends; yields the process with its `port`. Tracebacks it logged are
@@ -83,11 +87,13 @@ def gunicorn_as_deployed(app: str, pythonpath: str):
                 f"127.0.0.1:{port}",
                 "--workers",
                 "3",
-                "--threads",
-                "4",
+                "--config",
+                "python:readiness.project.gunicorn_conf",
                 "--worker-tmp-dir",
                 "/dev/shm",
                 "--no-control-socket",
+                # Later options win: another configuration measured against this one.
+                *extra,
             ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": pythonpath},
@@ -333,6 +339,19 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
+def worker_rss(pid: int) -> str:
+    """Each gunicorn worker's resident memory: what more workers cost."""
+    sizes = []
+    for child in children(pid):
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except OSError:
+            continue
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        sizes.append(kb / 1024)
+    return ", ".join(f"{size:.0f} MB" for size in sorted(sizes)) + f" (total {sum(sizes):.0f} MB)"
+
+
 def common_args(port, editors, gunicorn_pid) -> dict:
     return dict(port=port, editors=editors, gunicorn_pid=gunicorn_pid)
 
@@ -535,6 +554,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--audit-events", type=int, default=100_000)
+    parser.add_argument(
+        "--gunicorn",
+        default="",
+        help="gunicorn options after the deployed ones, which they override, to compare a "
+        "configuration with it: e.g. --gunicorn='--workers 4 --threads 1'",
+    )
     args = parser.parse_args()
     phases = args.phase or ["load", "latency", "throughput", "audit"]
 
@@ -558,7 +583,8 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     plans, editors = seed(10, 50)
 
-    with gunicorn_as_deployed("readiness.project.wsgi", str(ROOT)) as gunicorn:
+    extra = tuple(shlex.split(args.gunicorn))
+    with gunicorn_as_deployed("readiness.project.wsgi", str(ROOT), extra) as gunicorn:
         port = gunicorn.port
         # Warm each gunicorn thread (imports, template loading, connections) unreported.
         run_phase(
@@ -637,6 +663,7 @@ def main() -> None:
                 f"{'met' if ten['edits_per_s'] >= bound else 'NOT met'} "
                 f"(machine {100 * ten['machine_busy']:.0f}% busy)"
             )
+        print(f"\n== gunicorn workers' RSS: {worker_rss(gunicorn.pid)}")
         if results:
             problems = lost_changes(results, before)
             errors = sum(r["errors"] for r in results)

@@ -41,6 +41,11 @@ def main() -> None:
         default=0,
         help="also profile this many edits (cProfile over CPU time)",
     )
+    parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="gc.freeze() after the warm-up edits, as the gunicorn workers do once loaded",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_edit")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -93,6 +98,10 @@ def main() -> None:
         print("\n\n".join(statements))
     import gc
 
+    if args.freeze:
+        gc.collect()
+        gc.freeze()
+    print(f"objects the collector tracks: {len(gc.get_objects()):,}")
     pauses = {0: [], 1: [], 2: []}
     began = {}
 

@@ -97,8 +97,9 @@ class Command(BaseCommand):
                 bind,
                 "--workers",
                 "2",
-                "--threads",
-                "4",
+                # Threads and the workers' hooks, as the image and compose run them.
+                "--config",
+                "python:readiness.project.gunicorn_conf",
                 "--access-logfile",
                 "-",
                 # Nothing here uses gunicorn's control interface, and its default socket

@@ -6,6 +6,7 @@ compose binary is installed (CI installs docker-compose), the same tests ask it 
 its verdict to agree.
 """
 
+import gc
 import json
 import os
 import re
@@ -450,3 +451,30 @@ def test_dockerfile_installs_the_project_and_collects_static_files():
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "data", ".git", ".env", ".pytest_cache", ".ruff_cache"} <= ignored
+
+
+GUNICORN_CONFIG = "python:readiness.project.gunicorn_conf"
+
+
+def test_every_gunicorn_launch_reads_the_shared_config_module():
+    cmd = [rest for keyword, rest in _dockerfile_instructions() if keyword == "CMD"][-1]
+    assert f'"--config", "{GUNICORN_CONFIG}"' in cmd
+    assert f"--config {GUNICORN_CONFIG}" in _command(_services()["web"])
+    serve = (ROOT / "readiness" / "management" / "commands" / "serve.py").read_text()
+    assert f'"{GUNICORN_CONFIG}"' in serve
+    # Threads are set in one place: a launch that set them too would override the module.
+    for launch in (cmd, _command(_services()["web"]), serve):
+        assert "--threads" not in launch
+
+
+def test_a_gunicorn_worker_freezes_what_loading_the_app_allocated():
+    from readiness.project import gunicorn_conf
+
+    assert gunicorn_conf.threads >= 1
+    gc.unfreeze()
+    try:
+        gunicorn_conf.post_worker_init(worker=None)
+        # The loaded modules are out of every collection from now on.
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
