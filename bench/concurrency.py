@@ -232,8 +232,14 @@ class Http:
         self.cookie = f"sessionid={session_key}; csrftoken={self.csrf}"
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-    def request(self, method: str, path: str, body: str = "") -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: str = "", *, htmx_page: str = ""
+    ) -> tuple[int, bytes]:
+        """`htmx_page`: send the request as htmx does from that page."""
         headers = {"Cookie": self.cookie, "X-CSRFToken": self.csrf, "Referer": "http://127.0.0.1/"}
+        if htmx_page:
+            headers["HX-Request"] = "true"
+            headers["HX-Current-URL"] = f"http://127.0.0.1:{self.port}{htmx_page}"
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         for attempt in range(2):
@@ -312,7 +318,14 @@ def virtual_user(port, load, plan, editor_session, signer_sessions, deadline, th
                     }
                 )
                 started = time.perf_counter()
-                status, _ = editor.request("POST", f"/deployments/{deployment}/items/{item}/", body)
+                # As the checklist page's auto-save sends it: the answer is the saved item's
+                # fragments (status, counters, sign-off block), not a redirect.
+                status, _ = editor.request(
+                    "POST",
+                    f"/deployments/{deployment}/items/{item}/",
+                    body,
+                    htmx_page=f"/deployments/{deployment}/",
+                )
                 load.note("item edit", status, time.perf_counter() - started)
             if think:
                 time.sleep(random.uniform(0.5 * think, 1.5 * think))
