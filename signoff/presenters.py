@@ -5,9 +5,13 @@ and the sign-off block (this layer). Edges of both apps render it through these 
 never through each other's views.
 """
 
+from collections.abc import Collection
+
 from django.db.models import prefetch_related_objects
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from readiness.checklists import selectors
 from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm, ItemFilterForm, ItemForm
@@ -23,7 +27,15 @@ from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probes.base import is_manual, probes_by_item
 from readiness.templatetags.readiness_tags import probe_label
 from signoff.lifecycle.forms import DeployedForm, PostCheckForm
-from signoff.signatures.selectors import DeploymentReads, active_waivers, roles_of, standings
+from signoff.signatures.selectors import (
+    DeploymentReads,
+    active_waivers,
+    all_roles,
+    bound_results,
+    read_changes,
+    roles_of,
+    standings,
+)
 
 CHECKLIST_TEMPLATE = "readiness/deployment_detail.html"
 
@@ -37,15 +49,22 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     # The probe panel lists the AWS accounts and their regions, and the signatures bind
     # them: one read for both (the panel and Deployment.aws_regions use the prefetched rows).
     prefetch_related_objects([deployment], "aws_accounts")
-    sections = selectors.deployment_sections(deployment)
+    # The rows name each item's owning role and the sign-off block lists the roles: one
+    # read of the roles for both, rather than a Role per item.
+    roles = all_roles()
+    sections = selectors.deployment_sections(deployment, roles={role.pk: role for role in roles})
     items = [item for section in sections for item in section.items.all()]
     # The panel reports the newest run (active, or cancelled too); the items show the
-    # newest run that judged them all: most often the same run, then read once.
+    # newest run that judged them all: most often the same run, then read once, for the
+    # rows and for what the sign-offs bind (None: the standings read their own).
     run = probe_run_selectors.last_run(deployment)
+    bound_probes = None
     if run is None:
-        results = {}
+        results, bound_probes = {}, {}
     elif probe_run_selectors.stands_for_the_checklist(run):
-        results, run.counts = probe_run_selectors.result_statuses_and_counts(run)
+        rows = probe_run_selectors.result_rows(run)
+        results, run.counts = probe_run_selectors.statuses_and_counts(rows)
+        bound_probes = bound_results(rows).get(deployment.pk, {})
     else:
         latest_run = probe_run_selectors.latest_finished_run(deployment)
         results = probe_run_selectors.result_statuses_by_item(latest_run)
@@ -75,6 +94,10 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     selected = set(bulk_form.cleaned_data.get("items", ())) if bulk_form is not None else set()
     if bulk_form is not None and not selected:
         selected = {int(pk) for pk in bulk_form.data.getlist("items") if pk.isdigit()}
+    can_bulk = not deployment.is_closed and any(item.can_change for item in items)
+    for section in sections:
+        for item in section.rows:
+            item.row_html = row_html(item, can_bulk=can_bulk, selected=selected)
     return {
         "deployment": deployment,
         "sections": sections,
@@ -94,7 +117,7 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
         ],
         "selected": selected,
         "bulk_form": bulk_form or BulkStatusForm(item_ids=()),
-        "can_bulk": not deployment.is_closed and any(item.can_change for item in items),
+        "can_bulk": can_bulk,
         "progress": selectors.Progress.of(items),
         "run": probe_run_selectors.with_progress(run),
         **lifecycle_context(
@@ -106,6 +129,8 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
                 waivers=waivers,
                 verdicts=verdicts,
                 accounts=list(deployment.aws_accounts.all()),
+                roles=roles,
+                probes=bound_probes,
             ),
         ),
     }
@@ -145,7 +170,7 @@ def item_href_of(deployment):
 
 
 def summarize_row(item) -> None:
-    """The words and chips of an item's compact row (the `item-summary` partial), worked out
+    """The words and chips of an item's compact row (row_summary_html), worked out
     here once: the same tests and lookups as template tags cost several times more per row,
     and the page repeats them for every item. The item is decorated (decorate_row, or
     decorate_item with `overridden` and `ci_evidence` set)."""
@@ -177,6 +202,72 @@ def summarize_row(item) -> None:
     )
 
 
+def row_summary_html(item, *, oob: bool = False) -> SafeString:
+    """The `<summary>` of an item's compact row (summarize_row's words and chips), for the
+    page and the swap after a save. Built here rather than as a template partial: the page
+    repeats it for every item, and rendering its ~20 template variables per row was most
+    of the page's rendering time."""
+    qualifier = (
+        format_html(' <span class="qualifier">{}</span>', item.qualifier) if item.qualifier else ""
+    )
+    who = ""
+    if item.updated_at:
+        changed = timezone.localtime(item.updated_at)
+        who = format_html(
+            '{} · <time datetime="{}">{}</time>',
+            item.updated_by_words,
+            dateformat.format(changed, "c"),
+            dateformat.format(changed, "Y-m-d H:i"),
+        )
+    return format_html(
+        '<summary class="row-summary status-{status}" id="row-{pk}-summary"{oob}>\n'
+        '<span class="row-title">{title}{qualifier}</span>\n'
+        '<span class="row-owner">{owner}</span>\n'
+        '<span class="status-pill status-{status}">{words}</span>\n'
+        '<span class="row-flags">{chips}</span>\n'
+        '<span class="row-who">{who}</span>\n'
+        "</summary>",
+        status=item.status,
+        pk=item.pk,
+        oob=mark_safe(' hx-swap-oob="true"') if oob else "",
+        title=item.title,
+        qualifier=qualifier,
+        owner=item.owner_name,
+        words=item.status_words,
+        chips=format_html_join("", '<span class="{}">{}</span>', item.row_chips),
+        who=who,
+    )
+
+
+def row_html(item, *, can_bulk: bool, selected: Collection[int]) -> SafeString:
+    """An item's compact row (`<li>`): a tick box for the bulk change when it may change,
+    its summary (row_summary_html) and the body its form is fetched into when it opens."""
+    select = ""
+    if can_bulk:
+        box = ""
+        if item.can_change:
+            box = format_html(
+                '<input type="checkbox" name="items" value="{}" form="bulk-form"'
+                ' aria-label="Select “{}”"{}>',
+                item.pk,
+                item.title,
+                mark_safe(" checked") if item.pk in selected else "",
+            )
+        select = format_html('<span class="row-select">{}</span>', box)
+    return format_html(
+        '<li class="item-row" id="row-{pk}">\n{select}\n<details class="row-details">\n'
+        "{summary}\n"
+        '<div class="row-body" hx-get="{href}" hx-trigger="toggle once from:closest details">\n'
+        '<p><a href="{href}">Open “{title}”</a> to read its evidence and change it.</p>\n'
+        "</div>\n</details>\n</li>",
+        pk=item.pk,
+        select=select,
+        summary=row_summary_html(item),
+        href=item.href,
+        title=item.title,
+    )
+
+
 def row_matches(item, *, show: str = "", probe: str = "") -> bool:
     """Whether a decorated row passes the page's filters (ITEM_FILTERS, a probe status)."""
     if probe and probe not in item.result_statuses:
@@ -201,6 +292,9 @@ def lifecycle_context(deployment, *, user, held=None, reads=None) -> dict:
         held = roles_of(user=user, team=deployment.team)
     for standing in all_standings:
         standing.held = standing.role.pk in held
+    # Each stale signature lists what changed: the failing findings they name read once
+    # for all of them, not once per role.
+    read_changes([standing for standing in all_standings if standing.status == "stale"])
     return {
         "standings": all_standings,
         "post_checks": list(

@@ -143,16 +143,48 @@ def result_statuses_by_item(run: ProbeRun | None) -> dict[int, list[ResultStatus
     return grouped
 
 
-def result_statuses_and_counts(
-    run: ProbeRun,
-) -> tuple[dict[int, list[ResultStatus]], dict[str, int]]:
-    """result_statuses_by_item(run) and the `counts` with_counts(run) attaches, from one
-    read: the checklist page shows both when its newest run is the one that judged it."""
+# What result_rows() reads of each result: what a signature binds of it (signatures'
+# latest_results reads these), and its state for the rows' chips.
+RESULT_ROW_FIELDS = (
+    "pk",
+    "item_id",
+    "account_id",
+    "probe_key",
+    "region",
+    "status",
+    "state",
+    "summary",
+    "finished_at",
+)
+
+
+def result_rows(run: ProbeRun) -> list[dict]:
+    """Every result of the run as a dict of RESULT_ROW_FIELDS plus `run_id` and
+    `run__deployment_id`, by probe, account and region: one read that gives the checklist's
+    rows (statuses_and_counts) and, for the run that stands for the checklist, what the
+    sign-offs bind of it."""
+    rows = list(
+        run.results.order_by("probe_key", "account_id", "region").values(*RESULT_ROW_FIELDS)
+    )
+    for row in rows:
+        row["run_id"] = run.pk
+        row["run__deployment_id"] = run.deployment_id
+    return rows
+
+
+def statuses_and_counts(rows) -> tuple[dict[int, list[ResultStatus]], dict[str, int]]:
+    """result_statuses_by_item(run) and the `counts` with_counts(run) attaches, from the
+    run's result rows (result_rows()): the checklist page shows both when its newest run
+    is the one that judged it."""
     grouped: dict[int, list[ResultStatus]] = {}
     counts: dict[str, int] = {}
-    for item_id, probe_key, status, state in run.results.values_list(
-        "item_id", "probe_key", "status", "state"
-    ):
+    for row in rows:
+        item_id, probe_key, status, state = (
+            row["item_id"],
+            row["probe_key"],
+            row["status"],
+            row["state"],
+        )
         if status:
             counts[status] = counts.get(status, 0) + 1
         if item_id is not None:

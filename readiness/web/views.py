@@ -156,11 +156,7 @@ def _row_summary(request, deployment, item) -> str:
         selectors.overridden_item_ids(deployment, item_ids=[item.pk])
     )
     presenters.summarize_row(item)
-    return render_to_string(
-        f"{presenters.CHECKLIST_TEMPLATE}#item-summary",
-        {"deployment": deployment, "item": item, "oob": True},
-        request=request,
-    )
+    return presenters.row_summary_html(item, oob=True)
 
 
 def _progress_fragments(request, deployment, item) -> list[str]:

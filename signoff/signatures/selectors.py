@@ -589,13 +589,26 @@ def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
     # Supporting evidence (probe.supporting) is shown with an item but proves nothing about
     # it, so it is not part of what a signature covers.
     supporting = [key for key, probe in registry().items() if probe.supporting]
-    rows = list(
+    rows = (
         ProbeResult.objects.filter(run_id__in=Subquery(run_ids), item__isnull=False)
         .exclude(status="")
         .exclude(probe_key__in=supporting)
         .order_by("probe_key", "account_id", "region")
         .values(*RESULT_FIELDS)
     )
+    return bound_results(rows)
+
+
+def bound_results(rows) -> dict[int, dict[int, list[dict]]]:
+    """latest_results() of result rows already read (RESULT_FIELDS, ordered by probe, account
+    and region; all of one run per deployment, the latest finished): the rows of no item,
+    unfinished or of a supporting probe are left out here."""
+    supporting = {key for key, probe in registry().items() if probe.supporting}
+    rows = [
+        row
+        for row in rows
+        if row["item_id"] is not None and row["status"] and row["probe_key"] not in supporting
+    ]
     errors = [row for row in rows if row["status"] == ProbeOutcome.ERROR]
     earlier = _verdicts_before(errors) if errors else {}
     grouped: dict[int, dict[int, list[dict]]] = {}
@@ -733,12 +746,16 @@ class DeploymentReads:
     `standings(..., reads=)` does not read it again: its items in checklist order (model
     instances with their section), the waivers in force by item id (active_waivers) and
     the newest CI evidence verdict by item id (evidence.selectors.latest_verdicts) and its
-    AWS accounts (AwsAccount)."""
+    AWS accounts (AwsAccount); when it read them, every Role in order (`roles`) and its
+    latest finished run's results as latest_results() gives one deployment's (`probes`,
+    bound_results(); {} when it has no finished run)."""
 
     items: list[ChecklistItem]
     waivers: dict[int, Waiver]
     verdicts: dict
     accounts: list
+    roles: list[Role] | None = None
+    probes: dict[int, list[dict]] | None = None
 
     def targets(self) -> list[dict]:
         """As aws_targets reads them."""
@@ -855,7 +872,7 @@ def standings(
     if not ids:
         return {}
     if roles is None:
-        roles = list(Role.objects.all())
+        roles = reads.roles if reads is not None and reads.roles is not None else all_roles()
     elif role_ids is None or {role.pk for role in roles} != set(role_ids):
         raise ValueError("roles= are the roles of role_ids, all of them")
     signoffs = _signoffs_by_role(
@@ -885,7 +902,9 @@ def standings(
         evidence = latest_evidence(ids)
         waivers = active_waivers(ids, now=now)
         accounts = aws_targets(ids)
-    if ids:
+    if ids and reads is not None and reads.probes is not None:
+        probes = {ids[0]: reads.probes}
+    elif ids:
         probes = latest_results(ids)
     result = {}
     history = ChangeHistory()
@@ -1043,6 +1062,11 @@ def standing_of(deployment: Deployment, role: Role) -> RoleStanding:
 
 def all_approving(standing_list: list[RoleStanding]) -> bool:
     return bool(standing_list) and all(standing.approving for standing in standing_list)
+
+
+def all_roles() -> list[Role]:
+    """Every role, in the order the sign-off tables list them."""
+    return list(Role.objects.all())
 
 
 def roles_of(*, user, team) -> set[int]:

@@ -410,6 +410,30 @@ def test_the_sign_off_block_binds_what_the_rows_read_as_its_own_read_would(membe
     assert '"ci_evidence": {' in bound and '"waiver": {' in bound and "test.probe0" in bound
 
 
+@pytest.mark.parametrize("newest", ["errors", "partial", "none"])
+def test_the_sign_off_block_binds_the_latest_run_the_rows_read_as_its_own_read_would(
+    member, deployment, newest
+):
+    """The rows' read of the newest run gives the standings its results too: an errored
+    result keeps the verdict before it, and a newer partial run (the rows then read the
+    run before it) or no run at all bind what the standings' own read binds."""
+    if newest != "none":
+        finished_run(deployment, {"MFA": "fail", "Health Checks": "pass"})
+    if newest == "errors":
+        finished_run(deployment, {"MFA": "error", "Health Checks": "fail"})
+    if newest == "partial":
+        partial = finished_run(deployment, {"MFA": "pass"})
+        ProbeRun.objects.filter(pk=partial.pk).update(partial=True)
+    page = presenters.checklist_context(deployment, user=member)["standings"]
+    own = standings([deployment])[deployment.pk]
+    assert [(s.role.pk, s.state, s.digest) for s in page] == [
+        (s.role.pk, s.state, s.digest) for s in own
+    ]
+    bound = json.dumps([s.state for s in page])
+    assert ('"status": "error"' in bound) is False
+    assert ('"status": "fail"' in bound) is (newest != "none")
+
+
 def test_rows_show_the_newest_whole_run_not_a_newer_partial_one(member_client, deployment):
     """The panel reports the newest run; the rows' chips come from the newest run over the
     whole target (finished_runs), never from a newer partial run."""

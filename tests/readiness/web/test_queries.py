@@ -22,14 +22,15 @@ HTMX = {"HX-Request": "true"}
 
 # Ceilings measured on SQLite and PostgreSQL, which run the same statements (savepoints
 # included); raise one only with a reason, never to make room for a query per row.
-# The checklist page's Final Sign-Off block reads, once for all roles: roles, latest probe
-# results, sign-offs, the viewer's roles, the post-deployment checks and the stored records
-# (+6); its digests bind the items, waivers and newest CI evidence the rows read (not read
-# again). The rows read the waivers in force and which items were overridden (+2), and the
-# newest CI verdicts, to flag evidence that disagrees with a person's decision (+1). The
+# The checklist page's Final Sign-Off block reads, once for all roles: sign-offs, the
+# viewer's roles, the post-deployment checks and the stored records (+4), and the roles
+# (+1), which also name the rows' owners; its digests bind the items, waivers, newest CI
+# evidence and latest run's results the rows read (not read again; none with no run). The
+# rows read the waivers in force and which items were overridden (+2), and the newest CI
+# verdicts, to flag evidence that disagrees with a person's decision (+1). The
 # deployment's AWS accounts, once for the probe panel, its regions and the digests (+1).
 # The newest run is read once for the panel and, when it judged the items, the rows.
-CHECKLIST_PAGE_MAX = 16
+CHECKLIST_PAGE_MAX = 15
 # The role badges: the same reads for the whole page of deployments at once (+6).
 DASHBOARD_MAX = 11
 # An item save writes an audit event: the chain head, the insert, and on PostgreSQL the
