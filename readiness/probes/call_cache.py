@@ -15,9 +15,10 @@ a failed connection.
 
 from __future__ import annotations
 
-import copy
 import json
+import pickle
 import threading
+import zlib
 from dataclasses import dataclass, field
 
 CONTEXT_KEY = "readiness_cache_key"
@@ -63,7 +64,7 @@ class CallCache:
     """Answers by (service, region, operation, parameters), for one run."""
 
     def __init__(self) -> None:
-        self._answers: dict[tuple, tuple[int, dict]] = {}
+        self._answers: dict[tuple, tuple[int, bytes]] = {}
         self._pending: dict[tuple, threading.Event] = {}
         self._lock = threading.Lock()
         self.hits = 0
@@ -78,8 +79,8 @@ class CallCache:
             with self._lock:
                 if key in self._answers:
                     self.hits += 1
-                    status, parsed = self._answers[key]
-                    return status, copy.deepcopy(parsed)
+                    status, kept = self._answers[key]
+                    return status, _thaw(kept)
                 pending = self._pending.get(key)
                 if pending is None:
                     self._pending[key] = threading.Event()
@@ -96,13 +97,27 @@ class CallCache:
                     return None
 
     def settle(self, key: tuple, answer: tuple[int, dict] | None) -> None:
+        # Frozen before the lock: the other threads' lookups do not wait for it.
+        kept = None if answer is None else (answer[0], _freeze(answer[1]))
         with self._lock:
-            if answer is not None:
-                status, parsed = answer
-                self._answers[key] = (status, copy.deepcopy(parsed))
+            if kept is not None and kept[1] is not None:
+                self._answers[key] = kept
             pending = self._pending.pop(key, None)
         if pending is not None:
             pending.set()
+
+
+def _freeze(parsed: dict) -> bytes | None:
+    """The answer as compressed bytes; None if it cannot be pickled (then it is not kept)."""
+    try:
+        return zlib.compress(pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
+def _thaw(kept: bytes) -> dict:
+    # Only this process's own pickles, of botocore's parsed answers, are ever loaded.
+    return pickle.loads(zlib.decompress(kept))
 
 
 def current() -> CallCache | None:

@@ -168,3 +168,40 @@ def test_a_kept_answer_is_the_finished_one(aws, cache):
     assert bucket_regions(context) == {"records-eu": "eu-west-1"}
     assert bucket_regions(context) == {"records-eu": "eu-west-1"}
     assert cache.hits == 2
+
+
+def test_a_kept_answer_comes_back_whole_with_its_dates(aws, cache):
+    aws.client("ec2", region_name=REGION).run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1
+    )
+    client = context_for(aws).client("ec2")
+    first = client.describe_instances()
+    second = client.describe_instances()
+    assert cache.hits == 1
+    assert second == first
+    launched = second["Reservations"][0]["Instances"][0]["LaunchTime"]
+    assert launched == first["Reservations"][0]["Instances"][0]["LaunchTime"]
+    assert launched.tzinfo is not None
+
+
+def test_answers_are_kept_as_compact_bytes():
+    cache = CallCache()
+    answer = {"Buckets": [{"Name": f"bucket-{number}"} for number in range(500)]}
+    assert cache.claim(("s3", REGION, "ListBuckets", "{}")) is None
+    cache.settle(("s3", REGION, "ListBuckets", "{}"), (200, answer))
+    [(status, kept)] = cache._answers.values()
+    assert status == 200 and isinstance(kept, bytes) and len(kept) < 2_000
+    assert cache.claim(("s3", REGION, "ListBuckets", "{}")) == (200, answer)
+
+
+def test_an_answer_that_cannot_be_pickled_is_not_kept_and_frees_the_waiters():
+    cache = CallCache()
+    key = ("s3", REGION, "GetObject", "{}")
+    assert cache.claim(key) is None
+    waiter = threading.Thread(target=lambda: results.append(cache.claim(key)))
+    results: list = []
+    waiter.start()
+    time.sleep(0.1)
+    cache.settle(key, (200, {"Body": threading.Lock()}))
+    waiter.join(5)
+    assert results == [None] and len(cache) == 0
