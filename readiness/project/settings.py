@@ -4,6 +4,7 @@ With no environment at all the app runs on embedded defaults: a SQLite database 
 SQLite-backed Celery broker under DATA_DIR, and a secret key generated once and kept there.
 """
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -98,7 +99,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
-    "ninja",
+    # Not "ninja": an installed app is imported by every process that sets Django up, and
+    # django-ninja brings pydantic, ~12 MB in each Celery worker, which serves no API. The API
+    # imports it where it is routed; its docs page's files are found below instead.
     "csp",
     "django_prometheus",
     # Before signoff: axes counts a failed attempt before signoff's receivers audit it.
@@ -140,10 +143,13 @@ MIDDLEWARE = [
 ROOT_URLCONF = "readiness.project.urls"
 WSGI_APPLICATION = "readiness.project.wsgi.application"
 
+# django-ninja is not an installed app (INSTALLED_APPS): its docs page's templates and
+# swagger-ui files (`ninja/…`) are found here, located without importing the package.
+NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates", NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -292,7 +298,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", DATA_DIR / "static")
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static", NINJA_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = env.path("MEDIA_ROOT", DATA_DIR / "media")
 STORAGES = {

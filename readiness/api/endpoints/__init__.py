@@ -6,9 +6,12 @@ Every answer is JSON. Bad input is a 400 with a precise `detail`, never a 5xx; a
 team's deployment does not exist (404); a missing or wrong token is a 401, not a login page.
 """
 
+import json
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest
+from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -88,6 +91,24 @@ class BodyParser(Parser):
         return super().parse_body(request)
 
 
+class LocalSwagger(Swagger):
+    """The docs page from templates/ninja/swagger.html and the app's own static files.
+
+    django-ninja serves them so only when "ninja" is an installed app, and otherwise falls
+    back to a page loading swagger-ui from a CDN; it is not installed (settings: it would be
+    imported by every worker), so this renders the page as it would then."""
+
+    def render_page(self, request, api, **kwargs):
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {
+            "swagger_settings": json.dumps(self.settings, indent=1),
+            "api": api,
+            # As django-ninja decides: a page whose API authenticates by cookie posts a token.
+            "add_csrf": any(getattr(auth, "csrf", False) for auth in api.auth or ()),
+        }
+        return render(request, self.template, context)
+
+
 api = ReadinessApi(
     parser=BodyParser(),
     title="Readiness API",
@@ -98,7 +119,7 @@ api = ReadinessApi(
     ),
     urls_namespace="api-v1",
     auth=TokenAuth(),
-    docs=Swagger(settings={"deepLinking": False}),
+    docs=LocalSwagger(settings={"deepLinking": False}),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )

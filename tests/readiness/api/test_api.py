@@ -5,7 +5,9 @@ import hashlib
 import json
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.templatetags.static import static
 from django.test import Client
 from django.urls import reverse
 
@@ -579,6 +581,10 @@ def test_the_docs_page_works_offline(client, member):
     assert page.status_code == 200
     html = page.content.decode()
     assert "swagger" in html.lower() and "cdn.jsdelivr" not in html
+    assert 'lang="en"' in html  # the project's own template (templates/ninja/swagger.html)
+    for name in ("ninja/swagger-ui.css", "ninja/swagger-ui-bundle.js", "ninja/swagger-ui-init.js"):
+        assert static(name) in html
+        assert finders.find(name), name
 
 
 @pytest.mark.django_db

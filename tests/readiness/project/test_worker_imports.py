@@ -18,8 +18,9 @@ app.loader.init_worker()
 print(json.dumps({"tasks": sorted(app.tasks), "modules": sorted(sys.modules)}))
 """
 # Only a record being drawn, signed or read needs these (WeasyPrint's fontTools and Pillow
-# with it), and moto only the emulator's own process: some 60 MB in every worker.
-HEAVY = ("weasyprint", "fontTools", "pyhanko", "pypdf", "moto", "PIL")
+# with it), and moto only the emulator's own process: some 60 MB in every worker; the API
+# alone needs django-ninja and its pydantic (~12 MB).
+HEAVY = ("weasyprint", "fontTools", "pyhanko", "pypdf", "moto", "PIL", "ninja", "pydantic")
 
 
 def test_a_worker_starts_without_the_record_or_emulator_libraries(tmp_path):
