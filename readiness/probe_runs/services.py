@@ -377,7 +377,9 @@ def run_cancelled(run: ProbeRun) -> bool:
 
 
 # Assumed-role sessions are reused within a worker process for a while instead of calling
-# STS once per (probe, region); the credentials STS hands out last an hour.
+# STS once per (probe, region); the credentials STS hands out last an hour, and they are not
+# refreshed: a session is used for a check only while its credentials outlast the check's
+# lease (PROBE_CHECK_TIMEOUT), else the role is assumed again.
 _SESSION_TTL = 15 * 60
 _sessions: TTLCache = TTLCache(maxsize=1024, ttl=_SESSION_TTL, timer=time.monotonic)
 _sessions_lock = threading.Lock()
@@ -401,6 +403,13 @@ def run_account(run: ProbeRun, account_id: str) -> dict:
     raise AccountUnavailable(f"account {account_id} is not part of probe run {run.pk}")
 
 
+def _outlasts_a_check(session) -> bool:
+    expires_at = getattr(session, "expires_at", None)  # None: credentials botocore refreshes
+    if expires_at is None:
+        return True
+    return expires_at - timezone.now() > timedelta(seconds=settings.PROBE_CHECK_TIMEOUT)
+
+
 def _session_for(run: ProbeRun, account_id: str):
     account = run_account(run, account_id)
     role_arn = account["role_arn"]
@@ -419,7 +428,7 @@ def _session_for(run: ProbeRun, account_id: str):
     with _sessions_lock:
         session = _sessions.get(key)
         refused = _refusals.get(key)
-    if session is not None:
+    if session is not None and _outlasts_a_check(session):
         return session
     if refused is not None:
         raise refused

@@ -30,6 +30,7 @@ from botocore.parsers import ResponseParserError
 from cachetools import LRUCache
 
 from readiness.probes import call_cache
+from readiness.probes.session import AccountSession
 from readiness.probes.throttle import RequestLimiter
 
 GLOBAL = "global"
@@ -270,7 +271,7 @@ _client_lock = threading.Lock()
 class ProbeContext:
     """What a probe gets: a session, one region, the settings, and cached clients."""
 
-    session: boto3.Session
+    session: boto3.Session | AccountSession
     region: str
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     endpoint_url: str | None = None

@@ -7,6 +7,8 @@ No long-term secret is ever stored: a role is assumed with STS for each run, and
 import json
 import os
 import re
+import threading
+from datetime import datetime
 
 import boto3
 import botocore.client
@@ -112,11 +114,68 @@ def new_session(**credentials) -> boto3.Session:
     return boto3.Session(botocore_session=core, **credentials)
 
 
+# The accounts' sessions share one botocore session: each botocore session carries its own
+# event system (a few hundred handlers), credential resolver, configuration and components,
+# ~0.2 MB, and a worker reading a 50-account run held one per account. What binds a client
+# to an account is only its credentials, given to each client (AccountSession.client).
+_shared: boto3.Session | None = None
+# botocore sessions are not thread-safe while they make clients (their components load
+# lazily); the clients are.
+_shared_lock = threading.RLock()
+
+
+def _shared_session() -> boto3.Session:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = new_session()
+        return _shared
+
+
+class AccountSession:
+    """What probes use of a boto3 session (`client`, `get_partition_for_region`) for one
+    account: its credentials (None: the process's own), over the process's shared session.
+
+    Credentials are fixed for its life, as those of a boto3 session made from an assumed role
+    are: `expires_at` says until when they hold (None: the process's own, which botocore
+    refreshes); the caller replaces it before then."""
+
+    def __init__(
+        self,
+        *,
+        region_name: str,
+        credentials: dict[str, str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        self.region_name = region_name
+        self._credentials = credentials or {}
+        self.expires_at = expires_at
+
+    def client(self, service_name: str, region_name: str | None = None, **kwargs):
+        # As a boto3 session picks the region: the argument, else the config's, else its own.
+        config = kwargs.get("config")
+        if region_name is None and (config is None or config.region_name is None):
+            region_name = self.region_name
+        shared = _shared_session()
+        with _shared_lock:
+            return shared.client(
+                service_name,
+                region_name=region_name,
+                **self._credentials,
+                **kwargs,
+            )
+
+    def get_partition_for_region(self, region_name: str) -> str:
+        shared = _shared_session()
+        with _shared_lock:
+            return shared.get_partition_for_region(region_name)
+
+
 def target_session(
     *, role_arn: str = "", external_id: str = "", name: str = "readiness", region: str = "us-east-1"
-) -> boto3.Session:
+) -> AccountSession:
     """The session probes use: the ambient credentials, or a role assumed for this run."""
-    base = new_session(region_name=region)
+    base = AccountSession(region_name=region)
     if not role_arn:
         return base
     sts = base.client("sts", config=Config(retries={"mode": "standard", "total_max_attempts": 4}))
@@ -124,9 +183,12 @@ def target_session(
     if external_id:
         request["ExternalId"] = external_id
     credentials = sts.assume_role(**request)["Credentials"]
-    return new_session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
+    return AccountSession(
         region_name=region,
+        credentials={
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        },
+        expires_at=credentials["Expiration"],
     )

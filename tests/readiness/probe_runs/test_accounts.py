@@ -3,10 +3,12 @@ checks spread per account, one account's refusal stays its own, item verdicts ag
 across accounts, and evidence and drift are per account."""
 
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from readiness.checklists import targets
 from readiness.checklists.models import ChecklistItem, ItemStatus
@@ -196,3 +198,43 @@ def test_drift_is_read_per_account_an_outage_carries_only_its_own_verdict(
     # the first account's pass.
     assert by_account[second]["status"] == ProbeOutcome.FAIL and by_account[second]["carried"]
     assert "AccessDenied" in by_account[second]["error"]
+
+
+@pytest.mark.django_db
+def test_accounts_share_one_session_each_client_reading_its_own_account(
+    aws, organization, deployment, member
+):
+    first, second = member_account(aws, "workload"), member_account(aws, "networking")
+    spans(
+        deployment,
+        member,
+        AccountSpec(first, ["us-east-1"], role_arn(first)),
+        AccountSpec(second, ["eu-west-1"], role_arn(second)),
+    )
+    run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
+    sessions = {account: probe_runs._session_for(run, account) for account in (first, second)}
+    for account, session in sessions.items():
+        assert session.client("sts").get_caller_identity()["Account"] == account
+        assert session.expires_at > timezone.now() + timedelta(minutes=50)
+    # Clients of both accounts come from the one botocore session of the process.
+    assert sessions[second].client("ec2").meta.region_name == "eu-west-1"
+    assert type(sessions[first].client("ec2")) is type(sessions[second].client("ec2"))
+
+
+@pytest.mark.django_db
+def test_a_session_whose_credentials_would_expire_during_a_check_is_replaced(
+    aws, organization, deployment, member, settings
+):
+    account = member_account(aws, "workload")
+    spans(deployment, member, AccountSpec(account, ["us-east-1"], role_arn(account)))
+    run, _ = probe_runs.probe_run_start(deployment=deployment, user=member)
+    session = probe_runs._session_for(run, account)
+    assert probe_runs._session_for(run, account) is session  # reused, STS not asked again
+    # The assumed role's credentials are not refreshed: within a check's lease of their end,
+    # the role is assumed again rather than a check failing halfway with expired credentials.
+    session.expires_at = timezone.now() + timedelta(seconds=settings.PROBE_CHECK_TIMEOUT - 5)
+    renewed = probe_runs._session_for(run, account)
+    assert renewed is not session
+    assert renewed.expires_at > timezone.now() + timedelta(minutes=50)
+    assert renewed.client("sts").get_caller_identity()["Account"] == account
+    assert probe_runs._session_for(run, account) is renewed

@@ -2,6 +2,7 @@
 
 import boto3
 
+from readiness.probes.base import ProbeContext
 from readiness.probes.session import new_session, target_session
 
 
@@ -48,3 +49,13 @@ def test_sessions_of_other_code_keep_their_own_models(aws):
     plain = boto3.Session(region_name="us-east-1").client("sts")
     assert type(plain) is not type(shared)
     assert plain.meta.service_model is not shared.meta.service_model
+
+
+def test_an_account_sessions_clients_go_to_the_region_asked_else_their_configs(aws):
+    session = target_session(region="us-east-1")
+    # Probe clients name their region in their config, as a boto3 session lets them.
+    context = ProbeContext(session=session, region="eu-west-1")
+    assert context.client("ec2").meta.region_name == "eu-west-1"
+    assert context.client("ec2").describe_vpcs()["Vpcs"]
+    assert session.client("ec2").meta.region_name == "us-east-1"
+    assert session.client("ec2", region_name="ap-south-1").meta.region_name == "ap-south-1"
