@@ -63,6 +63,15 @@ def numbered(runs: QuerySet[ProbeRun]) -> QuerySet[ProbeRun]:
     return runs.annotate(number=Subquery(up_to_this))
 
 
+def run_name(run: ProbeRun) -> str:
+    """How a page names `run`: by its deployment's numbering when it was read numbered (see
+    numbered), its id on the server beside; by that id alone otherwise."""
+    number = getattr(run, "number", None)
+    if number is None:
+        return f"Probe run #{run.pk}"
+    return f"Probe run {number} (#{run.pk} on this server)"
+
+
 def latest_finished_run(deployment) -> ProbeRun | None:
     return finished_runs().filter(deployment=deployment).select_related("requested_by").first()
 

@@ -45,6 +45,7 @@ from readiness.probe_runs.models import (
     ProbeRunState,
     ProbeRunTrigger,
 )
+from readiness.probe_runs.selectors import numbered, run_name
 from readiness.probe_runs.verdicts import item_verdict
 from readiness.probes import call_cache
 from readiness.probes.base import (
@@ -103,7 +104,8 @@ def probe_run_start(
     regions: list[str] | None = None,
     accounts: list[str] | None = None,
 ) -> tuple[ProbeRun, bool]:
-    """Start a run, or return the active one (a second click joins it): (run, created).
+    """Start a run, or return the active one (a second click joins it) with its `number`
+    among the deployment's runs: (run, created).
 
     `regions` and `accounts` (account ids): the part of the target this run reads (None:
     all of it). A run over part of the target is `partial`. A scheduled re-probe has no
@@ -138,7 +140,8 @@ def probe_run_start(
     )
     # The regions the run reads: those of the accounts it reads.
     run_regions = [region for region in run_regions if any(region in picked for _, picked in picks)]
-    active = deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES).first()
+    # Numbered in the same query: the page that joins it names it as the deployment does.
+    active = numbered(deployment.probe_runs.filter(state__in=ACTIVE_RUN_STATES)).first()
     if active:
         return active, False
     thresholds = probe_settings()
@@ -281,7 +284,7 @@ class ProbeRunClosed(Exception):
 
     def __init__(self, run: ProbeRun):
         super().__init__(
-            f"Probe run #{run.pk} already ended ({run.get_state_display().lower()}): "
+            f"{run_name(run)} already ended ({run.get_state_display().lower()}): "
             "there is nothing to cancel."
         )
         self.run = run

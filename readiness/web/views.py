@@ -361,7 +361,10 @@ def probe_run_start(request: HttpRequest, pk: int) -> HttpResponse:
         context = {"deployment": deployment, "run": _with_progress(run)}
         return render(request, "readiness/probe_run.html#run-panel", context)
     if not created:
-        messages.info(request, f"Probe run #{run.pk} was already running; showing its progress.")
+        messages.info(
+            request,
+            f"{probe_run_selectors.run_name(run)} was already running; showing its progress.",
+        )
     return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
 
 
@@ -388,9 +391,12 @@ def probe_run_cancel(request: HttpRequest, pk: int, run_id: int) -> HttpResponse
         context = {"deployment": deployment, "run": _with_progress(run)}
         return render(request, "readiness/probe_run.html#run-panel", context)
     if cancelled:
-        messages.success(request, f"Cancelled probe run #{run.pk}; what finished is kept.")
+        messages.success(
+            request,
+            f"Cancelled {probe_run_selectors.run_name(run).lower()}; what finished is kept.",
+        )
     else:
-        messages.info(request, f"Probe run #{run.pk} was cancelled already.")
+        messages.info(request, f"{probe_run_selectors.run_name(run)} was cancelled already.")
     return redirect("probe_run_detail", pk=deployment.pk, run_id=run.pk)
 
 

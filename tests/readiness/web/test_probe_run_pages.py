@@ -295,6 +295,46 @@ def test_cancelling_a_finished_run_is_a_conflict(member_client, deployment, run)
     assert run.state == ProbeRunState.SUCCEEDED
 
 
+def test_the_messages_name_the_run_by_the_deployments_numbering(
+    member_client, member, team, aws_deployment
+):
+    from readiness.probe_runs import services
+
+    other = make_deployment(user=member, team=team)
+    ProbeRun.objects.create(deployment=other, requested_by=member)  # ids count every deployment's
+    run, _ = services.probe_run_start(deployment=aws_deployment, user=member)
+    assert run.pk != 1
+    named = f"Probe run 1 (#{run.pk} on this server)"
+    joined = member_client.post(reverse("probe_run_start", args=[aws_deployment.pk]))
+    assert f"{named} was already running" in text(member_client.get(joined["Location"]))
+    cancel = reverse("probe_run_cancel", args=[aws_deployment.pk, run.pk])
+    cancelled = member_client.post(cancel)
+    assert f"Cancelled probe run 1 (#{run.pk} on this server);" in text(
+        member_client.get(cancelled["Location"])
+    )
+    again = member_client.post(cancel)
+    assert f"{named} was cancelled already" in text(member_client.get(again["Location"]))
+
+
+def test_a_conflict_names_the_run_by_the_deployments_numbering(
+    member_client, member, team, aws_deployment
+):
+    other = make_deployment(user=member, team=team)
+    finished = {
+        "state": ProbeRunState.SUCCEEDED,
+        "finished_at": timezone.now(),
+        "requested_by": member,
+    }
+    ProbeRun.objects.create(deployment=other, **finished)
+    run = ProbeRun.objects.create(deployment=aws_deployment, **finished)
+    assert run.pk != 1
+    url = reverse("probe_run_cancel", args=[aws_deployment.pk, run.pk])
+    for headers in ({}, HTMX):
+        response = member_client.post(url, headers=headers)
+        assert response.status_code == 409
+        assert f"Probe run 1 (#{run.pk} on this server) already ended" in text(response)
+
+
 def test_cancel_is_post_only_and_hides_other_teams_runs(
     member_client, outsider_client, aws_deployment, active_run
 ):
