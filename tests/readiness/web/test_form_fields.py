@@ -5,6 +5,8 @@ screen reader reads it with the field."""
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from tests.readiness.web.conftest import create_form, upload
@@ -55,3 +57,18 @@ def test_every_help_text_and_error_a_field_names_is_on_the_page(
     # Help texts and errors on every page: the check above had something to check.
     assert sum(ref.endswith("_error") for ref in described) >= 5, described
     assert sum(ref.endswith("_helptext") for ref in described) >= 5, described
+
+
+def test_the_public_verify_page_shows_a_refused_files_error_at_the_field():
+    url = reverse("record_verify")
+    client = Client()  # anyone may verify
+    empty = SimpleUploadedFile("record.pdf", b"", content_type="application/pdf")
+    pages = {"GET": client.get(url), "refused": client.post(url, {"file": empty})}
+    assert pages["refused"].status_code == 400
+    html = pages["refused"].content.decode()
+    assert '<small class="error" id="id_file_error">The file is empty.</small>' in html
+    assert 'aria-describedby="id_file_helptext id_file_error"' in html
+    for name, response in pages.items():
+        named, missing = described_and_missing(response)
+        assert "id_file_helptext" in named, name
+        assert not missing, (name, missing)
