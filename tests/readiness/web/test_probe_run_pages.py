@@ -142,18 +142,23 @@ def test_probe_run_page_and_its_htmx_panel(member_client, deployment, run):
     assert panel["HX-Refresh"] == "true"
 
 
+def finished_run(deployment, user) -> ProbeRun:
+    """A succeeded run of `deployment`: the tests below number runs across deployments."""
+    return ProbeRun.objects.create(
+        deployment=deployment,
+        state=ProbeRunState.SUCCEEDED,
+        finished_at=timezone.now(),
+        requested_by=user,
+    )
+
+
 def test_the_panel_names_the_last_run_by_the_deployments_numbering(
     member_client, member, team, aws_deployment
 ):
     other = make_deployment(user=member, team=team)
-    finished = {
-        "state": ProbeRunState.SUCCEEDED,
-        "finished_at": timezone.now(),
-        "requested_by": member,
-    }
-    ProbeRun.objects.create(deployment=aws_deployment, **finished)
-    ProbeRun.objects.create(deployment=other, **finished)  # ids count every deployment's
-    last = ProbeRun.objects.create(deployment=aws_deployment, **finished)
+    finished_run(aws_deployment, member)
+    finished_run(other, member)  # ids count every deployment's
+    last = finished_run(aws_deployment, member)
     link = reverse("probe_run_detail", args=[aws_deployment.pk, last.pk])
     said = (
         f'Last run: <a href="{link}">probe run 2</a> '
@@ -320,13 +325,8 @@ def test_a_conflict_names_the_run_by_the_deployments_numbering(
     member_client, member, team, aws_deployment
 ):
     other = make_deployment(user=member, team=team)
-    finished = {
-        "state": ProbeRunState.SUCCEEDED,
-        "finished_at": timezone.now(),
-        "requested_by": member,
-    }
-    ProbeRun.objects.create(deployment=other, **finished)
-    run = ProbeRun.objects.create(deployment=aws_deployment, **finished)
+    finished_run(other, member)
+    run = finished_run(aws_deployment, member)
     assert run.pk != 1
     url = reverse("probe_run_cancel", args=[aws_deployment.pk, run.pk])
     for headers in ({}, HTMX):
