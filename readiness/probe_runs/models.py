@@ -75,7 +75,11 @@ class ProbeRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Probe run #{self.pk} of {self.deployment}"
+        # As the pages name it (selectors.run_name) when read with its number (numbered).
+        number = getattr(self, "number", None)
+        if number is None:
+            return f"Probe run #{self.pk} of {self.deployment}"
+        return f"Probe run {number} (#{self.pk} on this server) of {self.deployment}"
 
     @property
     def is_active(self) -> bool:

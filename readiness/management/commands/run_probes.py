@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from readiness.checklists.models import Deployment
+from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs import services as probe_runs
 from readiness.probe_runs.models import ProbeRun
 
@@ -45,10 +46,15 @@ class Command(BaseCommand):
             raise CommandError(
                 " ".join(getattr(exc, "messages", [str(exc)])), returncode=2
             ) from exc
+        # Named as the deployment's pages name it: a started run is read again for its
+        # number (a joined one comes numbered).
+        if getattr(run, "number", None) is None:
+            run = probe_run_selectors.numbered(ProbeRun.objects.filter(pk=run.pk)).get()
+        name = probe_run_selectors.run_name(run)
         verb = "Started" if created else "Joined active"
         read = ", ".join(account["account_id"] for account in run.accounts)
         self.stdout.write(
-            f"{verb} probe run #{run.pk}: {run.total} checks in {', '.join(run.regions)} "
+            f"{verb} {name[0].lower()}{name[1:]}: {run.total} checks in {', '.join(run.regions)} "
             f"of {read}" + (" (partial: part of the target)" if run.partial else "")
         )
         if not wait:
@@ -57,7 +63,7 @@ class Command(BaseCommand):
         while run.is_active:
             if time.monotonic() > deadline:
                 raise CommandError(
-                    f"run #{run.pk} still running after {timeout:g} s ({run.completed}/{run.total})"
+                    f"{name} still running after {timeout:g} s ({run.completed}/{run.total})"
                 )
             time.sleep(0.2)
             run = ProbeRun.objects.get(pk=run.pk)
@@ -66,6 +72,6 @@ class Command(BaseCommand):
             counts[status] = counts.get(status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         state = run.get_state_display().lower()
-        self.stdout.write(f"Run #{run.pk} {state} in {run.duration_seconds:.2f} s: {summary}")
+        self.stdout.write(f"{name} {state} in {run.duration_seconds:.2f} s: {summary}")
         if run.error:
             self.stdout.write(run.error)

@@ -1,13 +1,16 @@
 """The operator commands against the demo account on the moto server."""
 
 import json
+import re
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from readiness.dev.demo_aws import DEMO_ACCOUNT, seed_account
-from readiness.probe_runs.models import ProbeRun
+from readiness.probe_runs.models import ProbeRun, ProbeRunState
+from readiness.probe_runs.selectors import numbered
 from readiness.probes.base import registry
 
 
@@ -146,9 +149,56 @@ def test_run_probes_enqueues_a_run_and_refuses_bad_ids(deployment):
     out = StringIO()
     call_command("run_probes", str(deployment.pk), stdout=out)
     run = ProbeRun.objects.get(deployment=deployment)
-    assert out.getvalue().startswith(f"Started probe run #{run.pk}: {run.total} checks")
+    assert out.getvalue().startswith(f"Started probe run 1 (#{run.pk} on this server): {run.total}")
     with pytest.raises(CommandError, match="is not in team"):
         call_command("run_probes", str(deployment.pk), "--user", "nobody")
+
+
+@pytest.mark.django_db
+def test_run_probes_names_the_run_as_the_deployments_pages_do(
+    deployment, member, team, monkeypatch
+):
+    from tests.factories import make_deployment, set_aws_target
+
+    # Ids count every run on the server; the deployment's numbering its own runs only.
+    for earlier in (make_deployment(user=member, team=team), deployment):
+        ProbeRun.objects.create(
+            deployment=earlier, state=ProbeRunState.SUCCEEDED, finished_at=timezone.now()
+        )
+    set_aws_target(deployment, account_id=DEMO_ACCOUNT)
+    out = StringIO()
+    call_command("run_probes", str(deployment.pk), stdout=out)
+    run = deployment.probe_runs.get(state=ProbeRunState.QUEUED)
+    name = f"probe run 2 (#{run.pk} on this server)"
+    assert out.getvalue().startswith(f"Started {name}: {run.total} checks"), out.getvalue()
+    out = StringIO()
+    call_command("run_probes", str(deployment.pk), stdout=out)
+    assert out.getvalue().startswith(f"Joined active {name}: "), out.getvalue()
+    with pytest.raises(
+        CommandError, match=re.escape(f"Probe run 2 (#{run.pk} on this server) still")
+    ):
+        call_command("run_probes", str(deployment.pk), "--wait", "--timeout", "0", stdout=out)
+
+    def the_worker_finishes_it(seconds):
+        ProbeRun.objects.filter(pk=run.pk).update(
+            state=ProbeRunState.SUCCEEDED, finished_at=timezone.now()
+        )
+
+    monkeypatch.setattr(
+        "readiness.management.commands.run_probes.time.sleep", the_worker_finishes_it
+    )
+    out = StringIO()
+    call_command("run_probes", str(deployment.pk), "--wait", stdout=out)
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .startswith(f"Probe run 2 (#{run.pk} on this server) finished in ")
+    ), out.getvalue()
+    # Its name in the shell and the logs: the same, once read with its number.
+    assert str(numbered(ProbeRun.objects.filter(pk=run.pk)).get()) == (
+        f"Probe run 2 (#{run.pk} on this server) of {deployment}"
+    )
+    assert str(ProbeRun.objects.get(pk=run.pk)) == f"Probe run #{run.pk} of {deployment}"
 
 
 @pytest.mark.django_db
