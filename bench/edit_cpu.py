@@ -46,6 +46,7 @@ def main() -> None:
         action="store_true",
         help="gc.freeze() after the warm-up edits, as the gunicorn workers do once loaded",
     )
+    parser.add_argument("--profile-file", help="also save the profile's statistics here (pstats)")
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_edit")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -124,6 +125,8 @@ def main() -> None:
 
         profiler = cProfile.Profile(time.process_time)  # CPU, not waits on the database
         profiler.runcall(lambda: [edit() for _ in range(args.profile)])
+        if args.profile_file:
+            profiler.dump_stats(args.profile_file)
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(45)

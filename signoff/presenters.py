@@ -22,7 +22,7 @@ from readiness.checklists.models import (
     ItemStatus,
 )
 from readiness.checklists.teams import held_role_ids, may_change_item
-from readiness.evidence.selectors import latest_verdicts
+from readiness.evidence.selectors import latest_verdict_conflict, latest_verdicts
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probes.base import is_manual, probes_by_item
 from readiness.templatetags.readiness_tags import probe_label
@@ -357,4 +357,28 @@ def single_item(deployment, item, form=None, *, user, role_ids=None):
     item.ci_evidence = latest_verdicts([deployment.pk], item_ids=only).get(item.pk)
     if form is not None and item.can_change:
         item.form = form
+    return item
+
+
+def saved_item(deployment, item, form, *, role_ids: frozenset[int], with_row: bool):
+    """Decorate an item just saved for what its save swaps (readiness/item_saved.html's
+    parts) and, `with_row`, its compact row (summarize_row): its probe results in the
+    latest finished run (status only, one query), its waiver and, for the row, whether CI
+    evidence disagrees. `form`: its form as it now reads. Less than single_item, which
+    dresses the whole card: this is the work of every auto-save."""
+    item.can_change = may_change_item(item, role_ids)
+    item.form = form if item.can_change else None
+    item.waiver = active_waivers([deployment.pk], now=timezone.now(), item_ids=[item.pk]).get(
+        item.pk
+    )
+    item.latest_results = probe_run_selectors.latest_result_statuses(deployment, item_id=item.pk)
+    item.result_counts = probe_run_selectors.result_counts(item.latest_results)
+    item.probes = probes_by_item().get((item.section.title, item.title), [])
+    item.manual = is_manual(item.probes)
+    supporting = {probe.key for probe in item.probes if probe.supporting}
+    item.probe_conflict = probe_run_selectors.probe_conflict(
+        item, [r for r in item.latest_results if r.probe_key not in supporting]
+    )
+    item.conflict, item.rejected = False, None
+    item.ci_evidence = latest_verdict_conflict(deployment.pk, item_id=item.pk) if with_row else None
     return item

@@ -190,6 +190,25 @@ def item_of_deployment(*, deployment, item_id: int) -> QuerySet[ChecklistItem]:
     ).filter(pk=item_id, section__deployment=deployment)
 
 
+def item_visible_to(user, *, deployment_id: int, item_id: int) -> QuerySet[ChecklistItem]:
+    """An item of a deployment `user` may see (deployments_visible_to), with that deployment
+    read as deployments_visible_to reads it and the item as item_of_deployment does: the
+    access check and the item in one query."""
+    if not user.is_authenticated:
+        return ChecklistItem.objects.none()
+    return ChecklistItem.objects.select_related(
+        "section__deployment__team",
+        "section__deployment__template",
+        "section__deployment__owner",
+        "updated_by",
+        "owner_role",
+    ).filter(
+        pk=item_id,
+        section__deployment_id=deployment_id,
+        section__deployment__team__members=user,
+    )
+
+
 def item_history(item) -> QuerySet:
     return item.changes.select_related("changed_by").order_by("-version")
 

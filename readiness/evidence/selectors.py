@@ -23,3 +23,9 @@ def latest_verdicts(deployment_ids, *, item_ids=None) -> dict[int, EvidenceVerdi
     for verdict in verdicts.select_related("evidence__uploaded_by"):
         latest.setdefault(verdict.item_id, verdict)
     return latest
+
+
+def latest_verdict_conflict(deployment_id: int, *, item_id: int) -> EvidenceVerdict | None:
+    """An item's newest evidence verdict (as latest_verdicts picks it), read for its
+    `conflict` alone: all a saved item's row shows of it."""
+    return verdicts_newest_first([deployment_id]).filter(item_id=item_id).only("conflict").first()

@@ -152,6 +152,17 @@ def result_statuses_by_item(run: ProbeRun | None) -> dict[int, list[ResultStatus
     return grouped
 
 
+def latest_result_statuses(deployment, *, item_id: int) -> list[ResultStatus]:
+    """One item's results in the deployment's latest finished run (`latest_finished_run`),
+    three columns each, in one query that picks the run itself: what a saved item's chips and
+    probe conflict need, where reading the run and then its results took two."""
+    latest = finished_runs().filter(deployment=deployment).values("pk")[:1]
+    rows = ProbeResult.objects.filter(run_id=Subquery(latest), item_id=item_id).values_list(
+        "probe_key", "status", "state"
+    )
+    return [ResultStatus(*row) for row in rows]
+
+
 # What result_rows() reads of each result: what a signature binds of it (signatures'
 # latest_results reads these), and its state for the rows' chips.
 RESULT_ROW_FIELDS = (

@@ -108,29 +108,17 @@ def _item_fragment(request, deployment, item) -> str:
     )
 
 
-# What a save changes on its card, each swapped out of band by id. The fields stay as the
-# person left them: they may be typing on while the save is in flight (app.js marks what
-# differs from the saved values as unsaved).
-SAVED_PARTS = ("item-head", "item-decision", "item-version", "item-changed")
-
-
 def _saved_response(
-    request, deployment, item, *, role_ids, reason_slot_changed: bool, status_changed: bool
+    request, deployment, item, form, *, role_ids, reason_slot_changed: bool, status_changed: bool
 ) -> HttpResponse:
     """What the save changed: the item's status block, version, who/when and, if it changed,
-    its reason field, with the progress bars of its section and the deployment when its
-    status changed (they count statuses only)."""
-    presenters.single_item(deployment, item, user=request.user, role_ids=role_ids)
-    names = SAVED_PARTS + (("item-reason",) if reason_slot_changed else ())
-    parts = [
-        render_to_string(
-            f"{presenters.CHECKLIST_TEMPLATE}#{name}",
-            {"deployment": deployment, "item": item, "oob": True},
-            request=request,
-        )
-        for name in names
-    ]
-    # The progress bars exist on the checklist page only (role pages edit items too).
+    its reason field (readiness/item_saved.html), each swapped out of band by id, with the
+    progress bars of its section and the deployment when its status changed (they count
+    statuses only). The fields stay as the person left them: they may be typing on while the
+    save is in flight (app.js marks what differs from the saved values as unsaved).
+    `form`: the item's form as it now reads."""
+    # The progress bars and the row exist on the checklist page only (role pages edit items
+    # too).
     try:
         page = request.htmx.current_url_abs_path
     except ValueError:
@@ -138,6 +126,20 @@ def _saved_response(
         # saved, so answer as for an unknown page rather than with a 500.
         page = None
     on_checklist = page is None or page.split("?")[0].split("#")[0] == deployment_url(deployment)
+    presenters.saved_item(deployment, item, form, role_ids=role_ids, with_row=on_checklist)
+    # One render for every part: one context, its processors run once.
+    parts = [
+        render_to_string(
+            "readiness/item_saved.html",
+            {
+                "deployment": deployment,
+                "item": item,
+                "oob": True,
+                "reason_slot_changed": reason_slot_changed,
+            },
+            request=request,
+        )
+    ]
     if status_changed and on_checklist:
         parts += _progress_fragments(request, deployment, item)
     if on_checklist:  # who/when changes with any save
@@ -178,8 +180,11 @@ def _progress_fragments(request, deployment, item) -> list[str]:
 
 @require_http_methods(["GET", "POST"])
 def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
-    deployment = get_object_or_404(selectors.deployments_visible_to(request.user), pk=pk)
-    item = get_object_or_404(selectors.item_of_deployment(deployment=deployment, item_id=item_id))
+    # The item and its deployment in one read, which is also the access check.
+    item = get_object_or_404(
+        selectors.item_visible_to(request.user, deployment_id=pk, item_id=item_id)
+    )
+    deployment = item.section.deployment
     if request.method == "GET":
         presenters.single_item(deployment, item, user=request.user)
         if not request.htmx:
@@ -232,6 +237,7 @@ def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
                     request,
                     deployment,
                     item,
+                    after,
                     role_ids=role_ids,
                     reason_slot_changed=reason_slot_changed,
                     status_changed=item.status != previous_status,

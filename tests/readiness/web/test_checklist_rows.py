@@ -148,6 +148,51 @@ def test_an_htmx_save_on_the_checklist_swaps_the_rows_summary_too(member_client,
     assert 'hx-swap-oob="true"' in body
 
 
+def swapped(body: str, element_id: str) -> str:
+    """The element of that id in a page or a save's answer, its out-of-band mark taken off."""
+    match = re.search(rf'<(div|summary) [^>]*id="{element_id}"[^>]*>.*?</\1>', body, re.DOTALL)
+    assert match, element_id
+    return match.group(0).replace(' hx-swap-oob="true"', "")
+
+
+def test_a_save_swaps_in_its_waiver_probe_chips_and_flags_as_the_card_and_row_show_them(
+    member_client, member, deployment
+):
+    save_item(item_of(deployment, "Unit Tests"), member, status=ItemStatus.FAILED)
+    finished_run(deployment, {"Unit Tests": "pass"})
+    waiver_grant(
+        item=item_of(deployment, "Unit Tests"),
+        user=member,
+        reason="accepted until the audit",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    evidence_upload(  # 85% coverage against a person's failed: CI evidence disagrees
+        deployment=deployment,
+        user=member,
+        kind="cobertura",
+        upload=Upload("coverage.xml", samples.cobertura(850, 1000)),
+    )
+    item = item_of(deployment, "Unit Tests")
+    url = reverse("item_update", args=[deployment.pk, item.pk])
+    saved = text(
+        member_client.post(
+            url,
+            item_form(item, note="still done"),
+            headers={**HTMX, "HX-Current-URL": f"http://testserver{detail_url(deployment)}"},
+        )
+    )
+    card = text(member_client.get(url, headers=HTMX))
+    page = text(member_client.get(detail_url(deployment)))
+    decision = swapped(saved, f"item-{item.pk}-decision")
+    assert "Waived until" in decision and "Probe disagrees" in decision
+    assert decision == swapped(card, f"item-{item.pk}-decision")
+    assert swapped(saved, f"item-{item.pk}-head") == swapped(card, f"item-{item.pk}-head")
+    row = swapped(saved, f"row-{item.pk}-summary")
+    for flag in ("probe-chip probe-pass", "Probe disagrees", "CI evidence disagrees", "Waived"):
+        assert flag in row
+    assert row == swapped(page, f"row-{item.pk}-summary")
+
+
 # Filters and search
 
 

@@ -40,8 +40,9 @@ DASHBOARD_MAX = 11
 # counters recounted with the item (+1); the editor's membership and roles, read once for
 # the view's ownership check and the service's gate (+1). The saved item is not re-read:
 # the UPDATE matched its version, so the row holds what was written (-3 on 24 before).
-# Whether the item was overridden, for its row on the checklist (+1).
-ITEM_SAVE_HTMX_MAX = 21
+# Whether the item was overridden, for its row on the checklist (+1). The deployment read
+# with the item, the same query being the access check (-1).
+ITEM_SAVE_HTMX_MAX = 20
 # A refused plain POST shows the item's own page: the item, the latest run and its results,
 # the waivers, the CI evidence and the editor's roles, besides the session and the user.
 ITEM_INVALID_PLAIN_MAX = 8

@@ -48,8 +48,9 @@ MY_SIGNOFFS_MAX = 16
 # with the standings (+1); whether the person's decision overrode a probe, for the checklist
 # row's flag (+1). What the stale signatures approved, read for their change lines only,
 # where the re-evaluation reads the standings' bound fields (+1); whether their stale events
-# were recorded, asked with the signatures (-1).
-ITEM_SAVE_WITH_SIGNOFFS_MAX = 42
+# were recorded, asked with the signatures (-1). The deployment read with the item, the same
+# query being the access check (-1).
+ITEM_SAVE_WITH_SIGNOFFS_MAX = 41
 
 
 def queries_of(request) -> tuple[int, object]:
