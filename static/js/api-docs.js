@@ -3,6 +3,14 @@
 // select-name, button-name, label-content-name-mismatch, scrollable-region-focusable).
 // It re-renders as people open operations, so each new part is mended as it appears.
 (() => {
+  // Swagger UI carries a dark theme of its own, on a class of <html> that only its
+  // standalone top bar's switch sets (this page has no top bar): follow the colour scheme
+  // the system asks for, as the app's own pages do (static/css/api-docs.css mends the theme).
+  const dark = window.matchMedia("(prefers-color-scheme: dark)");
+  const follow = () => document.documentElement.classList.toggle("dark-mode", dark.matches);
+  dark.addEventListener("change", follow);
+  follow();
+
   const root = document.getElementById("swagger-ui");
   if (!root) return;
 

@@ -56,10 +56,10 @@ def world(settings, tmp_path):
 class Watched:
     """A logged-in browser context whose CSP violations and policy errors are collected."""
 
-    def __init__(self, new_context, base_url: str, user=None):
+    def __init__(self, new_context, base_url: str, user=None, scheme: str = "light"):
         self.base_url = base_url
         self.console: list[str] = []
-        self.context: BrowserContext = new_context()
+        self.context: BrowserContext = new_context(color_scheme=scheme)
         self.context.add_init_script(COLLECT_VIOLATIONS)
         self.context.on("console", self._console)
         self.page = self.context.new_page()
@@ -194,10 +194,12 @@ def test_saving_an_item_through_htmx_works_under_the_policy(new_context, live_se
     assert browser.console == [], browser.console
 
 
-def test_the_api_docs_in_use_stay_inside_the_policy(new_context, live_server, world):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_api_docs_in_use_stay_inside_the_policy(new_context, live_server, world, scheme):
     # Swagger UI draws its copy, select and toggle icons from data: URLs, which img-src
-    # refuses, and only once an operation is opened: static/css/api-docs.css serves them.
-    browser = Watched(new_context, live_server.url)
+    # refuses, and only once an operation is opened: static/css/api-docs.css serves them,
+    # and their light-on-dark copies in its dark theme.
+    browser = Watched(new_context, live_server.url, scheme=scheme)
     page: Page = browser.page
     assert browser.visit(reverse("api-v1:openapi-view")) == []
     # Listing deployments: its parameters include a choice (the state), a select.
@@ -219,3 +221,16 @@ def test_the_api_docs_in_use_stay_inside_the_policy(new_context, live_server, wo
         "getComputedStyle(document.querySelector('.copy-to-clipboard button')).backgroundImage"
     )
     assert "/static/img/api-docs/copy.svg" in icon, icon
+    arrow = page.evaluate(
+        "getComputedStyle(document.querySelector('.opblock select')).backgroundImage"
+    )
+    expected = "select-dark.svg" if scheme == "dark" else "select.svg"
+    assert f"/static/img/api-docs/{expected}" in arrow, arrow
+    # The system's scheme changing while the page is open: Swagger UI's theme follows it.
+    dark_theme = re.compile(r"\bdark-mode\b")
+    if scheme == "dark":
+        page.emulate_media(color_scheme="light")
+        expect(page.locator("html")).not_to_have_class(dark_theme)
+    else:
+        page.emulate_media(color_scheme="dark")
+        expect(page.locator("html")).to_have_class(dark_theme)

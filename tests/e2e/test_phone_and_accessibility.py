@@ -8,7 +8,9 @@ an operation tried and its credentials dialog open. On each page, at 390 by 844:
 
 - the document is no wider than the screen (no sideways scroll on a phone);
 - axe-core finds no serious or critical violation (WCAG 2.x A and AA, and best practice);
-- every status chip says its status in text, not by colour alone.
+- every status chip says its status in text, not by colour alone;
+- the page follows the colour scheme: its background is dark in the dark one (the API docs
+  page's too: Swagger UI's own dark theme, which static/js/api-docs.js turns on).
 
 axe-core comes from the npm registry (tests/e2e/package.json, installed by `make test`). The
 pages' Content-Security-Policy refuses inline scripts, so add_script_tag cannot inject it;
@@ -18,6 +20,7 @@ the app's policy stays as strict as it is served.
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,16 @@ async () => {
     id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
   }));
+}
+"""
+# The colour a page is painted on: the body's, else the root element's (what the canvas takes).
+BACKGROUND = """
+() => {
+  for (const e of [document.body, document.documentElement]) {
+    const colour = getComputedStyle(e).backgroundColor;
+    if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+  }
+  return null;
 }
 """
 # The innermost elements that stick out past the right edge, outside any element that
@@ -154,11 +167,25 @@ def add_long_arn_results(world) -> None:
     run.save(update_fields=["total", "completed"])
 
 
+def luminance(colour: str | None) -> float:
+    """WCAG's relative luminance of a computed `rgb(...)` colour; none painted: the canvas's
+    default white."""
+    if colour is None:
+        return 1.0
+    red, green, blue = (int(float(part)) / 255 for part in re.findall(r"[\d.]+", colour)[:3])
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
 class Phone:
     """A logged-in phone-sized browser context in one colour scheme."""
 
     def __init__(self, new_context, base_url: str, scheme: str, user=None):
         self.base_url = base_url
+        self.scheme = scheme
         self.context: BrowserContext = new_context(
             viewport=PHONE, color_scheme=scheme, is_mobile=True, has_touch=True
         )
@@ -192,6 +219,11 @@ class Phone:
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             found.append(f"{name}: {width} px wide; overflowing: {page.evaluate(WIDEST)}")
+        # Dark: near black (the app's #0e131b is 0.006, Swagger UI's #1c2022 0.014); light:
+        # near white (#f6f7f9 is 0.93).
+        background = page.evaluate(BACKGROUND)
+        if (luminance(background) < 0.2) != (self.scheme == "dark"):
+            found.append(f"{name}: painted on {background} in the {self.scheme} colour scheme")
         for chip in page.evaluate(CHIPS_WITHOUT_TEXT, STATUS_CHIPS):
             found.append(f"{name}: a status shown by colour alone: {chip}")
         if not page.evaluate("typeof axe !== 'undefined'"):
