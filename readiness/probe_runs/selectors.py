@@ -43,8 +43,9 @@ def stands_for_the_checklist(run: ProbeRun) -> bool:
 
 def last_run(deployment) -> ProbeRun | None:
     """The deployment's newest run, whatever its state, with its `number`: what its probe
-    panel reports."""
-    return numbered(deployment.probe_runs.select_related("requested_by", "cancelled_by")).first()
+    panel reports (it names who cancelled a run, never who requested it: the run's page
+    does)."""
+    return numbered(deployment.probe_runs.select_related("cancelled_by")).first()
 
 
 def numbered(runs: QuerySet[ProbeRun]) -> QuerySet[ProbeRun]:

@@ -713,8 +713,9 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
         if entry["status"] == ProbeOutcome.FAIL and entry.get("result_id")
     }
     if failing:
-        for pk, findings in ProbeResult.objects.filter(pk__in=failing).values_list(
-            "pk", "findings"
+        # No ORDER BY: read into a dict, and the model's ordering joins the run to sort.
+        for pk, findings in (
+            ProbeResult.objects.filter(pk__in=failing).order_by().values_list("pk", "findings")
         ):
             first = next((f for f in findings or [] if f.get("status") == ProbeOutcome.FAIL), None)
             if first:
