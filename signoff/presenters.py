@@ -8,7 +8,7 @@ never through each other's views.
 from collections.abc import Collection
 from html import escape
 
-from django.db.models import prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.safestring import SafeString, mark_safe
@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from readiness.checklists import selectors
 from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm, ItemFilterForm, ItemForm
 from readiness.checklists.models import (
+    AwsAccount,
     ChecklistItem,
     DecisionSource,
     DeploymentState,
@@ -48,7 +49,11 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     filters = filters or ItemFilterForm.of({})
     # The probe panel lists the AWS accounts and their regions, and the signatures bind
     # them: one read for both (the panel and Deployment.aws_regions use the prefetched rows).
-    prefetch_related_objects([deployment], "aws_accounts")
+    # By account id: AwsAccount's ordering (deployment, then account) would join the
+    # deployment to sort the accounts of one deployment.
+    prefetch_related_objects(
+        [deployment], Prefetch("aws_accounts", queryset=AwsAccount.objects.order_by("account_id"))
+    )
     # The rows name each item's owning role and the sign-off block lists the roles: one
     # read of the roles for both, rather than a Role per item.
     roles = all_roles()
