@@ -16,6 +16,7 @@ from readiness.audit.models import AuditEvent
 from readiness.checklists import services, targets
 from readiness.checklists.models import ChecklistItem, DecisionSource, ItemStatus
 from readiness.evidence.services import Upload, evidence_upload
+from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs.models import ProbeResult, ProbeRun, ProbeRunState
 from signoff import presenters
 from signoff.lifecycle.services import waiver_grant
@@ -191,6 +192,27 @@ def test_a_save_swaps_in_its_waiver_probe_chips_and_flags_as_the_card_and_row_sh
     for flag in ("probe-chip probe-pass", "Probe disagrees", "CI evidence disagrees", "Waived"):
         assert flag in row
     assert row == swapped(page, f"row-{item.pk}-summary")
+
+
+@pytest.mark.parametrize("newer", ["partial", "cancelled", "failed", "none"])
+def test_a_saved_items_results_are_those_of_the_run_the_card_shows(deployment, newer):
+    older = finished_run(deployment, {"MFA": "pass"})
+    ProbeRun.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    if newer != "none":
+        run = finished_run(deployment, {"MFA": "fail", "Health Checks": "fail"})
+        changes = {
+            "partial": {"partial": True},
+            "cancelled": {"state": ProbeRunState.CANCELLED},
+            "failed": {"state": ProbeRunState.FAILED},
+        }[newer]
+        ProbeRun.objects.filter(pk=run.pk).update(**changes)
+    mfa = item_of(deployment, "MFA")
+    card = probe_run_selectors.results_by_item(
+        probe_run_selectors.latest_finished_run(deployment), item_ids=[mfa.pk]
+    )[mfa.pk]
+    saved = probe_run_selectors.latest_result_statuses(deployment, item_id=mfa.pk)
+    assert saved == [(r.probe_key, r.status, r.state) for r in card]
+    assert [r.status for r in saved] == ["fail" if newer == "failed" else "pass"]
 
 
 # Filters and search
