@@ -7,6 +7,7 @@ No long-term secret is ever stored: a role is assumed with STS for each run, and
 import json
 import os
 import re
+import sys
 import threading
 from datetime import datetime
 
@@ -40,8 +41,14 @@ _DOCUMENTATION = frozenset({"documentation", "documentationUrl"})
 
 
 def _without_documentation(pairs: list[tuple]) -> dict:
-    # Emptied, not dropped: botocore reads some documentation keys without a default.
-    return {key: "" if key in _DOCUMENTATION else value for key, value in pairs}
+    # Emptied, not dropped: botocore reads some documentation keys without a default. String
+    # values are interned: the probes' models repeat some 36,000 names ("structure", "String",
+    # shape names) in 185,000 places, each parsed as an object of its own (8 → 2.5 MB, and
+    # ~5 MB of a worker's RSS).
+    return {
+        key: "" if key in _DOCUMENTATION else sys.intern(value) if type(value) is str else value
+        for key, value in pairs
+    }
 
 
 class _LeanFileLoader(botocore.loaders.JSONFileLoader):
