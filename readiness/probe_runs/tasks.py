@@ -1,6 +1,9 @@
 """Celery entry points: thin wrappers that load by id and call domain code."""
 
+import ctypes
+
 from celery import shared_task
+from celery.signals import worker_init
 from django.db import DatabaseError
 
 from readiness.probe_runs import services as probe_runs
@@ -42,3 +45,23 @@ def probe_runs_sweep() -> int:
 def reprobe_watched() -> dict:
     """Celery beat's daily (REPROBE_SCHEDULE) re-probe of approved and deployed deployments."""
     return probe_runs.reprobe_watched()
+
+
+# glibc raises its mmap threshold to the largest block freed so far (up to 32 MB): once the
+# API models' files (a few MB each, read once per process) are freed, every later block under
+# that size comes from the heap, where a freed one stays resident as long as a live one sits
+# above it. A fixed threshold (glibc's default, 128 KiB: setting it stops it moving) gives
+# large blocks back when they are freed: ~16 MB less for a worker building its accounts'
+# clients, for the same CPU.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 * 1024
+
+
+@worker_init.connect(weak=False)
+def fix_mmap_threshold(**kwargs) -> bool:
+    """Keep malloc's mmap threshold where it starts, in a worker (True: it is set)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: its allocator has no such threshold
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))

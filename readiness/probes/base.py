@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,7 +28,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
-from cachetools import LRUCache
 
 from readiness.probes import call_cache
 from readiness.probes.session import AccountSession
@@ -257,14 +257,72 @@ def parallel_map(function: Callable, items: Iterable, *, workers: int = 8) -> li
 
 
 # boto3 clients cost a few ms of CPU to build and are thread-safe to use, so the probes of a
-# worker process share them, the most recently used first. Each holds ~0.13 MB (its copy of
-# the session's event handlers, endpoint rules, connection pool) and a run needs ~65 per
-# account (its services in its regions): kept for as long as their sessions live, a worker
-# reading 50 accounts held over 400 MB of them. The bound keeps a few accounts' worth, which
-# is what a worker's threads work on at once (a run sends its checks account by account).
-CLIENT_CACHE_SIZE = 256
-_clients: LRUCache = LRUCache(maxsize=CLIENT_CACHE_SIZE)
-_client_lock = threading.Lock()
+# worker process share them. Each holds ~0.13 MB (its copy of the session's event handlers,
+# endpoint rules, connection pool) and a run needs ~65 per account (its services in its
+# regions): kept for as long as their sessions live, a worker reading 50 accounts held over
+# 400 MB of them, and a least-recently-used bound of 256 (four accounts' worth) still held
+# ~33 MB when the worker's threads were on one or two accounts. So clients are kept by
+# account, for as long as a check of the account runs in the process: a run sends its checks
+# account by account, so once a worker has started another account's checks, no more of the
+# first one's come. When the process checks nothing else, the last account's clients stay
+# until another account's checks start (back-to-back runs of one deployment reuse them).
+class ClientPool:
+    """A process's clients by account session: kept while a check of the session runs
+    (`checking`); then only while no other session's check runs. A session used outside
+    any check (a test, the `probe` command's own calls) counts as one whose checks ended."""
+
+    def __init__(self) -> None:
+        self._clients: dict[Any, dict[tuple, Any]] = {}
+        self._checks: dict[Any, int] = {}
+        # boto3 sessions are not thread-safe when creating clients; clients themselves are.
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return sum(len(clients) for clients in self._clients.values())
+
+    def sessions(self) -> list:
+        """The sessions whose clients are kept."""
+        return list(self._clients)
+
+    def get(self, session, key: tuple, build: Callable[[], Any], *, keep: bool = True):
+        """The session's client for `key`, built (and kept if `keep`) when there is none.
+        Call with `lock` held."""
+        clients = self._clients.get(session)
+        client = clients.get(key) if clients is not None else None
+        if client is None:
+            client = build()
+            if keep:
+                self._clients.setdefault(session, {})[key] = client
+                if session not in self._checks:
+                    self._ended(session)
+        return client
+
+    @contextmanager
+    def checking(self, session) -> Iterator[None]:
+        """Keep the session's clients while the block runs (a check of its account)."""
+        with self.lock:
+            self._checks[session] = self._checks.get(session, 0) + 1
+            for other in [kept for kept in self._clients if kept not in self._checks]:
+                del self._clients[other]
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._checks[session] -= 1
+                if not self._checks[session]:
+                    del self._checks[session]
+                    self._ended(session)
+
+    def _ended(self, session) -> None:
+        """No check of `session` runs: keep its clients only if no other check runs."""
+        if self._checks:
+            self._clients.pop(session, None)
+            return
+        for other in [kept for kept in self._clients if kept is not session]:
+            del self._clients[other]
+
+
+_clients = ClientPool()
 
 
 @dataclass
@@ -299,16 +357,11 @@ class ProbeContext:
         region the run reads once (data residency's sweep of every other region): built
         for the call and not kept, so that it never displaces the clients the run reuses."""
         region = region or self.api_region
-        key = (self.session, service, region, self.max_attempts, self.timeout_seconds)
-        key += (self.endpoint_url,)
-        # boto3 sessions are not thread-safe when creating clients; clients themselves are.
-        with _client_lock:
-            client = _clients.get(key)
-            if client is None:
-                client = self._new_client(service, region)
-                if keep:
-                    _clients[key] = client
-            return client
+        key = (service, region, self.max_attempts, self.timeout_seconds, self.endpoint_url)
+        with _clients.lock:
+            return _clients.get(
+                self.session, key, lambda: self._new_client(service, region), keep=keep
+            )
 
     def _new_client(self, service: str, region: str):
         config = Config(
@@ -537,7 +590,8 @@ def execute(probe: Probe, context: ProbeContext) -> Execution:
     _calls.limiter = context.limiter
     _calls.account = context.account
     try:
-        result = probe.check(context)
+        with _clients.checking(context.session):
+            result = probe.check(context)
         if not isinstance(result, ProbeResult):
             raise TypeError(f"probe {probe.key} returned {type(result).__name__}")
     except Exception as exc:  # a probe run never crashes: the error is the result

@@ -1,6 +1,7 @@
 """The framework's promise: every way AWS or an emulator fails is an `error`, never a pass."""
 
 import time
+from dataclasses import replace
 
 import pytest
 from botocore.exceptions import (
@@ -11,7 +12,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
-from cachetools import LRUCache
 
 from readiness.probes import base
 from readiness.probes.base import (
@@ -151,25 +151,88 @@ def test_every_probe_points_at_an_item_of_the_default_template_and_declares_its_
         assert probe.remediation.strip(), probe.key
 
 
-def test_the_process_keeps_a_bounded_number_of_clients(aws, monkeypatch):
+def _pooled(pool, session, key):
+    with pool.lock:
+        return pool.get(session, key, object)
+
+
+def test_a_process_keeps_the_clients_of_the_accounts_being_checked_only():
     # A worker reading many accounts would otherwise keep every account's clients for as long
-    # as its session lives (~8 MB per account).
-    monkeypatch.setattr(base, "_clients", LRUCache(maxsize=2))
+    # as its session lives (~8 MB per account), or a fixed number that is several accounts'
+    # worth while its threads are on one or two.
+    pool = base.ClientPool()
+    a, b, c = object(), object(), object()
+    with pool.checking(a):
+        with pool.checking(b), pool.checking(b):  # two threads on b
+            first = _pooled(pool, a, ("ec2", "us-east-1"))
+            _pooled(pool, b, ("ec2", "us-east-1"))
+            assert _pooled(pool, a, ("ec2", "us-east-1")) is first
+            assert _pooled(pool, a, ("ec2", "eu-west-1")) is not first
+            assert set(pool.sessions()) == {a, b}
+        assert pool.sessions() == [a]  # b's checks ended while a's run: b's clients went
+        with pool.checking(c):
+            _pooled(pool, c, ("iam", "us-east-1"))
+            assert set(pool.sessions()) == {a, c}
+        assert _pooled(pool, a, ("ec2", "us-east-1")) is first
+    assert pool.sessions() == [a]  # nothing else is being checked: kept for a's next checks
+    assert len(pool) == 2
+    with pool.checking(a):
+        assert _pooled(pool, a, ("ec2", "us-east-1")) is first
+    with pool.checking(b):
+        assert pool.sessions() == []  # another account's checks started: a's went
+
+
+def test_an_account_being_checked_keeps_its_clients_whatever_the_others_do():
+    pool = base.ClientPool()
+    busy = object()
+    with pool.checking(busy):
+        client = _pooled(pool, busy, ("s3", "us-east-1"))
+        for _ in range(5):
+            other = object()
+            with pool.checking(other):
+                _pooled(pool, other, ("s3", "us-east-1"))
+            assert pool.sessions() == [busy]
+        assert _pooled(pool, busy, ("s3", "us-east-1")) is client
+
+
+def test_a_check_keeps_its_accounts_clients_until_it_ends(aws, monkeypatch):
+    monkeypatch.setattr(base, "_clients", base.ClientPool())
+    reused = []
+
+    def check(context):
+        sts = context.client("sts")
+        reused.append(context.client("sts") is sts)
+        with base._clients.checking(object()):  # another thread's check, of another account
+            pass
+        reused.append(context.client("sts") is sts)
+        return ProbeResult(Status.PASS, "read")
+
+    with base._clients.checking(object()):  # and another still running
+        execution = execute(
+            replace(raising(None), check=check),
+            ProbeContext(session=aws, region="us-east-1", max_attempts=1),
+        )
+        assert len(base._clients) == 0
+    assert execution.result.status == Status.PASS
+    assert reused == [True, True]
+
+
+def test_clients_used_outside_a_check_are_those_of_the_last_account_done(aws, monkeypatch):
+    monkeypatch.setattr(base, "_clients", base.ClientPool())
     context = ProbeContext(session=aws, region="us-east-1", max_attempts=1)
     sts = context.client("sts")
     assert context.client("sts") is sts
-    context.client("iam")
-    context.client("s3")
-    assert len(base._clients) == 2
-    assert context.client("sts") is not sts  # the least recently used went first
+    with base._clients.checking(object()):
+        pass
+    assert context.client("sts") is not sts  # another account's checks ran since
 
 
 def test_a_client_not_kept_leaves_the_shared_ones_alone(aws, monkeypatch):
-    monkeypatch.setattr(base, "_clients", LRUCache(maxsize=2))
+    monkeypatch.setattr(base, "_clients", base.ClientPool())
     context = ProbeContext(session=aws, region="us-east-1", max_attempts=1)
     kept = context.client("ec2")
     once = context.client("ec2", "sa-east-1", keep=False)
     assert once.meta.region_name == "sa-east-1"
     assert once is not context.client("ec2", "sa-east-1", keep=False)
-    assert list(base._clients.values()) == [kept]
+    assert len(base._clients) == 1
     assert context.client("ec2", keep=False) is kept  # a kept one serves when there is one

@@ -33,9 +33,8 @@ def test_a_name_the_models_repeat_is_one_string_object():
     second = iam["GetUserRequest"]["type"]
     assert first == second == "structure"
     assert first is second
-    assert ec2["DescribeInstancesRequest"]["members"]["DryRun"]["shape"] is (
-        ec2["DescribeVpcsRequest"]["members"]["DryRun"]["shape"]
-    )
+    dry_run = ec2["DescribeInstancesRequest"]["members"]["DryRun"]["shape"]
+    assert dry_run is ec2["DescribeVpcsRequest"]["members"]["DryRun"]["shape"]
 
 
 def test_services_whose_endpoints_read_documentation_still_work(aws):

@@ -448,6 +448,16 @@ def test_dockerfile_installs_the_project_and_collects_static_files():
     assert ("VOLUME", '["/data"]') in _dockerfile_instructions()
 
 
+def test_every_way_of_running_the_worker_limits_its_malloc_arenas():
+    # Eight threads would each get a glibc arena of their own and keep its freed pages: the
+    # image is what a deployment runs, with or without this compose file.
+    envs = " ".join(rest for keyword, rest in _dockerfile_instructions() if keyword == "ENV")
+    assert re.search(r"(^|\s)MALLOC_ARENA_MAX=2(\s|$)", envs)
+    assert str(_services()["worker"]["environment"]["MALLOC_ARENA_MAX"]) == "2"
+    serve = (ROOT / "readiness" / "management" / "commands" / "serve.py").read_text()
+    assert '"worker": {**env, "MALLOC_ARENA_MAX": "2"}' in serve
+
+
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "data", ".git", ".env", ".pytest_cache", ".ruff_cache"} <= ignored
