@@ -5,7 +5,9 @@ and the sign-off block (this layer). Edges of both apps render it through these 
 never through each other's views.
 """
 
+import functools
 from collections.abc import Collection
+from dataclasses import dataclass
 from html import escape
 
 from django.db.models import Prefetch, prefetch_related_objects
@@ -121,7 +123,7 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
             for key, label in ITEM_FILTERS.items()
         ],
         "selected": selected,
-        "bulk_form": bulk_form or BulkStatusForm(item_ids=()),
+        "bulk_form": bulk_form or blank_bulk_form(),
         "can_bulk": can_bulk,
         "progress": selectors.Progress.of(items),
         "run": probe_run_selectors.with_progress(run),
@@ -139,6 +141,47 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
             ),
         ),
     }
+
+
+@dataclass(frozen=True)
+class RenderedField:
+    """A form field rendered once, read by a template as a bound field is (`{{ field }}`,
+    its `label` and `id_for_label`)."""
+
+    label: str
+    id_for_label: str
+    html: SafeString
+
+    def __html__(self) -> SafeString:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+
+@dataclass(frozen=True)
+class BlankBulkForm:
+    """The bulk change's form before anything was posted: its fields as the unbound
+    BulkStatusForm renders them, no errors."""
+
+    status: RenderedField
+    reason: RenderedField
+    errors: tuple = ()
+
+
+@functools.cache
+def blank_bulk_form() -> BlankBulkForm:
+    """Rendered once per process: an unbound form's widgets are the same on every page
+    (fixed ids, choices and attributes), and rendering them through the form renderer's
+    templates cost the checklist page ~0.6 ms of CPU each time."""
+    form = BulkStatusForm(item_ids=())
+    fields = {
+        name: RenderedField(
+            label=form[name].label, id_for_label=form[name].id_for_label, html=form[name].__html__()
+        )
+        for name in ("status", "reason")
+    }
+    return BlankBulkForm(**fields)
 
 
 def _href(query: str) -> str:
