@@ -26,7 +26,9 @@ N = 10, W = 2: 2.61 s per account, 44.1 checks/s, emulator 0.37 core, 242-243 MB
 N = 10, W = 4: 2.92 s per account, 39.4 checks/s (the 2 cores were full at W = 2);
 N = 50, W = 2: 3.32 s per account, 34.7 checks/s, 288-314 MB; after the compact call cache,
 no django-ninja in workers and one botocore session per process: 2.77 s per account,
-41.5 checks/s, 227-253 MB.
+41.5 checks/s, 227-253 MB; then clients kept by account, interned model strings and a fixed
+mmap threshold, on a busy machine (load 18 → 12): 250-249 → 207-210 MB, worker CPU per run
+217.6 → 224.7 s.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench, created
 if missing) and REDIS_URL (default redis://127.0.0.1:6379/14).
