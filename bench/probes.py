@@ -18,17 +18,14 @@ emulated account in 18-20 s). Not run by CI.
     .venv/bin/python bench/probes.py --accounts 10 --workers 2 --runs 3
     .venv/bin/python bench/probes.py --scale 10 --workers 4 --concurrency 8
 
-Measured 2026-12-06 on 2 quiet cores (the table with every column is in README.md,
-Benchmark), 2 regions, scale 1, after the worker-memory fixes:
-N = 1, W = 1: 3.45 s per account, 33.3 checks/s, emulator 0.32 core, 207 MB per worker;
-N = 10, W = 1: 4.19 s per account, 27.5 checks/s, 245 MB;
-N = 10, W = 2: 2.61 s per account, 44.1 checks/s, emulator 0.37 core, 242-243 MB;
-N = 10, W = 4: 2.92 s per account, 39.4 checks/s (the 2 cores were full at W = 2);
-N = 50, W = 2: 3.32 s per account, 34.7 checks/s, 288-314 MB; after the compact call cache,
-no django-ninja in workers and one botocore session per process: 2.77 s per account,
-41.5 checks/s, 227-253 MB; then clients kept by account, interned model strings and a fixed
-mmap threshold, on a busy machine (load 18 → 12): 250-249 → 207-210 MB, worker CPU per run
-217.6 → 224.7 s.
+Measured 2026-12-06 on 2 quiet cores, the code of 08:27 UTC (the table with every column
+and the earlier figures are in README.md, Benchmark), 2 regions, scale 1:
+N = 1, W = 1: 2.48 s per account, 46.4 checks/s, emulator 0.30 core, 183 MB per worker;
+N = 1, W = 2: 2.63 s per account, 43.8 checks/s, 176-180 MB;
+N = 10, W = 1: 3.86 s per account, 29.8 checks/s, 188 MB (one worker's interpreter full);
+N = 10, W = 2: 2.58 s per account, 44.6 checks/s, emulator 0.38 core, 185 MB;
+N = 10, W = 4: 2.53 s per account, 45.5 checks/s (the 2 cores were full at W = 2);
+N = 50, W = 2: 2.74 s per account, 42.2 checks/s, 204-206 MB (288-314 MB at first).
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/readiness_bench, created
 if missing) and REDIS_URL (default redis://127.0.0.1:6379/14).
