@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from readiness.checklists.models import ChecklistItem, Team
+from readiness.sql import column
 
 # Bumped by every change of a membership or a role held in this process: a request reads a
 # user's access to a team once (the view checks it, then the service it calls), and a change
@@ -40,9 +41,6 @@ def _access_sql() -> str:
     quote = connection.ops.quote_name
     held = Team.roles.field.model._meta  # signoff's RoleMembership, named through Team
     members = Team.members.through._meta
-
-    def column(meta, field: str) -> str:
-        return quote(meta.get_field(field).column)
 
     return (
         f"SELECT {column(held, 'role')} FROM {quote(held.db_table)}"

@@ -21,6 +21,7 @@ from readiness.probe_runs.models import (
 )
 from readiness.probe_runs.verdicts import item_verdict
 from readiness.probes.base import STATUS_ORDER
+from readiness.sql import column
 
 
 def active_probe_run(deployment) -> ProbeRun | None:
@@ -173,9 +174,6 @@ def _latest_result_statuses_sql() -> str:
     more CPU to compile than to run, on every save of an item."""
     quote = connection.ops.quote_name
     results, runs = ProbeResult._meta, ProbeRun._meta
-
-    def column(meta, field: str) -> str:
-        return quote(meta.get_field(field).column)
 
     states = ", ".join(["%s"] * len(JUDGED_RUN_STATES))
     return (

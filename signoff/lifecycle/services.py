@@ -29,6 +29,7 @@ from readiness.checklists.ownership import UNOWNED_ITEM_ROLE_SLUG
 from readiness.checklists.services import deployment_lock
 from readiness.checklists.teams import require_member
 from readiness.people import display_name
+from readiness.sql import column
 from signoff.notifications import services as notifications
 from signoff.records.services import record_enqueue
 from signoff.signatures import facts
@@ -357,9 +358,6 @@ def _lock_with_signed_sql() -> str:
     deployments, signoffs, revocations = Deployment._meta, SignOff._meta, Revocation._meta
     lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
 
-    def column(meta, field: str) -> str:
-        return quote(meta.get_field(field).column)
-
     return (
         f"SELECT d.*, EXISTS(SELECT 1 FROM {quote(signoffs.db_table)} s"
         f" LEFT OUTER JOIN {quote(revocations.db_table)} r"
@@ -450,9 +448,6 @@ def _latest_signature_sql() -> str:
     quote = connection.ops.quote_name
     signoffs, revocations = SignOff._meta, Revocation._meta
     events = AuditEvent._meta
-
-    def column(meta, field: str) -> str:
-        return quote(meta.get_field(field).column)
 
     return (
         f"SELECT r.{quote(revocations.pk.column)} IS NOT NULL, EXISTS(SELECT 1 FROM"
