@@ -511,3 +511,36 @@ def test_rows_show_the_newest_whole_run_not_a_newer_partial_one(member_client, d
     mfa = row[row.index(f'id="row-{item_of(deployment, "MFA").pk}"') :]
     chips = mfa[: mfa.index("</summary>")]
     assert "probe-pass" in chips and "probe-fail" not in chips
+
+
+def test_rows_escape_what_people_typed_on_the_page_and_in_a_saves_swap(
+    member_client, member, deployment
+):
+    """The rows are built as strings in the presenter, not by the template engine: each value
+    a person or a template author wrote is escaped there, on the page and in a save's swap."""
+    item = item_of(deployment, "MFA")
+    ChecklistItem.objects.filter(pk=item.pk).update(
+        title='MFA <img src=x onerror="alert(1)">', qualifier="<i>q</i> & r"
+    )
+    member.first_name, member.last_name = "<b>Lee</b>", "Tran & Co"
+    member.save(update_fields=["first_name", "last_name"])
+    item.refresh_from_db()
+    save_item(item, member, status=ItemStatus.FAILED, note="no MFA yet")
+    page = text(member_client.get(detail_url(deployment)))
+    url = reverse("item_update", args=[deployment.pk, item.pk])
+    item.refresh_from_db()
+    swap = text(
+        member_client.post(
+            url,
+            item_form(item, status=ItemStatus.DONE),
+            headers={**HTMX, "HX-Current-URL": f"http://testserver{detail_url(deployment)}"},
+        )
+    )
+    for body in (page, swap):
+        row = body[body.index(f'id="row-{item.pk}') :]
+        row = row[: row.index("</summary>")]
+        assert "MFA &lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in row
+        assert "&lt;i&gt;q&lt;/i&gt; &amp; r" in row
+        assert "&lt;b&gt;Lee&lt;/b&gt; Tran &amp; Co" in row
+        assert "<img" not in row and "<i>" not in row and "<b>" not in row
+    assert 'aria-label="Select “MFA &lt;img src=x onerror=&quot;alert(1)&quot;&gt;”"' in page
