@@ -403,7 +403,9 @@ def run_account(run: ProbeRun, account_id: str) -> dict:
     for account in run.accounts:
         if account["account_id"] == account_id:
             return account
-    raise AccountUnavailable(f"account {account_id} is not part of probe run {run.pk}")
+    # Read as the summary of the run's own results ("Not read: …"), on its page and in the
+    # record: named by what it is there, not by the run's id on this server.
+    raise AccountUnavailable(f"account {account_id} is not among the accounts this run reads")
 
 
 def _outlasts_a_check(session) -> bool:

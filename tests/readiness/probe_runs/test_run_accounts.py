@@ -72,6 +72,18 @@ def test_a_run_reads_only_the_accounts_picked_and_the_audit_names_them(deploymen
 
 
 @pytest.mark.django_db
+def test_an_account_the_run_does_not_read_is_named_by_what_the_run_reads(deployment, member):
+    """Its words end up as a result's summary on the run's own page and in the record, where
+    the run's id on this server would name nothing a reader knows."""
+    spans(deployment, member, WORKLOAD, NETWORKING)
+    run, _ = services.probe_run_start(deployment=deployment, user=member, accounts=[WORKLOAD])
+    assert services.run_account(run, WORKLOAD)["account_id"] == WORKLOAD
+    with pytest.raises(services.AccountUnavailable) as refused:
+        services.run_account(run, NETWORKING)
+    assert str(refused.value) == f"account {NETWORKING} is not among the accounts this run reads"
+
+
+@pytest.mark.django_db
 def test_without_a_pick_a_run_reads_every_account_and_is_whole(deployment, member):
     spans(deployment, member, WORKLOAD, NETWORKING)
     run, _ = services.probe_run_start(deployment=deployment, user=member)
