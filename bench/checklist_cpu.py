@@ -21,11 +21,9 @@ import argparse
 import cProfile
 import gc
 import json
-import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,17 +47,9 @@ def main() -> None:
     parser.add_argument("--html", type=Path, help="write the page's HTML to this file")
     args = parser.parse_args()
 
-    os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
-    )
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    seeded_file = Path(tempfile.gettempdir()) / (
-        f"readiness-bench-pages-{os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}-"
-        f"{args.deployments}-checklist.json"
-    )
+    from pages import bench_environment, use_bench_urls
+
+    seeded_file = bench_environment(args.deployments, "checklist")
     if not seeded_file.exists():
         raise SystemExit(f"no {seeded_file}: run bench/pages.py --checklist-only first")
     dataset = json.loads(seeded_file.read_text())
@@ -73,7 +63,6 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
-    from pages import use_bench_urls
 
     use_bench_urls()
     call_command("migrate", verbosity=0)  # the seeded database follows the code measured

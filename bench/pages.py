@@ -444,6 +444,23 @@ def report(results: list[Measured], bare: Measured) -> None:
         )
 
 
+def bench_environment(deployments: int, scope: str) -> Path:
+    """Set the environment's defaults for this bench (and bench/checklist_cpu.py, which
+    measures what it seeded) and return the file naming the dataset seeded into that database
+    for `deployments` and `scope` ("checklist" or "all")."""
+    os.environ.setdefault(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
+    )
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+    return Path(tempfile.gettempdir()) / (
+        f"readiness-bench-pages-{database}-{deployments}-{scope}.json"
+    )
+
+
 def seed_dataset(args) -> dict:
     """Seed, and return what the measurement needs of it (kept for --reuse)."""
     from django.conf import settings
@@ -525,17 +542,7 @@ def main() -> None:
     if args.deployments is None:
         args.deployments = 50 if args.checklist_only else 10_000
 
-    os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pages"
-    )
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="readiness-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.project.settings")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    seeded_file = Path(tempfile.gettempdir()) / (
-        f"readiness-bench-pages-{os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}-"
-        f"{args.deployments}-{'checklist' if args.checklist_only else 'all'}.json"
-    )
+    seeded_file = bench_environment(args.deployments, "checklist" if args.checklist_only else "all")
     reuse = args.reuse and seeded_file.exists()
     if not reuse:
         seeded_file.unlink(missing_ok=True)
