@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, metavar="N", help="profile the timed requests; print the top N"
     )
+    parser.add_argument("--profile-file", help="also save the profile's statistics here (pstats)")
     parser.add_argument("--html", type=Path, help="write the page's HTML to this file")
     args = parser.parse_args()
 
@@ -65,6 +66,9 @@ def main() -> None:
     from django.urls import reverse
 
     use_bench_urls()
+    # DATA_DIR is a new temporary directory unless set: the page's stylesheet links need a
+    # manifest there.
+    call_command("collectstatic", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)  # the seeded database follows the code measured
     reader = get_user_model().objects.get(pk=dataset["reader"])
     path = reverse("deployment_detail", args=[dataset["large" if args.large else "checklist"]])
@@ -109,6 +113,8 @@ def main() -> None:
         f"{queries} queries, {len(body) / 1024:.1f} KB"
     )
     if profiler:
+        if args.profile_file:
+            profiler.dump_stats(args.profile_file)
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(args.profile)
         stats.sort_stats("tottime").print_stats(args.profile)
