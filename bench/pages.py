@@ -9,10 +9,11 @@ the rows seeded in bulk have none), adds a finished two-region probe run to one
 deployment, starts gunicorn as the compose file does (3 workers, the image has 2, x 4
 threads, PostgreSQL) and requests each page in turn with one keep-alive connection. Prints
 per page: p50 and p95 over HTTP, server CPU per request (the gunicorn process tree, from
-/proc), HTML bytes,
-and the queries the same request makes (counted in this process through Django's test
-client); and the ratio of p50 and CPU to a bare Django view (through the whole middleware
-stack) measured in the same run. Not run by CI; it asserts nothing.
+/proc), HTML bytes, and the queries the same request makes (counted in this process through
+Django's test client); and the ratio of p50 and CPU to a bare Django view (through the whole
+middleware stack, logged in as the pages are: its session and user are read) measured in the
+same run, over ten times the requests for its CPU to be exact; and the bare view anonymous,
+for scale. Not run by CI; it asserts nothing.
 
     .venv/bin/python bench/pages.py                        # 10,000 deployments
     .venv/bin/python bench/pages.py --deployments 2000 --requests 20
