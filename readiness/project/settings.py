@@ -207,6 +207,9 @@ SESSION_ABSOLUTE_TIMEOUT = env.int(
     "SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, validate=validate.Range(min=SESSION_IDLE_TIMEOUT)
 )
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+# Django's database sessions, read in one SQL statement instead of through the ORM: every
+# request reads its session (signoff/teams/sessions.py says why not a cached engine).
+SESSION_ENGINE = "signoff.teams.sessions"
 # Signing (11.200(a)(1)): the first signature of a continuous period asks for the username
 # and the password, later ones the password only, while each comes within this many seconds
 # of the last identification for signing; 0 asks for both every time.
@@ -222,7 +225,8 @@ SIGNING_CONTINUOUS_SESSION_IDLE = env.int(
 # unlocks them (`manage.py axes_reset_username NAME`, or the admin's access attempts).
 AUTHENTICATION_BACKENDS = [
     "signoff.teams.authentication.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, its user read in one SQL statement (as SESSION_ENGINE's session is).
+    "signoff.teams.authentication.AccountBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5, validate=validate.Range(min=1))
 _axes_cooloff_minutes = env.int("AXES_COOLOFF_MINUTES", 30, validate=validate.Range(min=0))
@@ -287,7 +291,7 @@ if OIDC_ISSUER:
         )
     AUTHENTICATION_BACKENDS.append("signoff.teams.oidc.OidcBackend")
     if not OIDC_LOCAL_LOGIN:
-        AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+        AUTHENTICATION_BACKENDS.remove("signoff.teams.authentication.AccountBackend")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -9,6 +9,8 @@ at the first signing of a continuous session and at least the password later on
   signoff.web.sessions.SessionTimeoutMiddleware).
 - Signing asks for the username too unless the same user identified for signing in this
   session less than SIGNING_CONTINUOUS_SESSION_IDLE seconds ago (`signer_identify`).
+- The user of every logged-in request is read in one SQL statement (`AccountBackend`), as its
+  session is (signoff.teams.sessions): the ORM took more CPU to build that read than to run it.
 - django-axes counts failed logins and signing passwords per account name and per address
   and locks them out (`LockoutBackend`); signing authenticates through
   django.contrib.auth.authenticate, so a signing failure counts like a login failure.
@@ -19,6 +21,7 @@ at the first signing of a continuous session and at least the password later on
   signoff.lifecycle.services.signoff_record, which knows the deployment.
 """
 
+import functools
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,12 +29,14 @@ from dataclasses import dataclass
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from readiness.audit.services import audit_record
+from readiness.sql import column
 
 # Session keys (seconds since the epoch): when the user logged in, when the session last saw
 # a request, and who identified for signing when (a dict: the user's id and the time).
@@ -59,6 +64,55 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+class AccountBackend(ModelBackend):
+    """Django's ModelBackend, the user of a session read by `account_by_id`: an inactive
+    account, or one no longer there, is no user (the request goes on anonymous)."""
+
+    def get_user(self, user_id):
+        user = account_by_id(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def account_by_id(user_id):
+    """The user with this primary key, or None: the read `User.objects.get(pk=…)` makes, as
+    an ordinary instance (`Model.from_db`, the ORM's conversions of each column's value), in
+    a statement written once per process. Nothing is cached: each call reads the row, so a
+    deactivated account or a changed password is seen by the next request in every worker."""
+    User = get_user_model()
+    sql, attnames, converters = _account_read()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [User._meta.pk.get_db_prep_value(user_id, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, expression, functions in converters:
+        for convert in functions:
+            values[index] = convert(values[index], expression, connection)
+    return User.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _account_read():
+    """The statement, the fields' attribute names, and per column needing them the
+    converters the ORM's compiler applies (SQLite's booleans and datetimes)."""
+    meta = get_user_model()._meta
+    fields = meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(meta.db_table)
+        functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(
+            connection
+        )
+        if functions:
+            converters.append((index, expression, functions))
+    sql = (
+        f"SELECT {', '.join(column(meta, field.name) for field in fields)}"
+        f" FROM {connection.ops.quote_name(meta.db_table)} WHERE {column(meta, meta.pk.name)} = %s"
+    )
+    return sql, [field.attname for field in fields], converters
 
 
 def client_address(request) -> str | None:
