@@ -39,6 +39,7 @@ from mozilla_django_oidc.utils import import_from_settings
 
 from readiness.audit.services import audit_record
 from readiness.checklists.models import Team
+from signoff.teams import authentication
 from signoff.teams.models import OidcIdentity, Role, RoleMembership
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,14 @@ class OidcBackend(OIDCAuthenticationBackend):
         payload = super().verify_token(token, **kwargs)
         id_token_check(payload)
         return payload
+
+    def get_user(self, user_id):
+        """The user of an SSO session, read as AccountBackend reads a local one (one SQL
+        statement, no ORM query to build on every request). An inactive account is no user,
+        as for ModelBackend: mozilla-django-oidc's get_user left a deactivated account's SSO
+        sessions logged in until they expired."""
+        user = authentication.account_by_id(user_id)
+        return user if user is not None and user.is_active else None
 
     def get_userinfo(self, access_token, id_token, payload):
         claims = super().get_userinfo(access_token, id_token, payload)

@@ -167,3 +167,16 @@ def test_a_deactivated_account_cannot_log_in_through_the_provider(client, sso):
     assert answer.status_code == 302 and answer["Location"] == "/login/"
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(action="user.login_failed").count() == 1
+
+
+def test_an_sso_session_reads_its_user_until_the_account_is_deactivated(client, sso):
+    TeamFactory(slug="payments", name="Payments")
+    sso_login(client, username="alice", password="alice-idp-password")
+    assert client.session["_auth_user_backend"] == oidc.BACKEND
+    page = client.get("/")
+    assert page.status_code == 200 and page.wsgi_request.user.get_username() == "alice"
+
+    get_user_model().objects.filter(username="alice").update(is_active=False)
+
+    page = client.get("/")
+    assert page.status_code == 302 and not page.wsgi_request.user.is_authenticated
