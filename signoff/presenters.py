@@ -10,15 +10,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from html import escape
 
-from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from readiness.checklists import selectors
 from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm, ItemFilterForm, ItemForm
 from readiness.checklists.models import (
-    AwsAccount,
     ChecklistItem,
     DecisionSource,
     DeploymentState,
@@ -42,6 +40,8 @@ from signoff.signatures.selectors import (
 
 CHECKLIST_TEMPLATE = "readiness/deployment_detail.html"
 
+_STATUS_LABELS = dict(ItemStatus.choices)
+
 
 def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict:
     """The checklist page: every item as a compact row (title, owner, status, probe chips,
@@ -50,17 +50,13 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     sign-off block. `bulk_form`: a refused bulk change, its selection and errors kept."""
     filters = filters or ItemFilterForm.of({})
     # The probe panel lists the AWS accounts and their regions, and the signatures bind
-    # them: one read for both (the panel and Deployment.aws_regions use the prefetched rows).
-    # By account id: AwsAccount's ordering (deployment, then account) would join the
-    # deployment to sort the accounts of one deployment.
-    prefetch_related_objects(
-        [deployment], Prefetch("aws_accounts", queryset=AwsAccount.objects.order_by("account_id"))
-    )
+    # them: one read for both (the panel and Deployment.aws_regions use the rows read).
+    selectors.read_aws_accounts(deployment)
     # The rows name each item's owning role and the sign-off block lists the roles: one
     # read of the roles for both, rather than a Role per item.
     roles = all_roles()
-    sections = selectors.deployment_sections(deployment, roles={role.pk: role for role in roles})
-    items = [item for section in sections for item in section.items.all()]
+    sections = selectors.checklist_sections(deployment, roles={role.pk: role for role in roles})
+    items = [item for section in sections for item in section.item_list]
     # The panel reports the newest run (active, or cancelled too); the items show the
     # newest run that judged them all: most often the same run, then read once, for the
     # rows and for what the sign-offs bind (None: the standings read their own).
@@ -84,7 +80,7 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     role_ids = held_role_ids(team=deployment.team, user=user)  # also the sign-off block's
     item_href = item_href_of(deployment)
     for section in sections:
-        for item in section.items.all():
+        for item in section.item_list:
             decorate_row(item, section, results, coverage, waivers, overridden, role_ids)
             item.ci_evidence = verdicts.get(item.pk)
             item.href = item_href(item.pk)
@@ -94,7 +90,7 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     for section in sections:
         section.rows = [
             item
-            for item in section.items.all()
+            for item in section.item_list
             if row_matches(item, show=show, probe=probe)
             and all(word in item.search_text for word in words)
         ]
@@ -223,7 +219,8 @@ def summarize_row(item) -> None:
     and the page repeats them for every item. The item is decorated (decorate_row, or
     decorate_item with `overridden` and `ci_evidence` set)."""
     item.owner_name = item.owner_role.name if item.owner_role_id else "any member"
-    item.status_words = item.get_status_display() + (
+    # The label get_status_display gives, without the dict of choices it builds per call.
+    item.status_words = str(_STATUS_LABELS.get(item.status, item.status)) + (
         " · by probe" if item.source == DecisionSource.PROBE else ""
     )
     chips = [
@@ -262,10 +259,13 @@ def row_summary_html(item, *, oob: bool = False) -> SafeString:
     who = ""
     if item.updated_at:
         changed = timezone.localtime(item.updated_at)
+        # The `date` filter's "c" and "Y-m-d H:i", written out: DateFormat parsed its
+        # format string again for every row. Digits and ISO 8601's signs need no escaping.
         who = (
             f"{escape(item.updated_by_words)} · "
-            f'<time datetime="{escape(dateformat.format(changed, "c"))}">'
-            f"{escape(dateformat.format(changed, 'Y-m-d H:i'))}</time>"
+            f'<time datetime="{changed.isoformat()}">'
+            f"{changed.year:04d}-{changed.month:02d}-{changed.day:02d}"
+            f" {changed.hour:02d}:{changed.minute:02d}</time>"
         )
     chips = "".join(
         f'<span class="{escape(css)}">{escape(words)}</span>' for css, words in item.row_chips
@@ -312,15 +312,21 @@ def row_matches(item, *, show: str = "", probe: str = "") -> bool:
     """Whether a decorated row passes the page's filters (ITEM_FILTERS, a probe status)."""
     if probe and probe not in item.result_statuses:
         return False
-    return {
-        "": True,
-        "open": item.status == ItemStatus.OPEN,
-        "failed": item.status == ItemStatus.FAILED,
-        "mine": item.mine,
-        "disagrees": bool(item.probe_conflict),
-        "overridden": item.overridden,
-        "waived": item.waiver is not None,
-    }.get(show, True)
+    # Tests in turn rather than a dict of every filter's answer: the page asks this of
+    # every row for each filter's count.
+    if show == "open":
+        return item.status == ItemStatus.OPEN
+    if show == "failed":
+        return item.status == ItemStatus.FAILED
+    if show == "mine":
+        return item.mine
+    if show == "disagrees":
+        return bool(item.probe_conflict)
+    if show == "overridden":
+        return item.overridden
+    if show == "waived":
+        return item.waiver is not None
+    return True
 
 
 def lifecycle_context(deployment, *, user, held=None, reads=None) -> dict:

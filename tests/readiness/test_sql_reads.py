@@ -1,0 +1,149 @@
+"""The checklist page's reads written in SQL (readiness/sql.py) give what the ORM queries
+they replaced gave: the same rows, in the same order, with the same related rows attached."""
+
+import pytest
+from django.db.models import Prefetch, prefetch_related_objects
+from django.utils import timezone
+
+from readiness.checklists import selectors
+from readiness.checklists.models import AwsAccount, Deployment, ItemStatus
+from readiness.evidence.selectors import latest_verdicts, verdicts_newest_first
+from readiness.evidence.services import Upload, evidence_upload
+from readiness.probe_runs import selectors as probe_run_selectors
+from readiness.probe_runs.models import ProbeRun, ProbeRunState
+from signoff.signatures.selectors import all_roles
+from tests.readiness.api import samples
+from tests.readiness.web.conftest import item_of, save_item
+
+pytestmark = pytest.mark.django_db
+
+
+def values(instance) -> dict:
+    return {
+        field.attname: getattr(instance, field.attname)
+        for field in type(instance)._meta.concrete_fields
+    }
+
+
+def test_checklist_sections_read_what_deployment_sections_reads(deployment, member):
+    save_item(item_of(deployment, "Unit Tests"), member, status=ItemStatus.FAILED)
+    roles = {role.pk: role for role in all_roles()}
+    read = selectors.checklist_sections(deployment, roles=roles)
+    expected = selectors.deployment_sections(deployment)
+    assert [values(section) for section in read] == [values(section) for section in expected]
+    for section, old in zip(read, expected, strict=True):
+        assert section.progress == old.progress
+        items = list(old.items.all())
+        assert [values(item) for item in section.item_list] == [values(item) for item in items]
+        for item, old_item in zip(section.item_list, items, strict=True):
+            assert item.section is section
+            assert item.owner_role == old_item.owner_role
+            assert (item.updated_by and item.updated_by.pk) == (
+                old_item.updated_by and old_item.updated_by.pk
+            )
+            if item.updated_by is not None:
+                assert item.updated_by.get_full_name() == old_item.updated_by.get_full_name()
+                assert item.updated_by.username == old_item.updated_by.username
+    assert any(item.updated_by for section in read for item in section.item_list)
+
+
+def test_last_run_is_the_newest_numbered_run_with_who_cancelled_it(deployment, member):
+    assert probe_run_selectors.last_run(deployment) is None
+    for state in (ProbeRunState.SUCCEEDED, ProbeRunState.CANCELLED):
+        ProbeRun.objects.create(
+            deployment=deployment,
+            state=state,
+            regions=["us-east-1"],
+            accounts=[{"account_id": "123456789012", "regions": ["us-east-1"]}],
+            thresholds={"coverage": 80},
+            cancelled_by=member if state == ProbeRunState.CANCELLED else None,
+            finished_at=timezone.now(),
+        )
+    run = probe_run_selectors.last_run(deployment)
+    expected = (
+        probe_run_selectors.numbered(deployment.probe_runs.select_related("cancelled_by"))
+        .filter(pk=run.pk)
+        .get()
+    )
+    assert run == deployment.probe_runs.first()
+    assert values(run) == values(expected)
+    assert run.accounts == [{"account_id": "123456789012", "regions": ["us-east-1"]}]
+    assert (run.number, run.cancelled_by.pk) == (2, member.pk)
+    assert run.cancelled_by.get_full_name() == expected.cancelled_by.get_full_name()
+
+
+def test_result_rows_read_what_values_read(deployment, member):
+    run = ProbeRun.objects.create(deployment=deployment, state=ProbeRunState.SUCCEEDED)
+    item = item_of(deployment, "Unit Tests")
+    for key in ("test.b", "test.a"):
+        run.results.create(
+            item=item,
+            probe_key=key,
+            account_id="123456789012",
+            region="us-east-1",
+            section_title=item.section.title,
+            item_title=item.title,
+            title="A test probe",
+            severity="high",
+            state="done",
+            status="pass",
+            summary=key,
+        )
+    expected = [
+        {**row, "run_id": run.pk, "run__deployment_id": deployment.pk}
+        for row in run.results.order_by("probe_key", "account_id", "region").values(
+            *probe_run_selectors.RESULT_ROW_FIELDS
+        )
+    ]
+    assert probe_run_selectors.result_rows(run) == expected
+    assert [row["probe_key"] for row in expected] == ["test.a", "test.b"]
+
+
+def test_latest_verdicts_are_the_newest_of_each_item_with_their_evidence(deployment, member):
+    for covered in (850, 700):
+        evidence_upload(
+            deployment=deployment,
+            user=member,
+            kind="cobertura",
+            upload=Upload("coverage.xml", samples.cobertura(covered, 1000)),
+        )
+    expected: dict = {}
+    for verdict in verdicts_newest_first([deployment.pk]).select_related("evidence__uploaded_by"):
+        expected.setdefault(verdict.item_id, verdict)
+    assert verdicts_newest_first([deployment.pk]).count() > len(expected) > 0
+    read = latest_verdicts([deployment.pk])
+    assert list(read) == list(expected)
+    for item_id, verdict in read.items():
+        assert values(verdict) == values(expected[item_id])
+        assert values(verdict.evidence) == values(expected[item_id].evidence)
+        assert values(verdict.evidence.uploaded_by) == values(
+            expected[item_id].evidence.uploaded_by
+        )
+    item_id = next(iter(expected))
+    assert list(latest_verdicts([deployment.pk], item_ids=[item_id])) == [item_id]
+    assert latest_verdicts([deployment.pk], item_ids=[]) == {}
+    assert latest_verdicts([]) == {}
+
+
+def test_aws_accounts_are_read_as_the_prefetch_left_them(deployment, django_assert_num_queries):
+    for account_id in ("222222222222", "111111111111"):
+        AwsAccount.objects.create(
+            deployment=deployment,
+            account_id=account_id,
+            regions=["eu-west-1", "us-east-1"],
+            role_arn=f"arn:aws:iam::{account_id}:role/readiness",
+        )
+    selectors.read_aws_accounts(deployment)
+    expected = Deployment.objects.get(pk=deployment.pk)
+    prefetch_related_objects(
+        [expected], Prefetch("aws_accounts", queryset=AwsAccount.objects.order_by("account_id"))
+    )
+    with django_assert_num_queries(0):
+        read = list(deployment.aws_accounts.all())
+        assert all(account.deployment is deployment for account in read)
+        assert deployment.aws_regions == expected.aws_regions
+        assert deployment.aws_accounts.exists()
+    assert [values(account) for account in read] == [
+        values(account) for account in expected.aws_accounts.all()
+    ]
+    assert [account.account_id for account in read] == ["111111111111", "222222222222"]
