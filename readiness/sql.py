@@ -6,7 +6,8 @@ column changes the statement with it."""
 import functools
 from collections.abc import Collection
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models.sql import Query
 
 
 def column(meta, field: str) -> str:
@@ -49,3 +50,40 @@ def _reading(model, fields: frozenset[str] | None):
 
 def _field_names(meta, fields) -> list[str]:
     return [f.name for f in meta.concrete_fields if fields is None or f.name in fields]
+
+
+@functools.cache
+def _reader(models: tuple) -> tuple:
+    """The converters of the columns `columns` gives (all of them) for each of `models` side
+    by side, as Django's raw() finds them: the backend's and the fields' (from_row applies
+    the fields' alone); and where each model's columns start."""
+    fields = [field for model in models for field in model._meta.concrete_fields]
+    compiler = connection.ops.compiler("SQLCompiler")(
+        Query(models[0]), connection, DEFAULT_DB_ALIAS
+    )
+    converters = compiler.get_converters(
+        [field.get_col(field.model._meta.db_table) for field in fields]
+    )
+    slices, start = [], 0
+    for model in models:
+        meta = model._meta
+        end = start + len(meta.concrete_fields)
+        attnames = [field.attname for field in meta.concrete_fields]
+        slices.append((model, start, end, start + meta.concrete_fields.index(meta.pk), attnames))
+        start = end
+    return compiler, converters, slices
+
+
+def instances(models: tuple, row) -> list:
+    """The instances of `models` read side by side in `row` (each model's `columns`, all of
+    them, in the order of `models`), built as the ORM builds them (`Model.from_db`); None
+    for a model whose primary key is NULL (an outer join that matched no row). No relation
+    is set: the caller sets those it read (`field.set_cached_value`), as select_related
+    would."""
+    compiler, converters, slices = _reader(models)
+    if converters:
+        (row,) = compiler.apply_converters([row], converters)
+    return [
+        None if row[pk] is None else model.from_db(connection.alias, attnames, row[start:end])
+        for model, start, end, pk, attnames in slices
+    ]

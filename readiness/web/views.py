@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -181,9 +181,9 @@ def _progress_fragments(request, deployment, item) -> list[str]:
 @require_http_methods(["GET", "POST"])
 def item_update(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     # The item and its deployment in one read, which is also the access check.
-    item = get_object_or_404(
-        selectors.item_visible_to(request.user, deployment_id=pk, item_id=item_id)
-    )
+    item = selectors.item_visible_to(request.user, deployment_id=pk, item_id=item_id)
+    if item is None:
+        raise Http404("No ChecklistItem matches the given query.")
     deployment = item.section.deployment
     if request.method == "GET":
         presenters.single_item(deployment, item, user=request.user)
