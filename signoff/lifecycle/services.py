@@ -29,7 +29,7 @@ from readiness.checklists.ownership import UNOWNED_ITEM_ROLE_SLUG
 from readiness.checklists.services import deployment_lock
 from readiness.checklists.teams import require_member
 from readiness.people import display_name
-from readiness.sql import column
+from readiness.sql import column, columns, instances
 from signoff.notifications import services as notifications
 from signoff.records.services import record_enqueue
 from signoff.signatures import facts
@@ -341,8 +341,13 @@ def _lock_with_signed(deployment: Deployment) -> Deployment:
                 SignOff.objects.filter(deployment=OuterRef("pk"), revocation__isnull=True)
             ),
         )
-    (locked,) = Deployment.objects.raw(_lock_with_signed_sql(), [deployment.pk])
-    locked.signed = bool(locked.signed)  # SQLite answers 0 or 1
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_with_signed_sql(), [deployment.pk])
+        row = cursor.fetchone()
+    # Built as raw() builds it, without raw()'s work of matching its columns to the fields
+    # on every call: the statement lists them in the model's order.
+    (locked,) = instances((Deployment,), row[:-1])
+    locked.signed = bool(row[-1])  # SQLite answers 0 or 1
     # A deployment never changes team or template; the rows are the caller's, as read in
     # this request (neither is locked by the deployment's lock in either way of reading).
     if locked.team_id == deployment.team_id:
@@ -359,7 +364,7 @@ def _lock_with_signed_sql() -> str:
     lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
 
     return (
-        f"SELECT d.*, EXISTS(SELECT 1 FROM {quote(signoffs.db_table)} s"
+        f"SELECT {columns(deployments, 'd')}, EXISTS(SELECT 1 FROM {quote(signoffs.db_table)} s"
         f" LEFT OUTER JOIN {quote(revocations.db_table)} r"
         f" ON r.{column(revocations, 'signoff')} = s.{quote(signoffs.pk.column)}"
         f" WHERE s.{column(signoffs, 'deployment')} = d.{quote(deployments.pk.column)}"
