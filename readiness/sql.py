@@ -87,3 +87,24 @@ def instances(models: tuple, row) -> list:
         None if row[pk] is None else model.from_db(connection.alias, attnames, row[start:end])
         for model, start, end, pk, attnames in slices
     ]
+
+
+@functools.cache
+def _insert(model) -> tuple[str, list]:
+    meta = model._meta
+    quote = connection.ops.quote_name
+    # What Model.save(force_insert=True) writes of a row whose key the database gives.
+    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    names = ", ".join(quote(field.column) for field in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})", fields
+
+
+def insert(obj) -> None:
+    """Write the new row `obj` as `obj.save(force_insert=True)` writes it (each field's value
+    through its pre_save and get_db_prep_save), without reading its key back: for a row the
+    request never reads again (`obj` stays unsaved)."""
+    sql, fields = _insert(type(obj))
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

@@ -29,7 +29,7 @@ from readiness.checklists.models import (
 from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
 from readiness.checklists.progress import refresh_progress
 from readiness.checklists.teams import require_item_owner, require_items_owner, require_member
-from readiness.sql import column
+from readiness.sql import column, insert
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
@@ -249,18 +249,21 @@ def _record_person_change(
         after=_item_state(item),
         reason=reason,
     )
-    ItemChange.objects.create(
-        item=item,
-        version=item.version,
-        changed_by=user,
-        changed_at=now,
-        source=DecisionSource.PERSON,
-        reason=reason,
-        previous_status=previous_status,
-        status=item.status,
-        note=item.note,
-        evidence_url=item.evidence_url,
-        na_reason=item.na_reason,
+    # Never read back in the request: written without the ORM's INSERT and its RETURNING.
+    insert(
+        ItemChange(
+            item=item,
+            version=item.version,
+            changed_by=user,
+            changed_at=now,
+            source=DecisionSource.PERSON,
+            reason=reason,
+            previous_status=previous_status,
+            status=item.status,
+            note=item.note,
+            evidence_url=item.evidence_url,
+            na_reason=item.na_reason,
+        )
     )
 
 
