@@ -90,21 +90,33 @@ def instances(models: tuple, row) -> list:
 
 
 @functools.cache
-def _insert(model) -> tuple[str, list]:
+def _insert(model, key: bool) -> tuple[str, list]:
     meta = model._meta
     quote = connection.ops.quote_name
     # What Model.save(force_insert=True) writes of a row whose key the database gives.
     fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
     names = ", ".join(quote(field.column) for field in fields)
     marks = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})", fields
+    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})"
+    if key and connection.features.can_return_columns_from_insert:
+        sql += " " + connection.ops.return_insert_columns([meta.pk])[0]
+    return sql, fields
 
 
-def insert(obj) -> None:
+def insert(obj, *, key: bool = False) -> None:
     """Write the new row `obj` as `obj.save(force_insert=True)` writes it (each field's value
-    through its pre_save and get_db_prep_save), without reading its key back: for a row the
-    request never reads again (`obj` stays unsaved)."""
-    sql, fields = _insert(type(obj))
+    through its pre_save and get_db_prep_save), without the ORM's compile of its INSERT.
+    `key`: read back the key the database gave it and mark `obj` saved, as save() does;
+    otherwise, for a row the request never reads again, `obj` stays unsaved."""
+    sql, fields = _insert(type(obj), key)
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if not key:
+            return
+        meta = obj._meta
+        if connection.features.can_return_columns_from_insert:
+            (obj.pk,) = connection.ops.fetch_returned_insert_columns(cursor, ())
+        else:
+            obj.pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    obj._state.adding, obj._state.db = False, connection.alias

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from readiness.audit import merkle
 from readiness.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from readiness.sql import column
+from readiness.sql import column, insert
 
 GENESIS = "0" * 64
 INSTALLATION_CHAIN = "installation"
@@ -135,7 +135,7 @@ def audit_record(
     event.hash = event_hash(event)
     # The unique (chain, seq) makes a fork impossible even past the lock: a second writer
     # after the same head fails here, and its transaction with it.
-    event.save(force_insert=True)
+    insert(event, key=True)  # save(force_insert=True)'s INSERT, without its compile
     with connection.cursor() as cursor:
         cursor.execute(_head_sql()[1], [seq, event.hash, head_id])
     return event
