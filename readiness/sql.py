@@ -120,3 +120,47 @@ def insert(obj, *, key: bool = False) -> None:
         else:
             obj.pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
     obj._state.adding, obj._state.db = False, connection.alias
+
+
+class ModelColumns:
+    """Some concrete fields of a model, read by a statement written in SQL and made into an
+    instance as the ORM's select would: each value through the converters the ORM applies to
+    its column (the backend's, then the field's: a JSON document parsed, SQLite's datetimes
+    made aware), the fields not read deferred (read from the database if ever used, as
+    `.only()` leaves them). Where a page needs a few columns of a row, not a statement built
+    and compiled by the ORM on every request."""
+
+    def __init__(self, model, fields: tuple[str, ...] | None = None) -> None:
+        meta = model._meta
+        wanted = None if fields is None else {meta.get_field(name).attname for name in fields}
+        # In the model's field order: Model.from_db fills the deferred fields in that order.
+        self.fields = [
+            field
+            for field in meta.concrete_fields
+            if wanted is None or field.attname in wanted or field.primary_key
+        ]
+        self.model = model
+        self.attnames = [field.attname for field in self.fields]
+        self.width = len(self.fields)
+        self._converters = []
+        for index, field in enumerate(self.fields):
+            col = field.get_col(meta.db_table)
+            found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+            if found:
+                self._converters.append((index, found, col))
+
+    def select(self, alias: str) -> str:
+        """The columns, in order, for a SELECT list: `alias`."column", …"""
+        quote = connection.ops.quote_name
+        return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+
+    def instance(self, values):
+        """The model instance of one row's `width` values (in `select()`'s order)."""
+        if self._converters:
+            values = list(values)
+            for index, converters, col in self._converters:
+                value = values[index]
+                for converter in converters:
+                    value = converter(value, col, connection)
+                values[index] = value
+        return self.model.from_db(connection.alias, self.attnames, values)
