@@ -28,8 +28,7 @@ from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Cast
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -51,7 +50,7 @@ from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeRe
 from readiness.probe_runs.selectors import latest_finished_run_ids, run_numbers
 from readiness.probes.base import registry
 from readiness.sql import ModelColumns, column
-from signoff.signatures.models import SignOff, Waiver
+from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
 
 # 3: the identity holds the AWS accounts and their regions, a probe verdict its account. A
@@ -572,14 +571,6 @@ def required_roles(deployment: Deployment, roles: list[Role]) -> list[Role]:
     return chosen or list(roles)
 
 
-def _signoffs(deployment_ids) -> QuerySet[SignOff]:
-    return (
-        SignOff.objects.filter(deployment_id__in=deployment_ids)
-        .select_related("user", "role", "revocation__revoked_by")
-        .order_by("deployment_id", "role__position", "sequence")
-    )
-
-
 def latest_results(deployment_ids) -> dict[int, dict[int, list[dict]]]:
     """{deployment id: {item id: [result dicts]}}: each probe, account and region of the
     deployment's latest finished run, with the newest verdict it has.
@@ -996,41 +987,119 @@ def standings(
     return result
 
 
-def stale_event_recorded() -> Exists:
-    """For a query of signatures: whether each one's signoff.stale event is in the trail."""
-    return Exists(
-        AuditEvent.objects.filter(
-            object_type="signoff.signoff",
-            object_id=Cast(OuterRef("pk"), CharField()),
-            action="signoff.stale",
-        )
-    )
-
-
 def _signoffs_by_role(
     ids, roles: list[Role], *, rows: bool, stale_recorded: bool = False, role_ids=None
 ) -> dict[tuple[int, int], list]:
-    """{(deployment id, role id): its signatures, oldest first, each with `revoked`} (only
-    the roles of `role_ids` with them)."""
+    """{(deployment id, role id): its signatures, oldest first, each with `revoked` (its
+    Revocation, or None)} (only the roles of `role_ids` with them). Each signature's `role`
+    is one of `roles`; its signer (`user`, but with `rows`) and its revoker are their names
+    only (NAME_FIELDS), what the pages, records and events print of them.
+
+    With `rows`, a list page shows who signed, how and when, not what they approved: the
+    signed states (a JSON document each) are left unread (deferred), read for the stale
+    signatures only, and only when their change lines are (ChangeHistory.read_signed_states).
+
+    Written in SQL: built through the ORM (three joins of whole rows), the statement cost
+    more CPU to compile and its rows to make into instances than to run, on every checklist
+    page and every read of standings."""
+    ids = list(ids)
+    role_keys = None if role_ids is None else list(role_ids)
+    if not ids or role_keys == []:
+        return {}
+    signoff_columns, revocation_columns, users = _signoff_columns(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _signoffs_sql(
+                rows, stale_recorded, len(ids), None if role_keys is None else len(role_keys)
+            ),
+            [*ids, *(role_keys or ())],
+        )
+        found = cursor.fetchall()
+    roles_by_pk = {role.pk: role for role in roles}
+    revocation_cache = SignOff.revocation.related
     signoffs: dict[tuple[int, int], list[SignOff]] = {}
-    signoff_rows = _signoffs(ids)
-    if role_ids is not None:
-        signoff_rows = signoff_rows.filter(role_id__in=role_ids)
-    if stale_recorded:
-        signoff_rows = signoff_rows.annotate(stale_recorded=stale_event_recorded())
-    if rows:
-        # A list page shows who signed, how and when, not what they approved: the signed
-        # states (a JSON document each) are read for the stale signatures only, and only
-        # when their change lines are (ChangeHistory.read_signed_states).
-        signoff_rows = signoff_rows.select_related(None).select_related("revocation")
-        signoff_rows = signoff_rows.defer("approved_state")
-        roles_by_pk = {role.pk: role for role in roles}
-    for signoff in signoff_rows:
-        if rows:
-            signoff.role = roles_by_pk[signoff.role_id]
-        signoff.revoked = getattr(signoff, "revocation", None)
+    for row in found:
+        at = signoff_columns.width
+        signoff = signoff_columns.instance(row[:at])
+        if not rows:
+            signoff.user = users.instance(row[at : at + users.width])
+            at += users.width
+        role = roles_by_pk.get(signoff.role_id)
+        signoff.role = role if role is not None else Role.objects.get(pk=signoff.role_id)
+        revocation = None
+        if row[at] is not None:  # the revocation's id: NULL where none was joined
+            revocation = revocation_columns.instance(row[at : at + revocation_columns.width])
+            at += revocation_columns.width
+            revocation.revoked_by = users.instance(row[at : at + users.width])
+        else:
+            at += revocation_columns.width
+        at += users.width
+        # As select_related leaves it: asking for the revocation reads nothing more.
+        revocation_cache.set_cached_value(signoff, revocation)
+        if stale_recorded:
+            signoff.stale_recorded = bool(row[at])  # SQLite answers 0 or 1
+        signoff.revoked = revocation
         signoffs.setdefault((signoff.deployment_id, signoff.role_id), []).append(signoff)
     return signoffs
+
+
+@functools.cache
+def _signoff_columns(rows: bool) -> tuple[ModelColumns, ModelColumns, ModelColumns]:
+    """The signatures' columns (all but what they approved, with `rows`), their
+    revocations', and their people's names."""
+    signed = tuple(
+        field.name
+        for field in SignOff._meta.concrete_fields
+        if not (rows and field.name == "approved_state")
+    )
+    return (
+        ModelColumns(SignOff, signed),
+        ModelColumns(Revocation),
+        ModelColumns(get_user_model(), NAME_FIELDS),
+    )
+
+
+@functools.cache
+def _signoffs_sql(rows: bool, stale_recorded: bool, count: int, role_count: int | None) -> str:
+    """Signatures of `count` deployments (of `role_count` roles), by deployment, role
+    position and sequence: the signature, its signer's names (but with `rows`), its
+    revocation and its revoker's names (NULLs where it has none), and whether its
+    signoff.stale event is in the trail (`stale_recorded`)."""
+    quote = connection.ops.quote_name
+    signoffs, revocations, users = _signoff_columns(rows)
+    meta, revoked, roles = SignOff._meta, Revocation._meta, Role._meta
+    user_meta, events = get_user_model()._meta, AuditEvent._meta
+    user_table, user_pk = quote(user_meta.db_table), quote(user_meta.pk.column)
+    signer = "" if rows else f", {users.select('u')}"
+    signer_join = (
+        "" if rows else f" INNER JOIN {user_table} u ON u.{user_pk} = s.{column(meta, 'user')}"
+    )
+    recorded = (
+        f", EXISTS(SELECT 1 FROM {quote(events.db_table)} e"
+        f" WHERE e.{column(events, 'object_type')} = 'signoff.signoff'"
+        f" AND e.{column(events, 'object_id')} = CAST(s.{quote(meta.pk.column)} AS VARCHAR)"
+        f" AND e.{column(events, 'action')} = 'signoff.stale')"
+        if stale_recorded
+        else ""
+    )
+    of_roles = (
+        ""
+        if role_count is None
+        else f" AND s.{column(meta, 'role')} IN ({', '.join(['%s'] * role_count)})"
+    )
+    return (
+        f"SELECT {signoffs.select('s')}{signer}, {revocations.select('r')},"
+        f" {users.select('ru')}{recorded}"
+        f" FROM {quote(meta.db_table)} s"
+        f" INNER JOIN {quote(roles.db_table)} ro"
+        f" ON ro.{quote(roles.pk.column)} = s.{column(meta, 'role')}{signer_join}"
+        f" LEFT OUTER JOIN {quote(revoked.db_table)} r"
+        f" ON r.{column(revoked, 'signoff')} = s.{quote(meta.pk.column)}"
+        f" LEFT OUTER JOIN {user_table} ru ON ru.{user_pk} = r.{column(revoked, 'revoked_by')}"
+        f" WHERE s.{column(meta, 'deployment')} IN ({', '.join(['%s'] * count)}){of_roles}"
+        f" ORDER BY s.{column(meta, 'deployment')}, ro.{column(roles, 'position')},"
+        f" s.{column(meta, 'sequence')}"
+    )
 
 
 def _read_stale_signed_states(standing_list: list[RoleStanding]) -> None:
