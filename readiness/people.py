@@ -1,5 +1,9 @@
 """How a person is named: on pages, in the audit trail, in mail and in signed records."""
 
+# The user fields that name a person (display_name, and the templates'
+# `get_full_name|default:username`): what a read that only names people loads of them.
+NAME_FIELDS = ("username", "first_name", "last_name")
+
 
 def display_name(user) -> str:
     """Full name, else the username: the one rule, since it is printed inside signed state."""

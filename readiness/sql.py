@@ -154,8 +154,8 @@ class ModelColumns:
         quote = connection.ops.quote_name
         return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
 
-    def instance(self, values):
-        """The model instance of one row's `width` values (in `select()`'s order)."""
+    def values(self, values):
+        """One row's `width` values (in `select()`'s order) as the ORM reads them."""
         if self._converters:
             values = list(values)
             for index, converters, col in self._converters:
@@ -163,4 +163,8 @@ class ModelColumns:
                 for converter in converters:
                     value = converter(value, col, connection)
                 values[index] = value
-        return self.model.from_db(connection.alias, self.attnames, values)
+        return values
+
+    def instance(self, values):
+        """The model instance of one row's `width` values (in `select()`'s order)."""
+        return self.model.from_db(connection.alias, self.attnames, self.values(values))

@@ -28,6 +28,7 @@ from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probes.base import is_manual, probes_by_item
 from readiness.templatetags.readiness_tags import probe_label
 from signoff.lifecycle.forms import DeployedForm, PostCheckForm
+from signoff.records.selectors import records_newest_first
 from signoff.signatures.selectors import (
     DeploymentReads,
     active_waivers,
@@ -343,10 +344,8 @@ def lifecycle_context(deployment, *, user, held=None, reads=None) -> dict:
     read_changes([standing for standing in all_standings if standing.status == "stale"])
     return {
         "standings": all_standings,
-        "post_checks": list(
-            deployment.post_deployment_checks.select_related("checked_by").order_by("position")
-        ),
-        "records": list(deployment.records.order_by("-number")),
+        "post_checks": selectors.post_checks(deployment.pk),
+        "records": records_newest_first(deployment.pk),
         "deployed_form": DeployedForm(),
         "deployment_states": DeploymentState.choices,
         "post_check_form": PostCheckForm(),
