@@ -1,13 +1,14 @@
 """Names for the few statements written in SQL instead of built through the ORM (on hot paths
 where compiling the ORM's statement cost more CPU than running it): columns taken from the
 models' `_meta` and quoted for the connection's database, so that renaming a field or its
-column changes the statement with it."""
+column changes the statement with it. The rows such statements read become model instances
+as the ORM makes them (ModelColumns: each column through the backend's converters and the
+field's, so that SQLite's datetimes and booleans come out as from PostgreSQL)."""
 
 import functools
 from collections.abc import Collection
 
-from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models.sql import Query
+from django.db import connection
 
 
 def column(meta, field: str) -> str:
@@ -15,78 +16,51 @@ def column(meta, field: str) -> str:
     return connection.ops.quote_name(meta.get_field(field).column)
 
 
+def holds(model, field: str, value: int) -> bool:
+    """Whether the integer `value` fits the column of `model`'s `field`. Statements written in
+    SQL are sent ids and versions a URL or a form gave: where the ORM's lookup matches no row
+    for a value past the column's range, SQLite refuses the parameter (OverflowError)."""
+    internal_type = model._meta.get_field(field).get_internal_type()
+    low, high = connection.ops.integer_field_range(internal_type)
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 def columns(meta, alias: str, fields: Collection[str] | None = None) -> str:
-    """The quoted columns of the model's concrete fields (only those named in `fields`,
-    when given), in the model's order, each prefixed with the table alias `alias`: the
-    SELECT list whose values from_row reads back."""
-    return ", ".join(f"{alias}.{column(meta, name)}" for name in _field_names(meta, fields))
+    """The quoted SELECT list, each column prefixed with the table alias `alias`, of the
+    model's concrete fields (only those named in `fields`, and the key, when given), in the
+    model's order: the values from_row reads back."""
+    return model_columns(meta.model, _key(fields)).select(alias)
 
 
 def from_row(model, values, fields: Collection[str] | None = None):
     """An instance of `model` from the values of a SELECT of columns(model._meta, alias,
-    fields), built as the ORM builds one (the fields' from_db_value, then Model.from_db):
-    the fields not read are deferred, as with QuerySet.only()."""
-    attnames, converters = _reading(model, None if fields is None else frozenset(fields))
-    if converters:
-        values = list(values)
-        for index, field in converters:
-            values[index] = field.from_db_value(values[index], None, connection)
-    return model.from_db(connection.alias, attnames, values)
-
-
-@functools.cache
-def _reading(model, fields: frozenset[str] | None):
-    """The attnames from_db takes for `fields` (None: all), and the (index, field) of the
-    values to convert (a JSON column, which the connection hands over as text)."""
-    read = [
-        field for field in model._meta.concrete_fields if fields is None or field.name in fields
-    ]
-    converters = tuple(
-        (index, field) for index, field in enumerate(read) if hasattr(field, "from_db_value")
-    )
-    attnames = None if fields is None else frozenset(field.attname for field in read)
-    return attnames, converters
-
-
-def _field_names(meta, fields) -> list[str]:
-    return [f.name for f in meta.concrete_fields if fields is None or f.name in fields]
-
-
-@functools.cache
-def _reader(models: tuple) -> tuple:
-    """The converters of the columns `columns` gives (all of them) for each of `models` side
-    by side, as Django's raw() finds them: the backend's and the fields' (from_row applies
-    the fields' alone); and where each model's columns start."""
-    fields = [field for model in models for field in model._meta.concrete_fields]
-    compiler = connection.ops.compiler("SQLCompiler")(
-        Query(models[0]), connection, DEFAULT_DB_ALIAS
-    )
-    converters = compiler.get_converters(
-        [field.get_col(field.model._meta.db_table) for field in fields]
-    )
-    slices, start = [], 0
-    for model in models:
-        meta = model._meta
-        end = start + len(meta.concrete_fields)
-        attnames = [field.attname for field in meta.concrete_fields]
-        slices.append((model, start, end, start + meta.concrete_fields.index(meta.pk), attnames))
-        start = end
-    return compiler, converters, slices
+    fields), built as the ORM builds one (ModelColumns.instance)."""
+    return model_columns(model, _key(fields)).instance(values)
 
 
 def instances(models: tuple, row) -> list:
     """The instances of `models` read side by side in `row` (each model's `columns`, all of
-    them, in the order of `models`), built as the ORM builds them (`Model.from_db`); None
-    for a model whose primary key is NULL (an outer join that matched no row). No relation
-    is set: the caller sets those it read (`field.set_cached_value`), as select_related
-    would."""
-    compiler, converters, slices = _reader(models)
-    if converters:
-        (row,) = compiler.apply_converters([row], converters)
-    return [
-        None if row[pk] is None else model.from_db(connection.alias, attnames, row[start:end])
-        for model, start, end, pk, attnames in slices
-    ]
+    them, in the order of `models`), built as the ORM builds them; None for a model whose
+    primary key is NULL (an outer join that matched no row). No relation is set: the caller
+    sets those it read (`field.set_cached_value`), as select_related would."""
+    found, start = [], 0
+    for model in models:
+        reader = model_columns(model)
+        values = row[start : start + reader.width]
+        start += reader.width
+        found.append(None if values[reader.key_index] is None else reader.instance(values))
+    return found
+
+
+def _key(fields: Collection[str] | None) -> tuple[str, ...] | None:
+    return None if fields is None else tuple(fields)
+
+
+@functools.cache
+def model_columns(model, fields: tuple[str, ...] | None = None) -> "ModelColumns":
+    """The ModelColumns of `model` (all its concrete fields, or `fields` and the key), made
+    once per process: finding the converters of each column is the costly part."""
+    return ModelColumns(model, fields)
 
 
 @functools.cache
@@ -142,6 +116,7 @@ class ModelColumns:
         self.model = model
         self.attnames = [field.attname for field in self.fields]
         self.width = len(self.fields)
+        self.key_index = self.fields.index(meta.pk)
         self._converters = []
         for index, field in enumerate(self.fields):
             col = field.get_col(meta.db_table)

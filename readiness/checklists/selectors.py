@@ -20,7 +20,7 @@ from readiness.checklists.models import (
     Team,
 )
 from readiness.people import NAME_FIELDS
-from readiness.sql import ModelColumns, column, columns, from_row, instances
+from readiness.sql import ModelColumns, column, columns, from_row, holds, instances
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,11 @@ def item_visible_to(user, *, deployment_id: int, item_id: int) -> ChecklistItem 
     read as deployments_visible_to reads it and the item as item_of_deployment does: the
     access check and the item in one query. None when there is none, or it is not theirs
     to see."""
-    if not user.is_authenticated:
+    if not (
+        user.is_authenticated
+        and holds(ChecklistItem, "id", item_id)
+        and holds(Deployment, "id", deployment_id)
+    ):
         return None
     with connection.cursor() as cursor:
         cursor.execute(_item_visible_to_sql(), [item_id, deployment_id, user.pk])

@@ -29,7 +29,7 @@ from readiness.checklists.models import (
 from readiness.checklists.ownership import DEFAULT_SECTION_OWNERS
 from readiness.checklists.progress import refresh_progress
 from readiness.checklists.teams import require_item_owner, require_items_owner, require_member
-from readiness.sql import column, insert
+from readiness.sql import column, holds, insert
 
 DEFAULT_TEMPLATE_FILE = Path(__file__).parents[1] / "data" / "production-readiness-checklist.md"
 
@@ -312,6 +312,8 @@ def _write_item(item_id: int, expected_version: int, values: dict) -> int:
     """ChecklistItem.objects.filter(pk=item_id, version=expected_version).update(**values,
     version=F("version") + 1): the rows it matched (none when the version moved on)."""
     meta = ChecklistItem._meta
+    if not holds(ChecklistItem, "version", expected_version):
+        return 0  # no row holds such a version
     params = [
         meta.get_field(field).get_db_prep_save(value, connection) for field, value in values.items()
     ]

@@ -32,8 +32,11 @@ def latest_verdicts(deployment_ids, *, item_ids=None) -> dict[int, EvidenceVerdi
     evidence_end = verdict_width + len(Evidence._meta.concrete_fields)
     uploader = Evidence._meta.get_field("uploaded_by")
     evidence_of = EvidenceVerdict._meta.get_field("evidence")
+    item_index = [field.name for field in EvidenceVerdict._meta.concrete_fields].index("item")
     latest: dict[int, EvidenceVerdict] = {}
     for row in rows:
+        if row[item_index] in latest:  # an older verdict (a database without DISTINCT ON)
+            continue
         verdict = from_row(EvidenceVerdict, row[:verdict_width])
         evidence = from_row(Evidence, row[verdict_width:evidence_end])
         uploader.set_cached_value(evidence, from_row(uploader.related_model, row[evidence_end:]))
@@ -57,8 +60,12 @@ def _latest_verdicts_sql(deployments: int, items: int | None) -> str:
     users = evidence.get_field("uploaded_by").related_model._meta
     item = column(verdicts, "item")
     only = "" if items is None else f" AND v.{item} IN ({_placeholders(range(items))})"
+    # DISTINCT ON keeps each item's first row, its newest verdict, in PostgreSQL; SQLite (the
+    # embedded default) has no such clause and returns every verdict, of which the caller
+    # keeps each item's first.
+    distinct = f"DISTINCT ON (v.{item}) " if connection.features.can_distinct_on_fields else ""
     return (
-        f"SELECT DISTINCT ON (v.{item}) {columns(verdicts, 'v')}, {columns(evidence, 'e')},"
+        f"SELECT {distinct}{columns(verdicts, 'v')}, {columns(evidence, 'e')},"
         f" {columns(users, 'u')}"
         f" FROM {quote(verdicts.db_table)} v"
         f" INNER JOIN {quote(evidence.db_table)} e"
