@@ -20,7 +20,7 @@ from readiness.checklists.models import (
     Team,
 )
 from readiness.people import NAME_FIELDS
-from readiness.sql import ModelColumns, column, columns, from_row, holds, instances
+from readiness.sql import ModelColumns, column, columns, from_row, holds, instances, model_columns
 
 
 @dataclass(frozen=True)
@@ -442,7 +442,7 @@ def post_checks(deployment_id: int) -> list[PostDeploymentCheck]:
 
 @functools.cache
 def _post_check_columns() -> tuple[ModelColumns, ModelColumns]:
-    return ModelColumns(PostDeploymentCheck), ModelColumns(get_user_model(), NAME_FIELDS)
+    return model_columns(PostDeploymentCheck), model_columns(get_user_model(), NAME_FIELDS)
 
 
 @functools.cache

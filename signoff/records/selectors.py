@@ -8,7 +8,7 @@ from typing import Protocol
 from django.db import connection
 from django.db.models import OuterRef, Subquery
 
-from readiness.sql import ModelColumns, column
+from readiness.sql import ModelColumns, column, model_columns
 from signoff.records.models import SignedRecord
 
 
@@ -87,7 +87,7 @@ def records_newest_first(deployment_id: int) -> list[SignedRecord]:
 
 @functools.cache
 def _record_columns() -> ModelColumns:
-    return ModelColumns(SignedRecord)
+    return model_columns(SignedRecord)
 
 
 @functools.cache

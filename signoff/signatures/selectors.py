@@ -49,7 +49,7 @@ from readiness.people import NAME_FIELDS, display_name
 from readiness.probe_runs.models import ACTIVE_RUN_STATES, ProbeOutcome, ProbeResult
 from readiness.probe_runs.selectors import latest_finished_run_ids, run_numbers
 from readiness.probes.base import registry
-from readiness.sql import ModelColumns, column
+from readiness.sql import ModelColumns, column, model_columns
 from signoff.signatures.models import Revocation, SignOff, Waiver
 from signoff.teams.models import Role, RoleMembership
 
@@ -722,7 +722,7 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
 
 @functools.cache
 def _findings_columns() -> ModelColumns:
-    return ModelColumns(ProbeResult, ("findings",))
+    return model_columns(ProbeResult, ("findings",))
 
 
 @functools.cache
@@ -816,7 +816,7 @@ def active_waivers(
 
 @functools.cache
 def _waiver_columns() -> tuple[ModelColumns, ModelColumns]:
-    return ModelColumns(Waiver), ModelColumns(get_user_model(), NAME_FIELDS)
+    return model_columns(Waiver), model_columns(get_user_model(), NAME_FIELDS)
 
 
 @functools.cache
@@ -1068,9 +1068,9 @@ def _signoff_columns(rows: bool) -> tuple[ModelColumns, ModelColumns, ModelColum
         if not (rows and field.name == "approved_state")
     )
     return (
-        ModelColumns(SignOff, signed),
-        ModelColumns(Revocation),
-        ModelColumns(get_user_model(), NAME_FIELDS),
+        model_columns(SignOff, signed),
+        model_columns(Revocation),
+        model_columns(get_user_model(), NAME_FIELDS),
     )
 
 
