@@ -99,26 +99,21 @@ def checklist_context(deployment, *, user, filters=None, bulk_form=None) -> dict
     if bulk_form is not None and not selected:
         selected = {int(pk) for pk in bulk_form.data.getlist("items") if pk.isdigit()}
     can_bulk = not deployment.is_closed and any(item.can_change for item in items)
-    for section in sections:
+    shown_sections = [section for section in sections if section.rows]
+    for section in shown_sections:
         for item in section.rows:
             item.row_html = row_html(item, can_bulk=can_bulk, selected=selected)
+        section.html = section_html(section)
     return {
         "deployment": deployment,
         "sections": sections,
-        "shown_sections": [section for section in sections if section.rows],
+        "shown_sections": shown_sections,
+        "section_nav_html": section_nav_html(shown_sections),
         "shown_count": sum(len(section.rows) for section in sections),
         "filters": filters,
         "filters_query": filters.query(),
         "filter_all_href": _href(filters.query(show="")),
-        "filter_links": [
-            (
-                key,
-                label,
-                sum(1 for item in items if row_matches(item, show=key)),
-                _href(filters.query(show=key)),
-            )
-            for key, label in ITEM_FILTERS.items()
-        ],
+        "filter_links_html": filter_links_html(filters, filter_counts(items)),
         "selected": selected,
         "bulk_form": bulk_form or blank_bulk_form(),
         "can_bulk": can_bulk,
@@ -307,6 +302,93 @@ def row_html(item, *, can_bulk: bool, selected: Collection[int]) -> SafeString:
         f'<p><a href="{href}">Open “{title}”</a> to read its evidence and change it.</p>\n'
         "</div>\n</details>\n</li>"
     )
+
+
+def section_progress_html(section, *, oob: bool = False) -> SafeString:
+    """A section's progress bar and counts (`section.progress`), for its heading on the page
+    and the swap after a save changed a status. Built here, as row_html: the page repeats it
+    for every section, and its numbers went through the template's localization one by one."""
+    progress, key = section.progress, section.id
+    percent = progress.percent
+    failed = (
+        f' <span class="badge failed">{progress.failed} failed</span>' if progress.failed else ""
+    )
+    oob_attribute = 'hx-swap-oob="true"' if oob else ""
+    return mark_safe(  # the title is escaped; the rest are numbers
+        f'<div class="section-progress" id="section-progress-{key}" {oob_attribute}>\n'
+        '        <div class="mini-progress" role="progressbar" aria-valuemin="0"'
+        f' aria-valuemax="100" aria-valuenow="{percent}"'
+        f' aria-label="{escape(section.title)} {percent}% complete">'
+        f'<span class="pct-{percent}"></span></div>\n'
+        f'        <span class="num">{progress.complete}/{progress.total}</span>{failed}\n'
+        "      </div>"
+    )
+
+
+def section_html(section) -> SafeString:
+    """A section of the checklist page (`<section>`): its heading, progress
+    (section_progress_html) and the rows it shows (`section.rows`, each with its
+    `row_html`)."""
+    key = section.id
+    rows = "".join([f"{item.row_html}\n    " for item in section.rows])
+    return mark_safe(  # the title is escaped; the rows and progress are built escaped
+        f'<section class="checklist-section" id="section-{key}"'
+        f' aria-labelledby="section-title-{key}">\n'
+        '    <header class="section-head">\n'
+        f'      <h2 id="section-title-{key}">{escape(section.title)}</h2>\n'
+        f"      \n      {section_progress_html(section)}\n      \n"
+        "    </header>\n"
+        '    <ul class="item-rows">\n'
+        f"    \n    {rows}\n"
+        "    </ul>\n"
+        "  </section>"
+    )
+
+
+def section_nav_html(sections) -> SafeString:
+    """The page's list of links to the sections it shows."""
+    return mark_safe(  # every title is escaped
+        "".join(
+            [
+                f'<li><a href="#section-{section.id}">{escape(section.title)}</a></li>'
+                for section in sections
+            ]
+        )
+    )
+
+
+def filter_counts(items) -> dict[str, int]:
+    """How many of the decorated rows each of ITEM_FILTERS would list: row_matches' tests,
+    in one pass over the rows rather than one per filter."""
+    counts = dict.fromkeys(ITEM_FILTERS, 0)
+    for item in items:
+        if item.status == ItemStatus.OPEN:
+            counts["open"] += 1
+        elif item.status == ItemStatus.FAILED:
+            counts["failed"] += 1
+        if item.mine:
+            counts["mine"] += 1
+        if item.probe_conflict:
+            counts["disagrees"] += 1
+        if item.overridden:
+            counts["overridden"] += 1
+        if item.waiver is not None:
+            counts["waived"] += 1
+    return counts
+
+
+def filter_links_html(filters, counts: dict[str, int]) -> SafeString:
+    """The link of each of ITEM_FILTERS with the count of rows it would list, the one in
+    force marked current."""
+    shown = filters.filters["show"]
+    links = []
+    for key, label in ITEM_FILTERS.items():
+        current = ' aria-current="page"' if shown == key else ""
+        links.append(
+            f'<a href="{escape(_href(filters.query(show=key)))}"{current}>'
+            f'{escape(label)} <span class="num">{counts[key]}</span></a>'
+        )
+    return mark_safe("".join(links))  # every value is escaped or a number
 
 
 def row_matches(item, *, show: str = "", probe: str = "") -> bool:

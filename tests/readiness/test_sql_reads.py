@@ -2,6 +2,7 @@
 they replaced gave: the same rows, in the same order, with the same related rows attached."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
@@ -12,6 +13,7 @@ from readiness.evidence.services import Upload, evidence_upload
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
 from signoff.signatures.selectors import all_roles
+from tests.factories import UserFactory, make_deployment
 from tests.readiness.api import samples
 from tests.readiness.web.conftest import item_of, save_item
 
@@ -147,3 +149,29 @@ def test_aws_accounts_are_read_as_the_prefetch_left_them(deployment, django_asse
         values(account) for account in expected.aws_accounts.all()
     ]
     assert [account.account_id for account in read] == ["111111111111", "222222222222"]
+
+
+def test_deployment_visible_to_reads_what_deployments_visible_to_reads(
+    deployment, member, django_assert_num_queries
+):
+    Deployment.objects.filter(pk=deployment.pk).update(deployed_at=timezone.now())
+    # A second member: the join on the team's members must not repeat the row.
+    deployment.team.members.add(UserFactory(username="sam"))
+    expected = selectors.deployments_visible_to(member).get(pk=deployment.pk)
+    read = selectors.deployment_visible_to(member, deployment.pk)
+    assert values(read) == values(expected)
+    with django_assert_num_queries(0):
+        for relation in ("team", "template", "owner"):
+            assert values(getattr(read, relation)) == values(getattr(expected, relation))
+
+
+def test_deployment_visible_to_refuses_whom_deployments_visible_to_refuses(
+    deployment, member, outsider
+):
+    other_team = make_deployment(user=outsider)
+    assert selectors.deployment_visible_to(outsider, deployment.pk) is None
+    assert selectors.deployment_visible_to(member, other_team.pk) is None
+    assert selectors.deployment_visible_to(AnonymousUser(), deployment.pk) is None
+    assert selectors.deployment_visible_to(member, 2**63) is None
+    assert selectors.deployment_visible_to(member, other_team.pk + 1000) is None
+    assert selectors.deployment_visible_to(member, deployment.pk) == deployment

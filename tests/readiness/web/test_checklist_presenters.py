@@ -1,9 +1,13 @@
 """What the checklist page's presenter builds once instead of per request renders as the
 forms and templates it stands for."""
 
+import itertools
+from types import SimpleNamespace
+
 from django.template import Context, Template
 
-from readiness.checklists.forms import BulkStatusForm
+from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm
+from readiness.checklists.models import ItemStatus
 from signoff import presenters
 
 
@@ -20,3 +24,23 @@ def test_rendered_field_is_not_escaped_again_in_a_template():
     html = Template("{{ form.status }}").render(Context({"form": presenters.blank_bulk_form()}))
     assert html == str(BulkStatusForm(item_ids=())["status"])
     assert html.startswith('<select name="status"')
+
+
+def test_filter_counts_count_the_rows_each_filter_lists():
+    rows = [
+        SimpleNamespace(
+            status=status, mine=mine, probe_conflict=conflict, overridden=overridden, waiver=waiver
+        )
+        for status, mine, conflict, overridden, waiver in itertools.product(
+            ItemStatus.values,
+            (True, False),
+            ("", "The latest probe run failed it"),
+            (True, False),
+            (None, object()),
+        )
+    ]
+    counts = presenters.filter_counts(rows)
+    assert list(counts) == list(ITEM_FILTERS)
+    for key in ITEM_FILTERS:
+        assert counts[key] == sum(presenters.row_matches(row, show=key) for row in rows), key
+    assert counts["open"] and counts["waived"]
