@@ -9,6 +9,8 @@ import functools
 from collections.abc import Collection
 
 from django.db import connection
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 
 def column(meta, field: str) -> str:
@@ -117,6 +119,12 @@ class ModelColumns:
         self.attnames = [field.attname for field in self.fields]
         self.width = len(self.fields)
         self.key_index = self.fields.index(meta.pk)
+        # Model.from_db builds an instance through Model.__init__, which sets each field's
+        # value one by one and sends pre_init and post_init: most of a read's CPU on the
+        # checklist page. Where no receiver listens for those signals (the project connects
+        # none; ImageField would), `instance` fills the instance's attributes itself, as
+        # __init__ would leave them.
+        self._direct = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
         self._converters = []
         for index, field in enumerate(self.fields):
             col = field.get_col(meta.db_table)
@@ -141,5 +149,15 @@ class ModelColumns:
         return values
 
     def instance(self, values):
-        """The model instance of one row's `width` values (in `select()`'s order)."""
-        return self.model.from_db(connection.alias, self.attnames, self.values(values))
+        """The model instance of one row's `width` values (in `select()`'s order), as
+        Model.from_db builds it: the fields not read deferred (absent from its __dict__)."""
+        if not self._direct:
+            return self.model.from_db(connection.alias, self.attnames, self.values(values))
+        obj = self.model.__new__(self.model)
+        state = ModelState()
+        state.adding, state.db = False, connection.alias
+        attributes = obj.__dict__
+        attributes["_state"] = state
+        # Not strict: from_db, too, reads the first values of a longer row.
+        attributes.update(zip(self.attnames, self.values(values), strict=False))
+        return obj

@@ -160,7 +160,7 @@ def checklist_sections(deployment, *, roles: dict) -> list[DeploymentSection]:
     sections: list[DeploymentSection] = []
     section = None
     for row in rows:
-        if section is None or section.pk != row[0]:
+        if section is None or section.id != row[0]:
             section = from_row(DeploymentSection, row[:section_width])
             section.item_list = []
             sections.append(section)

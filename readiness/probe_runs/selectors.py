@@ -255,8 +255,13 @@ def result_rows(run: ProbeRun) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(_result_rows_sql(), [run.pk])
         fetched = cursor.fetchall()
-    extra = {"run_id": run.pk, "run__deployment_id": run.deployment_id}
-    return [{**dict(zip(RESULT_ROW_FIELDS, row, strict=True)), **extra} for row in fetched]
+    # One dict per row, built from the row and the run's two values: merging two dicts per
+    # row cost more than the rest of the read.
+    names, extra = _RESULT_ROW_KEYS, (run.id, run.deployment_id)
+    return [dict(zip(names, row + extra, strict=True)) for row in fetched]
+
+
+_RESULT_ROW_KEYS = (*RESULT_ROW_FIELDS, "run_id", "run__deployment_id")
 
 
 @functools.cache

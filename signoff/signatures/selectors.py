@@ -1205,8 +1205,23 @@ def all_approving(standing_list: list[RoleStanding]) -> bool:
 
 
 def all_roles() -> list[Role]:
-    """Every role, in the order the sign-off tables list them."""
-    return list(Role.objects.all())
+    """Every role, in the order the sign-off tables list them (Role's ordering). Written in
+    SQL: the ORM's statement cost the checklist page more CPU to build and compile than the
+    database took to answer it."""
+    roles = model_columns(Role)
+    with connection.cursor() as cursor:
+        cursor.execute(_all_roles_sql())
+        return [roles.instance(row) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _all_roles_sql() -> str:
+    meta = Role._meta
+    order = ", ".join(f"r.{column(meta, name)}" for name in meta.ordering)
+    return (
+        f"SELECT {model_columns(Role).select('r')}"
+        f" FROM {connection.ops.quote_name(meta.db_table)} r ORDER BY {order}"
+    )
 
 
 def roles_of(*, user, team) -> set[int]:

@@ -3,16 +3,20 @@ they replaced gave: the same rows, in the same order, with the same related rows
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from readiness.checklists import selectors
-from readiness.checklists.models import AwsAccount, Deployment, ItemStatus
+from readiness.checklists.models import AwsAccount, ChecklistItem, Deployment, ItemStatus
 from readiness.evidence.selectors import latest_verdicts, verdicts_newest_first
 from readiness.evidence.services import Upload, evidence_upload
 from readiness.probe_runs import selectors as probe_run_selectors
 from readiness.probe_runs.models import ProbeRun, ProbeRunState
+from readiness.sql import ModelColumns, model_columns
 from signoff.signatures.selectors import all_roles
+from signoff.teams.models import Role
 from tests.factories import UserFactory, make_deployment
 from tests.readiness.api import samples
 from tests.readiness.web.conftest import item_of, save_item
@@ -175,3 +179,56 @@ def test_deployment_visible_to_refuses_whom_deployments_visible_to_refuses(
     assert selectors.deployment_visible_to(member, 2**63) is None
     assert selectors.deployment_visible_to(member, other_team.pk + 1000) is None
     assert selectors.deployment_visible_to(member, deployment.pk) == deployment
+
+
+def test_all_roles_are_every_role_in_roles_ordering():
+    # The same position as a migrated role: the name decides between them.
+    first = Role.objects.order_by("position", "name").first()
+    Role.objects.create(name="Accessibility", slug="accessibility", position=first.position)
+    Role.objects.create(name="Zzz Last", slug="zzz-last", position=first.position)
+    read = all_roles()
+    expected = list(Role.objects.all())
+    assert [values(role) for role in read] == [values(role) for role in expected]
+    assert len(expected) > 3 and [role.name for role in read][:1] == ["Accessibility"]
+
+
+def read_row(reader, pk):
+    table = connection.ops.quote_name(reader.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {reader.select('x')} FROM {table} x WHERE x.id = %s", [pk])
+        return cursor.fetchone()
+
+
+def test_model_columns_build_instances_as_from_db_does(deployment, django_assert_num_queries):
+    item = ChecklistItem.objects.filter(section__deployment=deployment).first()
+    ChecklistItem.objects.filter(pk=item.pk).update(note="checked", updated_at=timezone.now())
+    for fields in (None, ("title", "section", "updated_at")):
+        reader = model_columns(ChecklistItem, fields)
+        row = read_row(reader, item.pk)
+        built = reader.instance(row)
+        expected = ChecklistItem.from_db(connection.alias, reader.attnames, reader.values(row))
+        assert type(built) is ChecklistItem
+        assert {k: v for k, v in vars(built).items() if k != "_state"} == {
+            k: v for k, v in vars(expected).items() if k != "_state"
+        }
+        assert (built._state.adding, built._state.db) == (False, connection.alias)
+        assert (expected._state.adding, expected._state.db) == (False, connection.alias)
+        assert built.get_deferred_fields() == expected.get_deferred_fields()
+    assert built.get_deferred_fields() and built.updated_at is not None
+    with django_assert_num_queries(1):  # a field not read loads when used, as .only() leaves it
+        assert built.note == "checked"
+
+
+def test_model_columns_build_through_from_db_where_a_receiver_listens_for_post_init(db):
+    built = []
+
+    def receiver(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(receiver, sender=Role)
+    try:
+        role = Role.objects.first()
+        read = ModelColumns(Role).instance(read_row(ModelColumns(Role), role.pk))
+    finally:
+        post_init.disconnect(receiver, sender=Role)
+    assert read == role and built[-1] is read
