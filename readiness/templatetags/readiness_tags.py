@@ -1,7 +1,10 @@
+import functools
 import re
 from datetime import UTC, datetime
 
 from django import template
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -15,6 +18,19 @@ register = template.Library()
 # markdown-it refuses (javascript:, data: …) stay text; images stay links, so a page or a
 # record never loads anything from a description.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
+
+
+@register.simple_tag
+def page_url(name: str) -> str:
+    """`{% url name %}` of a URL that takes no argument, as the menu on every page names
+    them: reversed once per URLconf and script prefix (what reverse's answer depends on for
+    such a URL), where nine `{% url %}` cost each page ~0.3 ms of CPU."""
+    return _page_url(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@functools.lru_cache(maxsize=64)
+def _page_url(name: str, urlconf, prefix: str) -> str:
+    return reverse(name, urlconf=urlconf)
 
 
 @register.filter

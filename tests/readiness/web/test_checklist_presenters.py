@@ -44,3 +44,21 @@ def test_filter_counts_count_the_rows_each_filter_lists():
     for key in ITEM_FILTERS:
         assert counts[key] == sum(presenters.row_matches(row, show=key) for row in rows), key
     assert counts["open"] and counts["waived"]
+
+
+def test_page_url_is_the_url_tags_under_each_urlconf_and_script_prefix(settings):
+    from django.urls import set_script_prefix
+
+    def both() -> tuple[str, str]:
+        page = Template("{% load readiness_tags %}{% page_url 'dashboard' %}")
+        return page.render(Context()), Template("{% url 'dashboard' %}").render(Context())
+
+    first, expected = both()
+    assert first == expected == "/"
+    set_script_prefix("/readiness/")
+    try:
+        assert both() == ("/readiness/", "/readiness/")
+    finally:
+        set_script_prefix("/")
+    settings.ROOT_URLCONF = "tests.readiness.web.moved_urls"
+    assert both() == ("/moved/", "/moved/")
