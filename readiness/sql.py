@@ -9,7 +9,7 @@ import functools
 from collections.abc import Collection
 
 from django.db import connection
-from django.db.models.base import ModelState
+from django.db.models.base import Model, ModelState
 from django.db.models.signals import post_init, pre_init
 
 
@@ -121,10 +121,11 @@ class ModelColumns:
         self.key_index = self.fields.index(meta.pk)
         # Model.from_db builds an instance through Model.__init__, which sets each field's
         # value one by one and sends pre_init and post_init: most of a read's CPU on the
-        # checklist page. Where no receiver listens for those signals (the project connects
-        # none; ImageField would), `instance` fills the instance's attributes itself, as
-        # __init__ would leave them.
-        self._direct = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
+        # checklist page. `instance` fills the attributes itself, as __init__ would leave
+        # them, unless the model builds its instances its own way.
+        self._own_init = model.__init__ is not Model.__init__ or (
+            model.from_db.__func__ is not Model.from_db.__func__
+        )
         self._converters = []
         for index, field in enumerate(self.fields):
             col = field.get_col(meta.db_table)
@@ -151,7 +152,14 @@ class ModelColumns:
     def instance(self, values):
         """The model instance of one row's `width` values (in `select()`'s order), as
         Model.from_db builds it: the fields not read deferred (absent from its __dict__)."""
-        if not self._direct:
+        # Asked on every read, not once: a receiver may be connected after the first read
+        # (ImageField connects one; so could an app loaded later, or a test). Both answers
+        # are a dict lookup in the signals' sender cache.
+        if (
+            self._own_init
+            or pre_init.has_listeners(self.model)
+            or post_init.has_listeners(self.model)
+        ):
             return self.model.from_db(connection.alias, self.attnames, self.values(values))
         obj = self.model.__new__(self.model)
         state = ModelState()

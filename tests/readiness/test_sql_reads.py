@@ -4,7 +4,7 @@ they replaced gave: the same rows, in the same order, with the same related rows
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Model, Prefetch, prefetch_related_objects
 from django.db.models.signals import post_init
 from django.utils import timezone
 
@@ -232,3 +232,37 @@ def test_model_columns_build_through_from_db_where_a_receiver_listens_for_post_i
     finally:
         post_init.disconnect(receiver, sender=Role)
     assert read == role and built[-1] is read
+
+
+def test_model_columns_honour_a_receiver_connected_after_their_first_read(db):
+    # The per-process cache (model_columns) keeps readers for good: a receiver connected
+    # later must still see the instances they build.
+    reader = model_columns(Role)
+    role = Role.objects.first()
+    assert reader.instance(read_row(reader, role.pk)) == role
+    built = []
+
+    def receiver(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(receiver, sender=Role)
+    try:
+        read = reader.instance(read_row(reader, role.pk))
+    finally:
+        post_init.disconnect(receiver, sender=Role)
+    assert built and built[-1] is read
+
+
+def test_model_columns_build_through_a_models_own_from_db(db, monkeypatch):
+    made = []
+
+    def from_db(cls, db, field_names, values):
+        instance = Model.from_db.__func__(cls, db, field_names, values)
+        made.append(instance)
+        return instance
+
+    monkeypatch.setattr(Role, "from_db", classmethod(from_db))
+    role = Role.objects.first()
+    reader = ModelColumns(Role)
+    read = reader.instance(read_row(reader, role.pk))
+    assert read == role and made and made[-1] is read
