@@ -13,6 +13,7 @@ from html import escape
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 
 from readiness.checklists import selectors
 from readiness.checklists.forms import ITEM_FILTERS, BulkStatusForm, ItemFilterForm, ItemForm
@@ -424,15 +425,133 @@ def lifecycle_context(deployment, *, user, held=None, reads=None) -> dict:
         standing.held = standing.role.pk in held
     # Each stale signature lists what changed: the failing findings they name read once
     # for all of them, not once per role.
-    read_changes([standing for standing in all_standings if standing.status == "stale"])
+    read_changes(
+        [standing for standing in all_standings if standing.status == "stale"],
+        first=SHOWN_CHANGE_LINES,
+    )
     return {
         "standings": all_standings,
+        "standing_rows_html": standing_rows_html(deployment, all_standings),
         "post_checks": selectors.post_checks(deployment.pk),
         "records": records_newest_first(deployment.pk),
         "deployed_form": DeployedForm(),
         "deployment_states": DeploymentState.choices,
         "post_check_form": PostCheckForm(),
     }
+
+
+# How many change lines a stale role's row lists; its role page lists them all.
+SHOWN_CHANGE_LINES = 3
+
+
+def standing_rows_html(deployment, standing_list) -> SafeString:
+    """The rows of the sign-off table (signoff/lifecycle.html): each role, who signed and
+    when, its standing and, when stale, the first SHOWN_CHANGE_LINES change lines and how
+    many more. Built here rather than in the template, as row_html is: the template's
+    lookups, tests, `{% url %}` per link and include per change line were most of the
+    block's rendering. One `reverse` per link kind (see item_href_of). The whitespace is
+    the template loop's it replaces."""
+    role_href = role_href_of(deployment)
+    history_href = history_href_of(deployment)
+    return mark_safe(  # every value is escaped
+        "".join(_standing_row_html(standing, role_href, history_href) for standing in standing_list)
+    )
+
+
+def _standing_row_html(standing, role_href, history_href) -> str:
+    role = escape(str(standing.role))
+    href = escape(role_href(standing.role.slug))
+    status = standing.status
+    active = standing.active
+    held = ' <span class="muted">(you)</span>' if standing.held else ""
+    if active is not None:
+        signed = timezone.localtime(active.signed_at)
+        # The `date` filter's "c" and "Y-m-d H:i", written out (as row_summary_html does).
+        name = escape(active.printed_name)
+        date = (
+            f'<time datetime="{signed.isoformat()}">'
+            f"{signed.year:04d}-{signed.month:02d}-{signed.day:02d}"
+            f" {signed.hour:02d}:{signed.minute:02d} UTC</time>"
+        )
+    else:
+        name = date = "—"
+    stale = ""
+    if status == "stale":
+        shown = "".join(
+            f"<li>{change_line_html(line, history_href)}</li>"
+            for line in standing.first_change_lines(SHOWN_CHANGE_LINES)
+        )
+        count = standing.change_count
+        more = (
+            f'<a href="{href}#signature">and {count - SHOWN_CHANGE_LINES} more on the'
+            f" {role} page</a>"
+            if count > SHOWN_CHANGE_LINES
+            else ""
+        )
+        stale = (
+            '<div class="stale-changes"><span class="muted">Changed since signing:</span>\n'
+            f'            <ul class="change-lines">{shown}</ul>\n'
+            f"            {more}</div>"
+        )
+    comment = ""
+    if active is not None and active.comment and status != "stale":
+        comment = f'<span class="muted"> — {escape(Truncator(active.comment).chars(120))}</span>'
+    blockers = ""
+    if standing.blockers and status not in ("approve", "approve_with_conditions"):
+        count = len(standing.blockers)
+        blockers = f'<span class="muted"> · {count} blocker{"" if count == 1 else "s"}</span>'
+    return (
+        "\n      \n"
+        f'      <tr id="signoff-row-{escape(standing.role.slug)}">\n'
+        f'        <th scope="row"><a href="{href}">{role}</a>{held}</th>\n'
+        f'        <td data-label="Name">{name}</td>\n'
+        f'        <td data-label="Date">{date}</td>\n'
+        f'        <td data-label="Signature"><span class="signoff-badge signoff-{escape(status)}">'
+        f"{escape(str(standing.status_label))}</span>\n"
+        f"          {stale}\n"
+        f"          {comment}\n"
+        f"          {blockers}\n"
+        "        </td>\n"
+        "      </tr>\n"
+        "      \n"
+        "    "
+    )
+
+
+def change_line_html(line, history_href) -> str:
+    """A change line as signoff/role.html's change-line partial renders it: its subject
+    linked to the item's history, where it is an item's. `history_href(deployment id, item
+    id)`: history_href_of(...)."""
+    subject = escape(line.subject)
+    if line.item_id:
+        subject = (
+            f'<a href="{escape(history_href(line.deployment_id, line.item_id))}">{subject}</a>'
+        )
+    by = f' — <span class="change-by">{escape(line.attribution)}</span>' if line.by else ""
+    return f"{subject}: {escape(line.detail)}{by}"
+
+
+def role_href_of(deployment):
+    """The function giving a role's page on `deployment` by slug (one `reverse`)."""
+    marker = "role-slug-marker"  # no real slug: it only marks where the slug goes
+    prefix, _, suffix = reverse("role_detail", args=[deployment.pk, marker]).partition(marker)
+    return lambda slug: f"{prefix}{slug}{suffix}"
+
+
+def history_href_of(deployment):
+    """The function giving an item's history by (deployment id, item id): one `reverse` for
+    the items of `deployment`, another for a line of any other deployment's."""
+    marker = 2_147_483_647  # no real item id: it only marks where the id goes
+    prefix, _, suffix = reverse(
+        "item_history", kwargs={"pk": deployment.pk, "item_id": marker}
+    ).partition(str(marker))
+
+    def href(deployment_id, item_id) -> str:
+        if deployment_id != deployment.pk:
+            return reverse("item_history", args=[deployment_id, item_id])
+        return f"{prefix}{item_id}{suffix}"
+
+    return href
 
 
 def _waivers(deployment) -> dict:

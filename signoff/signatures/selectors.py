@@ -135,37 +135,44 @@ def canonical_state(
     LEGACY_FORMAT, to compare with a signature made in it.
     """
     bound = BOUND_PROBE_FIELDS if format == CANONICAL_FORMAT else LEGACY_BOUND_PROBE_FIELDS
-    owned = [item for item in items if item.owner_role_id == role.pk]
+    evidence = evidence or {}
+    # Each `pk` read once into a local: a model's pk is a property, and the standings of a
+    # checklist page look at every item once per role.
+    role_id = role.pk
+    owned = [item for item in items if item.owner_role_id == role_id]
+    entries = []
     if owned:
-        entries = [
-            {
-                "id": item.pk,
-                "section": item.section.title,
-                "title": item.title,
-                "status": item.status,
-                "note": item.note,
-                "evidence_url": item.evidence_url,
-                "na_reason": item.na_reason,
-                "waiver": _waiver_state(waivers.get(item.pk)),
-                "probes": [
-                    {key: result[key] for key in bound} for result in probes.get(item.pk, [])
-                ],
-                "ci_evidence": (evidence or {}).get(item.pk),
-            }
-            for item in owned
-        ]
+        for item in owned:
+            pk = item.pk
+            entries.append(
+                {
+                    "id": pk,
+                    "section": item.section.title,
+                    "title": item.title,
+                    "status": item.status,
+                    "note": item.note,
+                    "evidence_url": item.evidence_url,
+                    "na_reason": item.na_reason,
+                    "waiver": _waiver_state(waivers.get(pk)),
+                    "probes": [
+                        {key: result[key] for key in bound} for result in probes.get(pk, [])
+                    ],
+                    "ci_evidence": evidence.get(pk),
+                }
+            )
         scope = "items"
     else:
-        entries = [
-            {
-                "id": item.pk,
-                "section": item.section.title,
-                "title": item.title,
-                "status": item.status,
-                "waived": item.pk in waivers,
-            }
-            for item in items
-        ]
+        for item in items:
+            pk = item.pk
+            entries.append(
+                {
+                    "id": pk,
+                    "section": item.section.title,
+                    "title": item.title,
+                    "status": item.status,
+                    "waived": pk in waivers,
+                }
+            )
         scope = "summary"
     return {
         "format": format,
@@ -240,6 +247,24 @@ def state_changes(
     a probe's drift and names what fails. `editors(item id, field, value now)` gives the change that
     gave an item's field its value now (ChangeHistory.setter), or None.
     """
+    return [made(change) for change in pending_changes(signed, current, evidence, editors)]
+
+
+def made(change: "ChangeLine | Callable[[], ChangeLine]") -> ChangeLine:
+    """A change line of pending_changes, made."""
+    return change if isinstance(change, ChangeLine) else change()
+
+
+def pending_changes(
+    signed: dict,
+    current: dict,
+    evidence: dict | None = None,
+    editors: Callable[[int, str, object], ItemChange | None] | None = None,
+) -> "list[ChangeLine | Callable[[], ChangeLine]]":
+    """state_changes' lines, the same and in the same order, where a probe's is the call
+    that words it (`made()` makes either): which lines there are is decided here, so that
+    a page showing the first few and how many there are words only those (a re-probe of a
+    signed checklist changes scores of results)."""
     evidence = evidence or {}
     deployment_id = current["deployment"].get("id")
 
@@ -259,8 +284,15 @@ def state_changes(
         )
     before_items = {entry["id"]: entry for entry in signed.get("items", [])}
     after_items = {entry["id"]: entry for entry in current["items"]}
+    # {item id: {(account, probe, region): result}}, made once when a probe changed: the
+    # evidence holds every result of the standing's items.
+    evidence_by_item: dict[int, dict] | None = None
     for item_id, after in after_items.items():
         before = before_items.get(item_id)
+        if before == after:
+            # Nothing below differs (most items, on most signatures): one comparison of
+            # the entries rather than one per field.
+            continue
         title = after["title"]
         line = partial(ChangeLine, title, item_id=item_id, deployment_id=deployment_id)
         if before is None:
@@ -290,12 +322,16 @@ def state_changes(
         if "waived" in after and before.get("waived") != after["waived"]:
             changes.append(line("waived" if after["waived"] else "waiver ended"))
         if "probes" in after and before.get("probes") != after["probes"]:
+            if evidence_by_item is None:
+                evidence_by_item = {}
+                for key, value in evidence.items():
+                    evidence_by_item.setdefault(key[0], {})[key[1:]] = value
             changes.extend(
-                line(detail)
-                for detail in _probe_changes(
+                PendingProbeLine(line, change)
+                for change in _probe_changes(
                     before.get("probes") or [],
                     after["probes"],
-                    {key[1:]: value for key, value in evidence.items() if key[0] == item_id},
+                    evidence_by_item.get(item_id, {}),
                 )
             )
     for item_id, before in before_items.items():
@@ -339,34 +375,71 @@ def _account_changes(before: list | None, after: list) -> list[ChangeLine]:
     return changes
 
 
-def _probe_changes(before: list, after: list, evidence: dict) -> list[str]:
-    def keyed(results):
-        return {(r.get("account", ""), r["probe"], r["region"]): r for r in results}
+@dataclass(slots=True)
+class ProbeChange:
+    """A probe result that changed (`key`: account, probe, region; `was`, `now`: the bound
+    result at signing and now, None where there was none), worded when asked: `evidence`
+    ({(account, probe, region): result entry}) dates a verdict's change and names what
+    fails."""
 
-    old, new = keyed(before), keyed(after)
-    # A legacy (format 2) state names no account: its evidence is found by probe and region.
-    by_probe_region = {key[1:]: value for key, value in evidence.items()}
-    # The account is named where the results span several.
-    several = len({key[0] for key in set(old) | set(new)}) > 1
-    changes = []
-    for key in sorted(set(old) | set(new)):
-        account, probe, region = key
-        where = f"{probe} [{account} {region}]" if several else f"{probe} [{region}]"
-        was, now = old.get(key), new.get(key)
-        seen = evidence.get(key) or (by_probe_region.get(key[1:]) if not account else None) or {}
+    key: tuple
+    was: dict | None
+    now: dict | None
+    several: bool  # the account is named where the results span several
+    evidence: dict
+
+    def seen(self) -> dict:
+        """The evidence of the result now."""
+        seen = self.evidence.get(self.key)
+        if not seen and not self.key[0]:
+            # A legacy (format 2) state names no account: its evidence is found by probe
+            # and region (the last one, as a dict of them keeps).
+            seen = {key[1:]: value for key, value in self.evidence.items()}.get(self.key[1:])
+        return seen or {}
+
+    def words(self) -> str:
+        account, probe, region = self.key
+        was, now = self.was, self.now
+        where = f"{probe} [{account} {region}]" if self.several else f"{probe} [{region}]"
+        if now is None:
+            return f"probe {where} no longer reported"
+        if was is not None and was["status"] == now["status"]:
+            return f"probe {where} evidence changed"
+        seen = self.seen()
         when = f" on {seen['checked_on']}" if seen.get("checked_on") else ""
         detail = seen.get("detail") or seen.get("summary") or ""
         detail = f": {detail}" if detail else ""
         if was is None:
-            changes.append(f"probe {where} now {now['status']}{when}{detail}")
-        elif now is None:
-            changes.append(f"probe {where} no longer reported")
-        elif was["status"] != now["status"]:
-            changes.append(
-                f"probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
-            )
-        elif was != now:
-            changes.append(f"probe {where} evidence changed")
+            return f"probe {where} now {now['status']}{when}{detail}"
+        return f"probe {where} {was['status']} at signing → {now['status']}{when}{detail}"
+
+
+@dataclass(slots=True)
+class PendingProbeLine:
+    """A probe's change line of pending_changes, made (worded) when called."""
+
+    line: Callable[..., ChangeLine]  # the ChangeLine of the item, less its detail
+    change: ProbeChange
+
+    def __call__(self) -> ChangeLine:
+        return self.line(self.change.words())
+
+
+def _probe_changes(before: list, after: list, evidence: dict) -> list[ProbeChange]:
+    """The probe results that changed, in order (each ProbeChange words itself)."""
+
+    def keyed(results):
+        return {(r.get("account", ""), r["probe"], r["region"]): r for r in results}
+
+    old, new = keyed(before), keyed(after)
+    keys = set(old) | set(new)
+    # The account is named where the results span several.
+    several = len({key[0] for key in keys}) > 1
+    changes = []
+    for key in sorted(keys):
+        was, now = old.get(key), new.get(key)
+        if was is None or now is None or was != now:
+            changes.append(ProbeChange(key, was, now, several, evidence))
     return changes
 
 
@@ -548,15 +621,37 @@ class RoleStanding:
         """The change lines in words, as the signoff.stale event and its mail hold them."""
         return [str(line) for line in self.change_lines]
 
-    def _read_changes(self, drift: dict[tuple, dict]) -> None:
+    @property
+    def change_count(self) -> int:
+        """len(change_lines), without making every line where read_changes(first=) read
+        only the first ones."""
+        if hasattr(self, "_first_changes"):
+            return self._change_count
+        return len(self.change_lines)
+
+    def first_change_lines(self, count: int) -> list[ChangeLine]:
+        """change_lines[:count], made alone where read_changes(first=count or more) read
+        them."""
+        first = getattr(self, "_first_changes", None)
+        if first is not None and count <= self._first_count:
+            return first[:count]
+        return self.change_lines[:count]
+
+    def _pending_changes(self, drift: dict[tuple, dict]) -> list:
         history = self.history or ChangeHistory([self])
         history.read_signed_states()
         current = self.state
         if self.active.approved_state.get("format") == LEGACY_FORMAT and self.legacy_state:
             current = self.legacy_state()
-        self._changes = state_changes(
-            self.active.approved_state, current, drift, editors=history.setter
-        )
+        return pending_changes(self.active.approved_state, current, drift, editors=history.setter)
+
+    def _read_changes(self, drift: dict[tuple, dict]) -> None:
+        self._changes = [made(change) for change in self._pending_changes(drift)]
+
+    def _read_first_changes(self, pending: list, first: int) -> None:
+        self._change_count = len(pending)
+        self._first_count = first
+        self._first_changes = [made(change) for change in pending[:first]]
 
     @property
     def summary_scope(self) -> bool:
@@ -679,34 +774,66 @@ def _verdicts_before(errors: list[dict]) -> dict[tuple, dict]:
     return found
 
 
-def read_changes(stale: list[RoleStanding]) -> None:
+def read_changes(stale: list[RoleStanding], *, first: int | None = None) -> None:
     """Read the change lines of many stale standings (of any deployments) at once: one read
     of the failing results' findings for all of them, where `RoleStanding.changes` alone
-    reads them once per standing (My sign-offs lists a page of them)."""
+    reads them once per standing (My sign-offs lists a page of them). `first`: make only
+    that many lines of each (first_change_lines) and count the rest (change_count), for a
+    page that shows no more; change_lines still makes them all when asked."""
     stale = [standing for standing in stale if standing.active is not None]
     if not stale:
         return
     evidence: dict[int, list[dict]] = {}
     for standing in stale:
         evidence.update(standing.evidence)  # item ids are unique across deployments
-    drift = drift_evidence(evidence)
+    if first is None:
+        drift = drift_evidence(evidence)
+        for standing in stale:
+            standing._read_changes(drift)
+        return
+    # The findings of the failing results that the lines made quote, only: the lines are
+    # worded once all are counted (pending_changes), after the details they need are read.
+    drift, failing = _drift_entries(evidence)
+    pending = {id(standing): standing._pending_changes(drift) for standing in stale}
+    needed = {}
+    for changes in pending.values():
+        for change in changes[:first]:
+            if isinstance(change, PendingProbeLine):
+                result_id = change.change.seen().get("result_id")
+                if result_id in failing:
+                    needed[result_id] = failing[result_id]
+    _read_details(needed)
     for standing in stale:
-        standing._read_changes(drift)
+        standing._read_first_changes(pending[id(standing)], first)
 
 
 def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
     """{(item id, account, probe, region): result entry}, with `detail` naming the first
     failing resource of each failing result (one query, for a stale standing only)."""
+    flat, failing = _drift_entries(evidence)
+    _read_details(failing)
+    return flat
+
+
+def _drift_entries(evidence: dict[int, list[dict]]) -> tuple[dict[tuple, dict], dict[int, dict]]:
+    """drift_evidence's entries before their details are read, and the failing ones by
+    result id: copies, which get their `detail` (the standings' own entries stay as they
+    are)."""
     flat = {
-        (item_id, entry["account"], entry["probe"], entry["region"]): dict(entry)
+        (item_id, entry["account"], entry["probe"], entry["region"]): entry
         for item_id, entries in evidence.items()
         for entry in entries
     }
-    failing = {
-        entry["result_id"]: entry
-        for entry in flat.values()
-        if entry["status"] == ProbeOutcome.FAIL and entry.get("result_id")
-    }
+    failing = {}
+    for key, entry in flat.items():
+        if entry["status"] == ProbeOutcome.FAIL and entry.get("result_id"):
+            flat[key] = failing[entry["result_id"]] = dict(entry)
+    return flat, failing
+
+
+def _read_details(failing: dict[int, dict]) -> None:
+    """Set the `detail` of failing results' entries {result id: entry}: the first failing
+    resource their findings name (one query)."""
     if failing:
         findings_column = _findings_columns()
         with connection.cursor() as cursor:
@@ -717,7 +844,6 @@ def drift_evidence(evidence: dict[int, list[dict]]) -> dict[tuple, dict]:
             first = next((f for f in findings or [] if f.get("status") == ProbeOutcome.FAIL), None)
             if first:
                 failing[pk]["detail"] = f"{first.get('id')}: {first.get('reason')}".strip(": ")
-    return flat
 
 
 @functools.cache
@@ -1162,13 +1288,19 @@ def _standing(
         # approved, which list pages leave unread): does it still hold in that format?
         legacy = digest_of(state_in(LEGACY_FORMAT))
         legacy_digest = legacy if legacy == latest.digest else ""
-    scope_ids = {entry["id"] for entry in state["items"]}
-    scoped = [item for item in items if item.pk in scope_ids]
+    # The items in the state, in its order (canonical_state's scope: those the role owns,
+    # else all), without asking each item its pk again.
+    if state["scope"] == "items":
+        role_id = role.pk
+        scoped = [item for item in items if item.owner_role_id == role_id]
+    else:
+        scoped = list(items)
     incomplete = [
         Blocker(item=item, waiver=waivers.get(item.pk))
         for item in scoped
         if item.status not in COMPLETE_STATUSES
     ]
+    scope_ids = [entry["id"] for entry in state["items"]]
     return RoleStanding(
         role=role,
         state=state,
@@ -1177,7 +1309,7 @@ def _standing(
         blockers=[b for b in incomplete if b.waiver is None],
         waived=[b for b in incomplete if b.waiver is not None],
         signoffs=role_signoffs,
-        evidence={item.pk: probes[item.pk] for item in scoped if item.pk in probes},
+        evidence={pk: probes[pk] for pk in scope_ids if pk in probes},
         history=history,
         legacy_state=lambda: state_in(LEGACY_FORMAT),
         legacy_digest=legacy_digest,
