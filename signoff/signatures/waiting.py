@@ -23,6 +23,8 @@ from signoff.signatures.selectors import (
 from signoff.teams.models import Role, RoleMembership
 
 PAGE_SIZE = 25
+# How many change lines a stale signature's row words.
+SHOWN_CHANGE_LINES = 2
 WAITING_STATES = (DeploymentState.IN_REVIEW, DeploymentState.APPROVED)
 
 
@@ -115,5 +117,10 @@ def waiting_page(user, page_number) -> WaitingPage:
         ]
         waiting += [(deployment, standing) for standing in mine]
         holding += not mine
-    read_changes([standing for _, standing in waiting])
+    # The page words SHOWN_CHANGE_LINES lines of each stale signature and counts the rest
+    # (a re-probe changes scores of results; the role page lists them all).
+    stale = [standing for _, standing in waiting]
+    read_changes(stale, first=SHOWN_CHANGE_LINES)
+    for standing in stale:
+        standing.shown_change_lines = standing.first_change_lines(SHOWN_CHANGE_LINES)
     return WaitingPage(page=page, waiting=waiting, holding=holding)

@@ -176,3 +176,26 @@ def test_only_roles_the_user_holds_in_that_team_and_that_sign_the_template_count
     assert response.context["waiting"] == []
     assert response.context["page"].paginator.count == 0
     assert "Nothing waits for your signature." in text(response)
+
+
+def test_a_stale_row_words_its_first_two_changes_and_counts_the_rest(security_of):
+    user, team = security_of("sec")
+    deployment = make_deployment(user=user, team=team, service="svc")
+    services.signoff_request(deployment=deployment, user=user)
+    complete_items(deployment, "security")
+    sign(deployment, user, "security")
+    owned = ChecklistItem.objects.filter(
+        section__deployment=deployment, owner_role__slug="security"
+    ).order_by("pk")[:5]
+    assert len(owned) == 5
+    for item in owned:  # five note changes: five change lines
+        ChecklistItem.objects.filter(pk=item.pk).update(note=f"changed {item.title}")
+    response = page(user)()
+    [(_, standing)] = response.context["waiting"]
+    assert standing.status == "stale" and standing.change_count == 5
+    body = text(response)
+    full = [str(line) for line in standing.change_lines]  # every line, made on demand
+    assert len(full) == 5
+    assert all(line.split(" — ")[0].split(": ", 1)[1] in body for line in full[:2])
+    assert not any(f"changed {item.title}" in body for item in owned[2:])
+    assert "and 3 more" in body
